@@ -1,0 +1,49 @@
+// Package testutil holds helpers shared by tests.
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// RequireRoot skips a test that needs root, except under CI=true, where it
+// fails: CI runs as root, so a skip there would hide a broken test.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test needs root, and CI=true: refusing to skip")
+	}
+	t.Skip("needs root")
+}
+
+// BuildStatic builds a Go main package as a static binary the way Lambda
+// functions are built (CGO_ENABLED=0, -tags lambda.norpc) and returns its path.
+func BuildStatic(t testing.TB, pkgDir, out string) string {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, ".")
+	cmd.Dir = pkgDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkgDir, err, b)
+	}
+	abs, _ := filepath.Abs(out)
+	return abs
+}
+
+// Eventually polls cond every 10 ms until it holds or the deadline passes.
+func Eventually(t testing.TB, within time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s: "+msg, append([]any{within}, args...)...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

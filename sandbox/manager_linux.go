@@ -1,0 +1,287 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	devconfig "github.com/opencontainers/cgroups/devices/config"
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	"golang.org/x/sys/unix"
+
+	// Device rules in the cgroup need the devices controller code.
+	_ "github.com/opencontainers/cgroups/devices"
+)
+
+// Config places a Manager's state on the host.
+type Config struct {
+	// StateDir holds libcontainer's per-sandbox state; Reap reads it after a crash.
+	StateDir string
+	// RootFS is the runtime's root filesystem, mounted read-only.
+	RootFS string
+	// CgroupParent is the cgroup path under which every sandbox's cgroup
+	// is made, e.g. "gust/3f2a…"; one per worker so a worker reaps only its own.
+	CgroupParent string
+	// Logger receives lifecycle events.
+	Logger *slog.Logger
+}
+
+// Manager creates sandboxes and cleans up after them.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// NewManager prepares the state directory and the root filesystem.
+func NewManager(cfg Config) (*Manager, error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%w: must run as root", ErrNotSupported)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox state dir: %w", err)
+	}
+	if err := EnsureRootFS(cfg.RootFS); err != nil {
+		return nil, err
+	}
+	return &Manager{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Sandbox is one container running (or about to run) one function process.
+type Sandbox struct {
+	id        string
+	c         *libcontainer.Container
+	proc      *libcontainer.Process
+	ns        *netNS
+	cgroupMem string // memory cgroup dir, for the OOM counter
+	cgroupV2  bool
+	exited    chan struct{}
+	exit      Exit
+}
+
+// Create makes a sandbox and leaves it waiting at exec: namespaces,
+// cgroups and mounts are done, the function's process has not started.
+// Start lets it run.
+func (m *Manager) Create(ctx context.Context, spec Spec) (_ *Sandbox, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ns, err := newNetNS()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+	}
+	defer func() {
+		if err != nil {
+			ns.close()
+		}
+	}()
+	config := m.config(spec, ns)
+	c, err := libcontainer.Create(m.cfg.StateDir, spec.ID, config)
+	if err != nil {
+		return nil, fmt.Errorf("create sandbox %s: %w", spec.ID, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Destroy()
+		}
+	}()
+	args := spec.Args
+	if len(args) == 0 {
+		args = []string{"/var/task/bootstrap"}
+	}
+	proc := &libcontainer.Process{
+		Args:   args,
+		Env:    append([]string{"PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin"}, spec.Env...),
+		UID:    UID,
+		GID:    GID,
+		Cwd:    "/var/task",
+		Stdout: spec.Stdout,
+		Stderr: spec.Stderr,
+		Init:   true,
+	}
+	if err := c.Start(proc); err != nil {
+		return nil, fmt.Errorf("start sandbox %s: %w", spec.ID, err)
+	}
+	s := &Sandbox{id: spec.ID, c: c, proc: proc, ns: ns, exited: make(chan struct{})}
+	if st, err := c.State(); err == nil {
+		if p, ok := st.CgroupPaths["memory"]; ok {
+			s.cgroupMem = p
+		} else if p, ok := st.CgroupPaths[""]; ok {
+			s.cgroupMem, s.cgroupV2 = p, true
+		}
+	}
+	go s.wait()
+	return s, nil
+}
+
+func (m *Manager) config(spec Spec, ns *netNS) *configs.Config {
+	const noexec = unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV
+	tmpMB := spec.TmpMB
+	if tmpMB <= 0 {
+		tmpMB = 512
+	}
+	pids := spec.PidsLimit
+	if pids <= 0 {
+		pids = 1024
+	}
+	memory := int64(spec.MemoryMB) << 20
+	// 1,769 MB buys one full vCPU on Lambda; shares keep that proportion
+	// under contention without capping a lone function's cold start.
+	shares := uint64(spec.MemoryMB) * 1024 / 1769
+	if shares < 2 {
+		shares = 2
+	}
+	oomAdj := 1000
+	var rules []*devconfig.Rule
+	for _, d := range specconv.AllowedDevices {
+		rules = append(rules, &d.Rule)
+	}
+	return &configs.Config{
+		Rootfs:     m.cfg.RootFS,
+		Readonlyfs: true,
+		Hostname:   "gust",
+		Namespaces: configs.Namespaces{
+			{Type: configs.NEWNS},
+			{Type: configs.NEWUTS},
+			{Type: configs.NEWIPC},
+			{Type: configs.NEWPID},
+			{Type: configs.NEWCGROUP},
+			{Type: configs.NEWNET, Path: ns.path()},
+		},
+		Capabilities:    &configs.Capabilities{},
+		NoNewPrivileges: true,
+		NoNewKeyring:    true,
+		Seccomp:         seccompFilter(),
+		OomScoreAdj:     &oomAdj,
+		Rlimits:         []configs.Rlimit{{Type: unix.RLIMIT_NOFILE, Hard: 1024, Soft: 1024}, {Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0}},
+		Devices:         specconv.AllowedDevices,
+		MaskPaths: []string{
+			"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+			"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+		},
+		ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+		Mounts: []*configs.Mount{
+			{Source: "proc", Destination: "/proc", Device: "proc", Flags: noexec},
+			{Source: "tmpfs", Destination: "/dev", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME, Data: "mode=755,size=65536k"},
+			{Source: spec.CodeDir, Destination: "/var/task", Device: "bind", Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV},
+			{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("mode=1777,size=%dm", tmpMB)},
+		},
+		Cgroups: &cgroups.Cgroup{
+			Name:   spec.ID,
+			Parent: m.cfg.CgroupParent,
+			Resources: &cgroups.Resources{
+				Memory:    memory,
+				CpuShares: shares,
+				PidsLimit: &pids,
+				Devices:   rules,
+			},
+		},
+	}
+}
+
+// ID names the sandbox.
+func (s *Sandbox) ID() string { return s.id }
+
+// Listener is the Runtime API listener inside the sandbox's network namespace.
+func (s *Sandbox) Listener() net.Listener { return s.ns.listener }
+
+// Start lets the created sandbox exec its process.
+func (s *Sandbox) Start() error {
+	if err := s.c.Exec(); err != nil {
+		return fmt.Errorf("exec sandbox %s: %w", s.id, err)
+	}
+	return nil
+}
+
+// Pause freezes every process in the sandbox; a frozen sandbox uses no CPU.
+func (s *Sandbox) Pause() error {
+	if err := s.c.Pause(); err != nil {
+		return fmt.Errorf("freeze sandbox %s: %w", s.id, err)
+	}
+	return nil
+}
+
+// Resume thaws a frozen sandbox.
+func (s *Sandbox) Resume() error {
+	if err := s.c.Resume(); err != nil {
+		return fmt.Errorf("thaw sandbox %s: %w", s.id, err)
+	}
+	return nil
+}
+
+// Stats reads the sandbox's memory use.
+func (s *Sandbox) Stats() (Stats, error) {
+	st, err := s.c.Stats()
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats of sandbox %s: %w", s.id, err)
+	}
+	var out Stats
+	if st.CgroupStats != nil {
+		out.MemoryPeakBytes = st.CgroupStats.MemoryStats.Usage.MaxUsage
+	}
+	out.OOMKills = s.oomKills()
+	return out, nil
+}
+
+// Exited is closed once the sandbox's main process has ended.
+func (s *Sandbox) Exited() <-chan struct{} { return s.exited }
+
+// Exit says how the process ended; valid once Exited is closed.
+func (s *Sandbox) Exit() Exit { return s.exit }
+
+func (s *Sandbox) wait() {
+	st, err := s.proc.Wait()
+	e := Exit{Code: -1, At: time.Now()}
+	if st != nil {
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Signal = ws.Signal().String()
+		} else {
+			e.Code = st.ExitCode()
+		}
+	} else if err != nil {
+		e.Signal = err.Error()
+	}
+	e.OOM = s.oomKills() > 0
+	s.exit = e
+	close(s.exited)
+}
+
+// oomKills reads the kernel's count of OOM kills in the sandbox's cgroup.
+func (s *Sandbox) oomKills() uint64 {
+	if s.cgroupMem == "" {
+		return 0
+	}
+	file, key := "memory.oom_control", "oom_kill"
+	if s.cgroupV2 {
+		file = "memory.events"
+	}
+	return readKeyed(filepath.Join(s.cgroupMem, file), key)
+}
+
+// Destroy kills every process in the sandbox and removes its cgroups,
+// state and network namespace. It is safe to call more than once.
+func (s *Sandbox) Destroy() error {
+	_ = s.c.Signal(unix.SIGKILL)
+	_ = s.c.Resume() // a frozen process cannot die
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+	}
+	err := s.c.Destroy()
+	s.ns.close()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("destroy sandbox %s: %w", s.id, err)
+	}
+	return nil
+}

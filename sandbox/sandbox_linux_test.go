@@ -1,0 +1,208 @@
+package sandbox_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/sandbox"
+)
+
+func TestMain(m *testing.M) {
+	sandbox.MaybeInit()
+	os.Exit(m.Run())
+}
+
+// syncBuffer is an io.Writer safe to read while a sandbox writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newManager(t *testing.T) *sandbox.Manager {
+	t.Helper()
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	m, err := sandbox.NewManager(sandbox.Config{
+		StateDir:     filepath.Join(dir, "state"),
+		RootFS:       filepath.Join(dir, "rootfs"),
+		CgroupParent: "gust-test/" + filepath.Base(dir),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if left := m.LeftoverCgroups(); len(left) > 0 {
+			t.Errorf("cgroups left behind: %v", left)
+		}
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return m
+}
+
+func probeDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	testutil.BuildStatic(t, "testdata/probe", filepath.Join(dir, "bootstrap"))
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestSandboxIsolation(t *testing.T) {
+	m := newManager(t)
+	code := probeDir(t)
+	var stdout, stderr syncBuffer
+	s, err := m.Create(context.Background(), sandbox.Spec{
+		ID: "iso", CodeDir: code, MemoryMB: 128,
+		Env:    []string{"PROBE_ENV=yes", "AWS_LAMBDA_RUNTIME_API=" + sandbox.RuntimeAPIAddr},
+		Stdout: &stdout, Stderr: &stderr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	got := make(chan string, 1)
+	go func() {
+		c, err := s.Listener().Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		got <- line
+	}()
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case line := <-got:
+		if line != "hello\n" {
+			t.Fatalf("runtime API listener got %q", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("sandbox never reached its listener; stderr: %s", stderr.String())
+	}
+	<-s.Exited()
+	if e := s.Exit(); e.Code != 0 {
+		t.Fatalf("exit %+v, stderr %s", e, stderr.String())
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(stdout.String()), &r); err != nil {
+		t.Fatalf("probe output %q: %v", stdout.String(), err)
+	}
+	checks := []struct {
+		key  string
+		want func(any) bool
+	}{
+		{"uid", func(v any) bool { return v.(float64) == sandbox.UID }},
+		{"pid", func(v any) bool { return v.(float64) == 1 }},
+		{"shadow_err", func(v any) bool { return strings.Contains(v.(string), "no such file") }},
+		{"pid1", func(v any) bool { return strings.Contains(v.(string), "bootstrap") }},
+		{"task_write_err", func(v any) bool { return strings.Contains(v.(string), "read-only") }},
+		{"root_write_err", func(v any) bool { return v.(string) != "" }},
+		{"tmp_write_err", func(v any) bool { return v.(string) == "" }},
+		{"env", func(v any) bool { return v.(string) == "yes" }},
+		{"CapEff", func(v any) bool { return v.(string) == "0000000000000000" }},
+		{"NoNewPrivs", func(v any) bool { return v.(string) == "1" }},
+		{"Seccomp", func(v any) bool { return v.(string) == "2" }},
+		{"ifaces", func(v any) bool { l := v.([]any); return len(l) == 1 && l[0] == "lo" }},
+	}
+	for _, c := range checks {
+		if v, ok := r[c.key]; !ok || !c.want(v) {
+			t.Errorf("%s = %v", c.key, r[c.key])
+		}
+	}
+}
+
+func TestSandboxOOM(t *testing.T) {
+	m := newManager(t)
+	code := probeDir(t)
+	var out syncBuffer
+	s, err := m.Create(context.Background(), sandbox.Spec{
+		ID: "oom", CodeDir: code, MemoryMB: 128, Args: []string{"/var/task/bootstrap", "alloc"},
+		Stdout: &out, Stderr: &out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Exited():
+	case <-time.After(20 * time.Second):
+		t.Fatal("allocating 1 GB in 128 MB did not end")
+	}
+	if e := s.Exit(); !e.OOM || e.Signal == "" {
+		t.Fatalf("exit %+v, want OOM kill; output %s", e, out.String())
+	}
+}
+
+func TestSandboxPauseResumeDestroy(t *testing.T) {
+	m := newManager(t)
+	code := probeDir(t)
+	s, err := m.Create(context.Background(), sandbox.Spec{ID: "pause", CodeDir: code, MemoryMB: 128,
+		Env: []string{"AWS_LAMBDA_RUNTIME_API=" + sandbox.RuntimeAPIAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The probe blocks dialing nothing: it connects and exits, so pause before start.
+	if err := s.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Destroy(); err != nil {
+		t.Fatalf("second destroy: %v", err)
+	}
+}
+
+func TestReap(t *testing.T) {
+	m := newManager(t)
+	code := probeDir(t)
+	s, err := m.Create(context.Background(), sandbox.Spec{ID: "left", CodeDir: code, MemoryMB: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s // abandoned, as after a crash
+	if len(m.LeftoverCgroups()) == 0 {
+		t.Fatal("expected the abandoned sandbox's cgroups")
+	}
+	n, err := m.Reap()
+	if err != nil || n != 1 {
+		t.Fatalf("reap = %d, %v", n, err)
+	}
+	if left := m.LeftoverCgroups(); len(left) != 0 {
+		t.Fatalf("left after reap: %v", left)
+	}
+}

@@ -1,0 +1,63 @@
+// Command probe reports what a process sees from inside a sandbox, as JSON
+// on stdout, then serves one line to the Runtime API listener to prove the
+// listener is reachable from inside.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "alloc" {
+		var keep [][]byte
+		for i := 0; i < 1000; i++ {
+			b := make([]byte, 1<<20)
+			for j := range b {
+				b[j] = 1
+			}
+			keep = append(keep, b)
+		}
+		fmt.Println(len(keep))
+		return
+	}
+	out := map[string]any{"uid": os.Getuid(), "gid": os.Getgid(), "pid": os.Getpid()}
+	_, err := os.ReadFile("/etc/shadow")
+	out["shadow_err"] = errString(err)
+	cmdline, _ := os.ReadFile("/proc/1/cmdline")
+	out["pid1"] = strings.ReplaceAll(string(cmdline), "\x00", " ")
+	out["task_write_err"] = errString(os.WriteFile("/var/task/x", []byte("x"), 0o644))
+	out["tmp_write_err"] = errString(os.WriteFile("/tmp/x", []byte("x"), 0o644))
+	out["root_write_err"] = errString(os.WriteFile("/x", []byte("x"), 0o644))
+	ifaces, _ := net.Interfaces()
+	var names []string
+	for _, i := range ifaces {
+		names = append(names, i.Name)
+	}
+	out["ifaces"] = names
+	out["env"] = os.Getenv("PROBE_ENV")
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "CapEff:") || strings.HasPrefix(l, "NoNewPrivs:") || strings.HasPrefix(l, "Seccomp:") {
+			k, v, _ := strings.Cut(l, ":")
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	conn, err := net.Dial("tcp", os.Getenv("AWS_LAMBDA_RUNTIME_API"))
+	out["api_err"] = errString(err)
+	if err == nil {
+		conn.Write([]byte("hello\n"))
+		conn.Close()
+	}
+	json.NewEncoder(os.Stdout).Encode(out)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
