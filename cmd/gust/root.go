@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/gustfaas/gust/client"
+	"github.com/gustfaas/gust/internal/flagconf"
+	"github.com/spf13/cobra"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	addr   string
+	output string
+	token  string
+	stdout io.Writer
+	stderr io.Writer
+	stdin  io.Reader
+}
+
+func (g *globals) client() (*client.Client, error) {
+	var addrs []string
+	for _, a := range strings.Split(g.addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	return client.New(addrs, g.token)
+}
+
+func (g *globals) json() bool { return g.output == "json" }
+
+// printJSON writes v as indented JSON on stdout.
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func rootCmd() *cobra.Command {
+	g := &globals{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin}
+	root := &cobra.Command{
+		Use:           "gust",
+		Short:         "Deploy and invoke functions on a gust cluster",
+		Example:       "  gust fn deploy hello --code ./hello\n  gust invoke hello --payload '{\"name\":\"gust\"}'",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := flagconf.Apply(cmd.Flags(), ""); err != nil {
+				return err
+			}
+			if g.output != "text" && g.output != "json" {
+				return fmt.Errorf("-o must be text or json, not %q", g.output)
+			}
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.addr, "addr", "127.0.0.1:7070", "coordinator addresses, HOST:PORT[,HOST:PORT…] (env GUST_ADDR)")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&g.token, "token", "", "API token (env GUST_TOKEN)")
+	root.AddCommand(fnCmd(g), invokeCmd(g))
+	return root
+}
+
+// signalContext is cancelled by Ctrl-C, so a long call can be abandoned.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/gustfaas/gust/coordinator"
+	"github.com/gustfaas/gust/coordinator/codestore"
+	"github.com/gustfaas/gust/raftstore"
+	"github.com/gustfaas/gust/worker"
+	"github.com/spf13/cobra"
+)
+
+func devCmd() *cobra.Command {
+	var (
+		dataDir, grpcAddr, httpAddr string
+		keepAlive, drain            time.Duration
+		memoryMB, maxSandboxes      int
+		verbose                     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a coordinator and a worker in one process (the embedded default)",
+		Example: `  # as root, on a fresh machine:
+  sudo gustd dev
+  gust fn deploy hello --code ./bootstrap-folder
+  gust invoke hello --payload '{"name":"gust"}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return runDev(log, devOptions{
+				dataDir: dataDir, grpcAddr: grpcAddr, httpAddr: httpAddr, keepAlive: keepAlive,
+				drain: drain, memoryMB: memoryMB, maxSandboxes: maxSandboxes,
+			})
+		},
+	}
+	def := coordinator.DefaultConfig()
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", "./.gust", "directory for Raft state, code and sandboxes (created)")
+	f.StringVar(&grpcAddr, "grpc", def.GRPCAddr, "gRPC listen address")
+	f.StringVar(&httpAddr, "http", def.HTTPAddr, "HTTP listen address")
+	f.DurationVar(&keepAlive, "keep-alive", worker.DefaultConfig().KeepAlive, "how long an idle sandbox stays warm")
+	f.DurationVar(&drain, "drain-timeout", 60*time.Second, "on SIGTERM, how long in-flight invocations may run on")
+	f.IntVar(&memoryMB, "memory-mb", 0, "memory for sandboxes, MB (0: 80% of the host)")
+	f.IntVar(&maxSandboxes, "max-sandboxes", 0, "bound on live sandboxes (0: memory only)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	withConfig(cmd)
+	return cmd
+}
+
+type devOptions struct {
+	dataDir, grpcAddr, httpAddr string
+	keepAlive, drain            time.Duration
+	memoryMB, maxSandboxes      int
+}
+
+func runDev(log *slog.Logger, o devOptions) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("gustd dev runs sandboxes and must run as root")
+	}
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	store, err := raftstore.Open(raftstore.Config{
+		NodeID: "dev", DataDir: filepath.Join(dataDir, "raft"), Bootstrap: true,
+		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ccfg := coordinator.DefaultConfig()
+	ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = o.grpcAddr, o.httpAddr, log
+	// In one process the worker reads code straight from the coordinator's store.
+	code, err := codestore.Open(filepath.Join(dataDir, "code"), ccfg.Limits.Code)
+	if err != nil {
+		return err
+	}
+	wcfg := worker.DefaultConfig()
+	wcfg.Name, wcfg.DataDir, wcfg.Logger, wcfg.Code = "dev", filepath.Join(dataDir, "worker"), log, code
+	wcfg.KeepAlive, wcfg.MemoryMB, wcfg.MaxSandboxes = o.keepAlive, o.memoryMB, o.maxSandboxes
+	w, err := worker.New(wcfg)
+	if err != nil {
+		return err
+	}
+	coord, err := coordinator.New(ccfg, store, code, w)
+	if err != nil {
+		w.Close(context.Background())
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err = store.WaitLeader(ctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- coord.Serve() }()
+	log.Info("gustd dev ready", "grpc", coord.GRPCAddr(), "http", coord.HTTPAddr(), "data_dir", dataDir)
+
+	select {
+	case sig := <-sigs:
+		log.Info("draining", "signal", sig.String())
+	case err := <-serveErr:
+		log.Error("server stopped", "err", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), o.drain)
+	defer cancel()
+	coord.Shutdown(ctx)
+	if err := w.Close(ctx); err != nil {
+		log.Warn("worker shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,58 @@
+package coordinator
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/gustfaas/gust/internal/codezip"
+)
+
+// Limits are the operator-configurable bounds of the API.
+type Limits struct {
+	// MaxSyncPayload bounds a synchronous invocation's event (6 MB).
+	MaxSyncPayload int
+	// Code bounds uploaded archives (50 MB zipped, 250 MB unzipped).
+	Code codezip.Limits
+	// MaxEnvBytes bounds a function's environment (4 KB).
+	MaxEnvBytes int
+	// DefaultTimeout and MaxTimeout bound a function's timeout.
+	DefaultTimeout, MaxTimeout time.Duration
+	// DefaultMemoryMB, MinMemoryMB and MaxMemoryMB bound its memory.
+	DefaultMemoryMB, MinMemoryMB, MaxMemoryMB int
+}
+
+// DefaultLimits returns Lambda's limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxSyncPayload:  6 * 1024 * 1024,
+		Code:            codezip.DefaultLimits(),
+		MaxEnvBytes:     4 * 1024,
+		DefaultTimeout:  3 * time.Second,
+		MaxTimeout:      900 * time.Second,
+		DefaultMemoryMB: 128,
+		MinMemoryMB:     128,
+		MaxMemoryMB:     10240,
+	}
+}
+
+// Config configures a Coordinator.
+type Config struct {
+	// Name identifies this coordinator.
+	Name string
+	// GRPCAddr and HTTPAddr are where the APIs listen.
+	GRPCAddr, HTTPAddr string
+	// Limits bound what users may ask for.
+	Limits Limits
+	// Logger receives the coordinator's logs.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults of `gustd dev`.
+func DefaultConfig() Config {
+	return Config{
+		Name:     "dev",
+		GRPCAddr: "127.0.0.1:7070",
+		HTTPAddr: "127.0.0.1:7080",
+		Limits:   DefaultLimits(),
+	}
+}

@@ -1,0 +1,142 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gustfaas/gust/coordinator/codestore"
+	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/codezip"
+	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
+	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
+	"github.com/gustfaas/gust/raftstore"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+var (
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	envRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+)
+
+// reservedEnv are set by gust for every function; Lambda refuses them too.
+var reservedEnv = map[string]bool{
+	"_HANDLER": true, "AWS_REGION": true, "AWS_DEFAULT_REGION": true, "AWS_EXECUTION_ENV": true,
+	"AWS_LAMBDA_FUNCTION_NAME": true, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": true, "AWS_LAMBDA_FUNCTION_VERSION": true,
+	"AWS_LAMBDA_RUNTIME_API": true, "LAMBDA_TASK_ROOT": true, "LAMBDA_RUNTIME_DIR": true,
+	"AWS_LAMBDA_LOG_GROUP_NAME": true, "AWS_LAMBDA_LOG_STREAM_NAME": true,
+}
+
+// runtimes gust can run; all use the `provided` root filesystem.
+var runtimes = map[string]bool{"provided": true, "provided.al2": true, "provided.al2023": true}
+
+// functions is the logic behind FunctionService.
+type functions struct {
+	store  *raftstore.Store
+	code   *codestore.Store
+	limits Limits
+	now    func() time.Time
+}
+
+// upload stores a code zip and names it by digest.
+func (f *functions) upload(r io.Reader) (codestore.Info, error) {
+	info, err := f.code.Put(r)
+	if errors.Is(err, codezip.ErrInvalid) {
+		return info, &apierr.Error{Name: apierr.InvalidParameterValue, Message: err.Error()}
+	}
+	return info, err
+}
+
+// put validates a configuration and stores it as the function's $LATEST.
+func (f *functions) put(ctx context.Context, cfg *gustv1.FunctionConfig, digest string) (*gustv1.Function, error) {
+	if cfg == nil {
+		return nil, apierr.New(apierr.InvalidParameterValue, "function configuration is required")
+	}
+	if err := f.normalize(cfg); err != nil {
+		return nil, err
+	}
+	size, err := f.code.Size(digest)
+	if err != nil {
+		return nil, apierr.New(apierr.InvalidParameterValue, "code %q was not uploaded", digest)
+	}
+	fn := &gustv1.Function{Config: cfg, CodeDigest: digest, CodeSize: size, Version: "$LATEST", LastModified: timestamppb.New(f.now())}
+	res, err := f.store.Apply(ctx, raftstore.Command{Type: raftstore.CmdPutFunction, Msg: &raftv1.PutFunction{Function: fn}})
+	if err != nil {
+		return nil, fmt.Errorf("store function %s: %w", cfg.GetName(), err)
+	}
+	return res.(*gustv1.Function), nil
+}
+
+// normalize fills defaults and refuses what Lambda refuses.
+func (f *functions) normalize(cfg *gustv1.FunctionConfig) error {
+	bad := func(format string, args ...any) error {
+		return apierr.New(apierr.InvalidParameterValue, format, args...)
+	}
+	if !nameRE.MatchString(cfg.GetName()) {
+		return bad("function name %q must be 1 to 64 letters, digits, '-' or '_'", cfg.GetName())
+	}
+	if cfg.Runtime == "" {
+		cfg.Runtime = "provided"
+	}
+	if !runtimes[cfg.Runtime] {
+		return bad("runtime %q is not supported; use provided", cfg.Runtime)
+	}
+	if cfg.MemoryMb == 0 {
+		cfg.MemoryMb = int32(f.limits.DefaultMemoryMB)
+	}
+	if int(cfg.MemoryMb) < f.limits.MinMemoryMB || int(cfg.MemoryMb) > f.limits.MaxMemoryMB {
+		return bad("memory %d MB is outside %d to %d MB", cfg.MemoryMb, f.limits.MinMemoryMB, f.limits.MaxMemoryMB)
+	}
+	timeout := cfg.GetTimeout().AsDuration()
+	if cfg.Timeout == nil {
+		timeout = f.limits.DefaultTimeout
+	}
+	if timeout < time.Second || timeout > f.limits.MaxTimeout {
+		return bad("timeout %s is outside 1s to %s", timeout, f.limits.MaxTimeout)
+	}
+	cfg.Timeout = durationpb.New(timeout)
+	size := 0
+	for k, v := range cfg.GetEnvironment() {
+		if !envRE.MatchString(k) {
+			return bad("environment variable name %q is invalid", k)
+		}
+		if reservedEnv[k] {
+			return bad("environment variable %s is reserved", k)
+		}
+		size += len(k) + len(v)
+	}
+	if size > f.limits.MaxEnvBytes {
+		return bad("environment is %d bytes; the limit is %d", size, f.limits.MaxEnvBytes)
+	}
+	if strings.ContainsRune(cfg.Handler, 0) {
+		return bad("handler contains NUL")
+	}
+	return nil
+}
+
+// get returns a function by name and qualifier ("" or $LATEST for now).
+func (f *functions) get(name, qualifier string) (*gustv1.Function, error) {
+	if qualifier != "" && qualifier != "$LATEST" {
+		return nil, apierr.New(apierr.ResourceNotFound, "function not found: %s:%s", name, qualifier)
+	}
+	fn, err := f.store.Function(name)
+	if errors.Is(err, raftstore.ErrNotFound) {
+		return nil, apierr.New(apierr.ResourceNotFound, "function not found: %s", name)
+	}
+	return fn, err
+}
+
+func (f *functions) list() []*gustv1.Function { return f.store.Functions() }
+
+func (f *functions) delete(ctx context.Context, name string) error {
+	_, err := f.store.Apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteFunction, Msg: &raftv1.DeleteFunction{Name: name}})
+	if errors.Is(err, raftstore.ErrNotFound) {
+		return apierr.New(apierr.ResourceNotFound, "function not found: %s", name)
+	}
+	return err
+}

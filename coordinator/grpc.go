@@ -1,0 +1,109 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	"github.com/gustfaas/gust/internal/apierr"
+	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
+	"github.com/gustfaas/gust/raftstore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// toStatus maps an error to the wire, once, using apierr's table.
+func toStatus(log *slog.Logger, err error) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := apierr.As(err); ok {
+		return e.GRPCStatus().Err()
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, raftstore.ErrNotLeader):
+		return apierr.New(apierr.ResourceNotReady, "%v", err).GRPCStatus().Err()
+	}
+	log.Error("internal error", "err", err)
+	return apierr.New(apierr.Service, "%v", err).GRPCStatus().Err()
+}
+
+// functionServer adapts functions to gRPC.
+type functionServer struct {
+	gustv1.UnimplementedFunctionServiceServer
+	fns *functions
+	log *slog.Logger
+}
+
+func (s *functionServer) UploadCode(stream gustv1.FunctionService_UploadCodeServer) error {
+	info, err := s.fns.upload(&chunkReader{recv: stream.Recv})
+	if err != nil {
+		return toStatus(s.log, err)
+	}
+	return stream.SendAndClose(&gustv1.UploadCodeResponse{Digest: info.Digest, Size: info.Size, UnzippedSize: info.UnzippedSize})
+}
+
+func (s *functionServer) PutFunction(ctx context.Context, req *gustv1.PutFunctionRequest) (*gustv1.PutFunctionResponse, error) {
+	fn, err := s.fns.put(ctx, req.GetConfig(), req.GetCodeDigest())
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &gustv1.PutFunctionResponse{Function: fn}, nil
+}
+
+func (s *functionServer) GetFunction(_ context.Context, req *gustv1.GetFunctionRequest) (*gustv1.GetFunctionResponse, error) {
+	fn, err := s.fns.get(req.GetName(), "")
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &gustv1.GetFunctionResponse{Function: fn}, nil
+}
+
+func (s *functionServer) ListFunctions(context.Context, *gustv1.ListFunctionsRequest) (*gustv1.ListFunctionsResponse, error) {
+	return &gustv1.ListFunctionsResponse{Functions: s.fns.list()}, nil
+}
+
+func (s *functionServer) DeleteFunction(ctx context.Context, req *gustv1.DeleteFunctionRequest) (*gustv1.DeleteFunctionResponse, error) {
+	if err := s.fns.delete(ctx, req.GetName()); err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &gustv1.DeleteFunctionResponse{}, nil
+}
+
+// invokeServer adapts invoker to gRPC.
+type invokeServer struct {
+	gustv1.UnimplementedInvokeServiceServer
+	iv  *invoker
+	log *slog.Logger
+}
+
+func (s *invokeServer) Invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.InvokeResponse, error) {
+	res, err := s.iv.invoke(ctx, req)
+	return res, toStatus(s.log, err)
+}
+
+// chunkReader turns a stream of chunks into an io.Reader.
+type chunkReader struct {
+	recv func() (*gustv1.UploadCodeRequest, error)
+	buf  []byte
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		msg, err := r.recv()
+		if err != nil {
+			return 0, err // io.EOF at the end of the stream
+		}
+		r.buf = msg.GetChunk()
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+var _ io.Reader = (*chunkReader)(nil)

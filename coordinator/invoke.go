@@ -1,0 +1,89 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/gustfaas/gust/internal/apierr"
+	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
+	"github.com/gustfaas/gust/worker"
+)
+
+// Worker runs invocations; the in-process worker of `gustd dev` is one.
+type Worker interface {
+	Invoke(ctx context.Context, req worker.InvokeRequest) (*worker.InvokeResult, error)
+}
+
+// invoker is the logic behind InvokeService.
+type invoker struct {
+	fns    *functions
+	worker Worker
+	limits Limits
+}
+
+// invoke runs one synchronous invocation. Function errors are results;
+// only platform errors are returned as errors.
+func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.InvokeResponse, error) {
+	if len(req.GetPayload()) > iv.limits.MaxSyncPayload {
+		return nil, apierr.New(apierr.RequestTooLarge, "request payload of %d bytes is over the %d byte limit", len(req.GetPayload()), iv.limits.MaxSyncPayload)
+	}
+	fn, err := iv.fns.get(req.GetFunction(), req.GetQualifier())
+	if err != nil {
+		return nil, err
+	}
+	payload := req.GetPayload()
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	cfg := fn.GetConfig()
+	res, err := iv.worker.Invoke(ctx, worker.InvokeRequest{
+		Function: worker.FunctionSpec{
+			Name: cfg.GetName(), Version: fn.GetVersion(), Revision: fn.GetRevision(), CodeDigest: fn.GetCodeDigest(),
+			Handler: cfg.GetHandler(), MemoryMB: int(cfg.GetMemoryMb()), Timeout: cfg.GetTimeout().AsDuration(), Env: cfg.GetEnvironment(),
+		},
+		RequestID:     newRequestID(),
+		Payload:       payload,
+		ClientContext: req.GetClientContext(),
+		LogTail:       req.GetLogTail(),
+	})
+	switch {
+	case errors.Is(err, worker.ErrCapacity):
+		return nil, apierr.New(apierr.Service, "no capacity for %s: %v", cfg.GetName(), err)
+	case errors.Is(err, worker.ErrDraining):
+		return nil, apierr.New(apierr.ResourceNotReady, "worker is draining")
+	case errors.Is(err, worker.ErrCode):
+		return nil, apierr.New(apierr.Service, "code for %s is unavailable: %v", cfg.GetName(), err)
+	case err != nil:
+		return nil, fmt.Errorf("invoke %s: %w", cfg.GetName(), err)
+	}
+	return &gustv1.InvokeResponse{
+		RequestId:        res.RequestID,
+		ExecutedVersion:  res.ExecutedVersion,
+		ColdStart:        res.ColdStart,
+		Worker:           res.Worker,
+		Sandbox:          res.Sandbox,
+		DurationMs:       ms(res.Duration.Seconds()),
+		InitDurationMs:   ms(res.InitDuration.Seconds()),
+		BilledDurationMs: res.BilledMs,
+		MaxMemoryUsedMb:  res.MaxMemoryMB,
+		FunctionError:    res.FunctionError,
+		Payload:          res.Payload,
+		LogTail:          res.LogTail,
+	}, nil
+}
+
+// ms converts seconds to milliseconds rounded to 0.01, as Lambda reports.
+func ms(sec float64) float64 {
+	return float64(int64(sec*100000+0.5)) / 100
+}
+
+// newRequestID returns a random UUID (v4), as Lambda's request ids are.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

@@ -1,0 +1,58 @@
+package raftstore
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// CommandType is the first byte of every log entry. Values are append-only:
+// never renumber or reuse one, replicas replay old logs.
+type CommandType byte
+
+// Command types.
+const (
+	cmdInvalid        CommandType = 0
+	CmdPutFunction    CommandType = 1
+	CmdDeleteFunction CommandType = 2
+)
+
+// Command is one typed change to apply through Raft.
+type Command struct {
+	Type CommandType
+	Msg  proto.Message
+}
+
+// encode frames a command as its type byte then the protobuf.
+func (c Command) encode() ([]byte, error) {
+	body, err := proto.Marshal(c.Msg)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %d: %w", c.Type, err)
+	}
+	return append([]byte{byte(c.Type)}, body...), nil
+}
+
+// applier decodes and applies one command's body. A body that does not
+// decode panics: a replica that cannot read the log must stop rather than
+// drift. A domain refusal is returned as an error value.
+type applier func(s *state, body []byte) any
+
+// appliers is the table of command types; each domain file adds its own.
+var appliers = map[CommandType]applier{}
+
+func register(t CommandType, a applier) {
+	if t == cmdInvalid {
+		panic("raftstore: command type 0 is reserved")
+	}
+	if _, dup := appliers[t]; dup {
+		panic(fmt.Sprintf("raftstore: command type %d registered twice", t))
+	}
+	appliers[t] = a
+}
+
+// mustUnmarshal decodes a command body or panics (see applier).
+func mustUnmarshal(body []byte, m proto.Message) {
+	if err := proto.Unmarshal(body, m); err != nil {
+		panic(fmt.Sprintf("raftstore: undecodable %T in log: %v", m, err))
+	}
+}

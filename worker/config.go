@@ -1,0 +1,46 @@
+package worker
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config configures a Worker.
+type Config struct {
+	// Name is the worker's --name, reported in every result.
+	Name string
+	// DataDir holds the code cache, the runtime rootfs and sandbox state.
+	DataDir string
+	// MemoryMB is the memory the worker may give sandboxes; 0 means 80% of
+	// the host's memory.
+	MemoryMB int
+	// MaxSandboxes bounds live sandboxes; 0 means no bound beyond memory.
+	MaxSandboxes int
+	// KeepAlive is how long an idle sandbox stays warm.
+	KeepAlive time.Duration
+	// FreezeAfter is how long a sandbox idles before it is frozen; hot
+	// sandboxes stay thawed so back-to-back invokes skip the thaw.
+	FreezeAfter time.Duration
+	// InitTimeout bounds a runtime's initialisation, as on Lambda.
+	InitTimeout time.Duration
+	// TmpMB is the size of each sandbox's /tmp.
+	TmpMB int
+	// Region is reported to functions as AWS_REGION.
+	Region string
+	// Code fetches code zips by digest.
+	Code CodeSource
+	// Logger receives the worker's logs.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns Lambda-like defaults.
+func DefaultConfig() Config {
+	return Config{
+		Name:        "worker",
+		KeepAlive:   10 * time.Minute,
+		FreezeAfter: 500 * time.Millisecond,
+		InitTimeout: 10 * time.Second,
+		TmpMB:       512,
+		Region:      "us-east-1",
+	}
+}

@@ -1,0 +1,210 @@
+package worker
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gustfaas/gust/sandbox"
+	"github.com/gustfaas/gust/worker/runtimeapi"
+)
+
+// instance is one sandbox with its Runtime API server. Whoever took it
+// from the pool owns it; the pool holds only idle ones.
+type instance struct {
+	id           string
+	key          string
+	function     string // name:version, for listings
+	memoryMB     int
+	sb           *sandbox.Sandbox
+	api          *runtimeapi.Server
+	exitCtx      context.Context // cancelled when the process exits
+	logs         *logTail
+	initDuration time.Duration
+	reported     bool // Init Duration goes on the first REPORT only
+	lastUsed     time.Time
+	frozen       bool
+}
+
+func (i *instance) freeze() error {
+	if err := i.sb.Pause(); err != nil {
+		return err
+	}
+	i.frozen = true
+	return nil
+}
+
+func (i *instance) thaw() error {
+	if !i.frozen {
+		return nil
+	}
+	if err := i.sb.Resume(); err != nil {
+		return err
+	}
+	i.frozen = false
+	return nil
+}
+
+// poolKey identifies a function version's code and configuration: a
+// sandbox is reused only for exactly what it was started with.
+func poolKey(fn FunctionSpec) string {
+	return fn.Name + "\x00" + fn.Version + "\x00" + strconv.FormatUint(fn.Revision, 10)
+}
+
+// SandboxInfo describes one live sandbox.
+type SandboxInfo struct {
+	ID       string
+	Function string
+	MemoryMB int
+	State    string // idle, frozen or busy
+	LastUsed time.Time
+}
+
+// pool holds idle sandboxes per key (most recently used last) and counts
+// the memory every live sandbox was granted.
+type pool struct {
+	mu       sync.Mutex
+	idle     map[string][]*instance
+	busy     map[string]*instance
+	usedMB   int
+	sandboxN int
+}
+
+func newPool() *pool {
+	return &pool{idle: map[string][]*instance{}, busy: map[string]*instance{}}
+}
+
+// take removes the most recently used idle sandbox for key. Sandboxes
+// whose process died while idle are returned as dead, for the caller to retire.
+func (p *pool) take(key string) (inst *instance, dead []*instance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	list := p.idle[key]
+	for len(list) > 0 {
+		last := list[len(list)-1]
+		list = list[:len(list)-1]
+		if last.exitCtx.Err() != nil {
+			dead = append(dead, last)
+			continue
+		}
+		inst = last
+		p.busy[inst.id] = inst
+		break
+	}
+	p.setIdle(key, list)
+	return inst, dead
+}
+
+func (p *pool) setIdle(key string, list []*instance) {
+	if len(list) == 0 {
+		delete(p.idle, key)
+	} else {
+		p.idle[key] = list
+	}
+}
+
+// put returns a sandbox to the idle list.
+func (p *pool) put(inst *instance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.busy, inst.id)
+	p.idle[inst.key] = append(p.idle[inst.key], inst)
+}
+
+// reserve accounts memory for a new sandbox if it fits.
+func (p *pool) reserve(memoryMB, capacityMB, maxSandboxes int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.usedMB+memoryMB > capacityMB || (maxSandboxes > 0 && p.sandboxN >= maxSandboxes) {
+		return false
+	}
+	p.usedMB += memoryMB
+	p.sandboxN++
+	return true
+}
+
+// release frees a destroyed sandbox's memory.
+func (p *pool) release(memoryMB int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.usedMB -= memoryMB
+	p.sandboxN--
+}
+
+// forget drops a sandbox from the busy set (it is being retired).
+func (p *pool) forget(id string) {
+	p.mu.Lock()
+	delete(p.busy, id)
+	p.mu.Unlock()
+}
+
+// takeLeastRecent removes the idle sandbox unused the longest.
+func (p *pool) takeLeastRecent() *instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var victim *instance
+	for _, list := range p.idle {
+		if len(list) > 0 && (victim == nil || list[0].lastUsed.Before(victim.lastUsed)) {
+			victim = list[0]
+		}
+	}
+	if victim != nil {
+		p.setIdle(victim.key, p.idle[victim.key][1:])
+	}
+	return victim
+}
+
+// takeIdleSince removes idle sandboxes last used before t.
+func (p *pool) takeIdleSince(t time.Time) []*instance {
+	return p.takeWhere(func(i *instance) bool { return i.lastUsed.Before(t) })
+}
+
+// takeUnfrozenIdleSince removes thawed idle sandboxes last used before t.
+func (p *pool) takeUnfrozenIdleSince(t time.Time) []*instance {
+	return p.takeWhere(func(i *instance) bool { return !i.frozen && i.lastUsed.Before(t) })
+}
+
+func (p *pool) takeAll() []*instance {
+	return p.takeWhere(func(*instance) bool { return true })
+}
+
+func (p *pool) takeWhere(match func(*instance) bool) []*instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*instance
+	for key, list := range p.idle {
+		kept := list[:0]
+		for _, inst := range list {
+			if match(inst) {
+				out = append(out, inst)
+			} else {
+				kept = append(kept, inst)
+			}
+		}
+		p.setIdle(key, kept)
+	}
+	return out
+}
+
+func (p *pool) list() []SandboxInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []SandboxInfo
+	add := func(i *instance, state string) {
+		out = append(out, SandboxInfo{ID: i.id, Function: i.function, MemoryMB: i.memoryMB, State: state, LastUsed: i.lastUsed})
+	}
+	for _, list := range p.idle {
+		for _, i := range list {
+			if i.frozen {
+				add(i, "frozen")
+			} else {
+				add(i, "idle")
+			}
+		}
+	}
+	for _, i := range p.busy {
+		add(i, "busy")
+	}
+	return out
+}

@@ -1,0 +1,70 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors; servers map them to API errors.
+var (
+	// ErrDraining refuses new work while the worker shuts down.
+	ErrDraining = errors.New("worker is draining")
+	// ErrCapacity means no memory is left for another sandbox.
+	ErrCapacity = errors.New("worker has no capacity")
+	// ErrCode means the function's code could not be fetched or unpacked.
+	ErrCode = errors.New("function code unavailable")
+)
+
+// Function error kinds, as Lambda reports them.
+const (
+	FunctionErrorHandled   = "Handled"
+	FunctionErrorUnhandled = "Unhandled"
+)
+
+// CodeSource hands out code zips by digest; the worker verifies them.
+type CodeSource interface {
+	OpenCode(ctx context.Context, digest string) (io.ReadCloser, error)
+}
+
+// FunctionSpec is what the worker needs to run one function version.
+type FunctionSpec struct {
+	Name       string
+	Version    string
+	Revision   uint64
+	CodeDigest string
+	Handler    string
+	MemoryMB   int
+	Timeout    time.Duration
+	Env        map[string]string
+}
+
+// InvokeRequest is one synchronous invocation.
+type InvokeRequest struct {
+	Function      FunctionSpec
+	RequestID     string
+	Payload       []byte
+	ClientContext string
+	TraceID       string
+	// LogTail asks for the last 4 KB of the invocation's log.
+	LogTail bool
+}
+
+// InvokeResult is what happened. Function errors are results, not errors.
+type InvokeResult struct {
+	RequestID       string
+	ExecutedVersion string
+	Worker          string
+	Sandbox         string
+	ColdStart       bool
+	Duration        time.Duration
+	InitDuration    time.Duration
+	BilledMs        int64
+	MaxMemoryMB     int64
+	// FunctionError is "", Handled or Unhandled.
+	FunctionError string
+	// Payload is the response, or the error object when FunctionError is set.
+	Payload []byte
+	LogTail string
+}

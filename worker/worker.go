@@ -1,0 +1,412 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gustfaas/gust/sandbox"
+	"github.com/gustfaas/gust/worker/runtimeapi"
+)
+
+// Worker runs invocations in warm or fresh sandboxes.
+type Worker struct {
+	cfg   Config
+	log   *slog.Logger
+	sbx   *sandbox.Manager
+	code  *codeCache
+	pool  *pool
+	stop  chan struct{}
+	done  chan struct{}
+	inflt sync.WaitGroup
+
+	mu       sync.Mutex
+	draining bool
+}
+
+// New reaps what a previous run left, then returns a ready worker.
+func New(cfg Config) (*Worker, error) {
+	def := DefaultConfig()
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = def.KeepAlive
+	}
+	if cfg.FreezeAfter == 0 {
+		cfg.FreezeAfter = def.FreezeAfter
+	}
+	if cfg.InitTimeout == 0 {
+		cfg.InitTimeout = def.InitTimeout
+	}
+	if cfg.TmpMB == 0 {
+		cfg.TmpMB = def.TmpMB
+	}
+	if cfg.Region == "" {
+		cfg.Region = def.Region
+	}
+	if cfg.MemoryMB == 0 {
+		cfg.MemoryMB = hostMemoryMB() * 8 / 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	// One cgroup parent per data dir, so two workers on a host never reap
+	// each other's sandboxes.
+	sum := sha256.Sum256([]byte(dir))
+	mgr, err := sandbox.NewManager(sandbox.Config{
+		StateDir:     filepath.Join(dir, "sandboxes"),
+		RootFS:       filepath.Join(dir, "runtimes", "provided"),
+		CgroupParent: "gust/" + hex.EncodeToString(sum[:6]),
+		Logger:       cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := mgr.Reap(); err != nil {
+		return nil, err
+	}
+	code, err := newCodeCache(filepath.Join(dir, "code"), cfg.Code)
+	if err != nil {
+		return nil, err
+	}
+	w := &Worker{
+		cfg: cfg, log: cfg.Logger, sbx: mgr, code: code,
+		pool: newPool(),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	go w.janitor()
+	return w, nil
+}
+
+// Name is the worker's name.
+func (w *Worker) Name() string { return w.cfg.Name }
+
+// Invoke runs one invocation: on an idle warm sandbox of the same function
+// version if there is one, else on a fresh sandbox.
+func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, error) {
+	w.mu.Lock()
+	if w.draining {
+		w.mu.Unlock()
+		return nil, ErrDraining
+	}
+	w.inflt.Add(1)
+	w.mu.Unlock()
+	defer w.inflt.Done()
+
+	fn := req.Function
+	key := poolKey(fn)
+	inst, dead := w.pool.take(key)
+	for _, d := range dead {
+		go w.retire(d)
+	}
+	cold := inst == nil
+	if cold {
+		var res *InvokeResult
+		var err error
+		inst, res, err = w.coldStart(ctx, fn, req.RequestID)
+		if err != nil || res != nil {
+			return res, err
+		}
+	} else if err := inst.thaw(); err != nil {
+		w.log.Warn("thaw failed; starting fresh", "sandbox", inst.id, "err", err)
+		w.retire(inst)
+		return w.Invoke(ctx, req)
+	}
+	res := w.run(ctx, inst, req)
+	res.ColdStart = cold
+	if cold {
+		res.InitDuration = inst.initDuration
+	}
+	return res, nil
+}
+
+// run delivers the invocation and classifies what came back.
+func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *InvokeResult {
+	fn := req.Function
+	timeout := fn.Timeout
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	inst.logs.reset()
+	fmt.Fprintf(inst.logs, "START RequestId: %s Version: %s\n", req.RequestID, fn.Version)
+	start := time.Now()
+	runCtx, cancel := context.WithDeadline(ctx, start.Add(timeout))
+	defer cancel()
+	stopWatch := context.AfterFunc(inst.exitCtx, cancel)
+	defer stopWatch()
+	out, err := inst.api.Invoke(runCtx, runtimeapi.Invocation{
+		RequestID:     req.RequestID,
+		Payload:       req.Payload,
+		Deadline:      start.Add(timeout),
+		FunctionARN:   w.functionARN(fn),
+		TraceID:       req.TraceID,
+		ClientContext: req.ClientContext,
+	})
+	elapsed := time.Since(start)
+	res := &InvokeResult{
+		RequestID: req.RequestID, ExecutedVersion: fn.Version, Worker: w.cfg.Name, Sandbox: inst.id,
+		Duration: elapsed, BilledMs: int64(math.Ceil(float64(elapsed) / float64(time.Millisecond))),
+	}
+	keep := true
+	switch {
+	case err == nil && out.ErrorType == "":
+		res.Payload = out.Payload
+	case err == nil && out.ErrorType == "Function.ResponseSizeTooLarge":
+		res.FunctionError, res.Payload, keep = FunctionErrorUnhandled, out.Payload, false
+	case err == nil:
+		res.FunctionError, res.Payload = FunctionErrorHandled, out.Payload
+	case inst.exitCtx.Err() != nil:
+		// The process died under the invocation: crash or OOM kill.
+		<-inst.sb.Exited()
+		res.FunctionError, res.Payload, keep = FunctionErrorUnhandled, exitPayload(inst.sb.Exit()), false
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		res.FunctionError, keep = FunctionErrorUnhandled, false
+		res.Payload = errorPayload("Sandbox.Timedout", fmt.Sprintf("Task timed out after %.2f seconds", timeout.Seconds()))
+		res.Duration, res.BilledMs = timeout, timeout.Milliseconds()
+	default:
+		// The caller gave up or the worker is closing: the function may
+		// still run, so its sandbox cannot be trusted again.
+		res.FunctionError, keep = FunctionErrorUnhandled, false
+		res.Payload = errorPayload("Sandbox.Canceled", err.Error())
+	}
+	if st, err := inst.sb.Stats(); err == nil {
+		res.MaxMemoryMB = int64(math.Ceil(float64(st.MemoryPeakBytes) / (1 << 20)))
+	}
+	fmt.Fprintf(inst.logs, "END RequestId: %s\n", req.RequestID)
+	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
+		req.RequestID, float64(res.Duration)/float64(time.Millisecond), res.BilledMs, fn.MemoryMB, res.MaxMemoryMB)
+	if !inst.reported {
+		report += fmt.Sprintf("\tInit Duration: %.2f ms", float64(inst.initDuration)/float64(time.Millisecond))
+		inst.reported = true
+	}
+	fmt.Fprintln(inst.logs, report)
+	if req.LogTail {
+		res.LogTail = inst.logs.String()
+	}
+	inst.lastUsed = time.Now()
+	if keep {
+		w.pool.put(inst)
+	} else {
+		w.retire(inst)
+	}
+	return res
+}
+
+// coldStart creates, starts and initialises a sandbox. An init failure is
+// a function error result (nil instance); a platform failure is an error.
+func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID string) (*instance, *InvokeResult, error) {
+	if !w.reserve(fn.MemoryMB) {
+		return nil, nil, fmt.Errorf("%w: %d MB asked", ErrCapacity, fn.MemoryMB)
+	}
+	codeDir, err := w.code.ensure(ctx, fn.CodeDigest)
+	if err != nil {
+		w.pool.release(fn.MemoryMB)
+		return nil, nil, err
+	}
+	began := time.Now()
+	inst := &instance{id: newSandboxID(), key: poolKey(fn), function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: &logTail{}}
+	sb, err := w.sbx.Create(ctx, sandbox.Spec{
+		ID: inst.id, CodeDir: codeDir, MemoryMB: fn.MemoryMB, TmpMB: w.cfg.TmpMB,
+		Env: w.environment(fn), Stdout: inst.logs, Stderr: inst.logs,
+	})
+	if err != nil {
+		w.pool.release(fn.MemoryMB)
+		return nil, nil, fmt.Errorf("cold start %s: %w", fn.Name, err)
+	}
+	inst.sb = sb
+	inst.api = runtimeapi.New(sb.Listener(), runtimeapi.Options{Logger: w.log})
+	var exitCancel context.CancelFunc
+	inst.exitCtx, exitCancel = context.WithCancel(context.Background())
+	go func() { <-sb.Exited(); exitCancel() }()
+	if err := sb.Start(); err != nil {
+		w.retire(inst)
+		return nil, nil, fmt.Errorf("cold start %s: %w", fn.Name, err)
+	}
+	initCtx, cancel := context.WithTimeout(ctx, w.cfg.InitTimeout)
+	defer cancel()
+	stop := context.AfterFunc(inst.exitCtx, cancel)
+	defer stop()
+	err = inst.api.WaitReady(initCtx)
+	inst.initDuration = time.Since(began)
+	if err == nil {
+		return inst, nil, nil
+	}
+	res := &InvokeResult{RequestID: requestID, ExecutedVersion: fn.Version, Worker: w.cfg.Name, Sandbox: inst.id,
+		ColdStart: true, InitDuration: inst.initDuration, FunctionError: FunctionErrorUnhandled}
+	var initErr *runtimeapi.InitError
+	switch {
+	case errors.As(err, &initErr):
+		res.Payload = initErr.Payload
+	case inst.exitCtx.Err() != nil:
+		<-sb.Exited()
+		res.Payload = exitPayload(sb.Exit())
+	case ctx.Err() != nil:
+		w.retire(inst)
+		return nil, nil, ctx.Err()
+	default:
+		res.Payload = errorPayload("Runtime.InitTimeout", fmt.Sprintf("Init timed out after %.2f seconds", w.cfg.InitTimeout.Seconds()))
+	}
+	res.LogTail = inst.logs.String()
+	w.retire(inst)
+	return nil, res, nil
+}
+
+// reserve claims memory for a new sandbox, evicting idle sandboxes
+// (least recently used first) when that makes room.
+func (w *Worker) reserve(memoryMB int) bool {
+	for !w.pool.reserve(memoryMB, w.cfg.MemoryMB, w.cfg.MaxSandboxes) {
+		victim := w.pool.takeLeastRecent()
+		if victim == nil {
+			return false
+		}
+		w.retire(victim)
+	}
+	return true
+}
+
+// retire destroys a sandbox and frees its memory.
+func (w *Worker) retire(inst *instance) {
+	w.pool.forget(inst.id)
+	if inst.api != nil {
+		inst.api.Close()
+	}
+	if inst.sb != nil {
+		if err := inst.sb.Destroy(); err != nil {
+			w.log.Warn("destroy sandbox", "sandbox", inst.id, "err", err)
+		}
+	}
+	w.pool.release(inst.memoryMB)
+}
+
+// janitor freezes sandboxes that went idle and retires those past keep-alive.
+func (w *Worker) janitor() {
+	defer close(w.done)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		for _, inst := range w.pool.takeIdleSince(now.Add(-w.cfg.KeepAlive)) {
+			w.log.Debug("keep-alive expired", "sandbox", inst.id)
+			w.retire(inst)
+		}
+		for _, inst := range w.pool.takeUnfrozenIdleSince(now.Add(-w.cfg.FreezeAfter)) {
+			if err := inst.freeze(); err != nil {
+				w.log.Warn("freeze failed", "sandbox", inst.id, "err", err)
+				w.retire(inst)
+				continue
+			}
+			w.pool.put(inst)
+		}
+	}
+}
+
+// Close drains: new invocations are refused, in-flight ones finish (or
+// ctx ends them), then every sandbox is destroyed and nothing is left.
+func (w *Worker) Close(ctx context.Context) error {
+	w.mu.Lock()
+	w.draining = true
+	w.mu.Unlock()
+	finished := make(chan struct{})
+	go func() { w.inflt.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		w.log.Warn("drain deadline passed; killing in-flight sandboxes")
+	}
+	close(w.stop)
+	<-w.done
+	for _, inst := range w.pool.takeAll() {
+		w.retire(inst)
+	}
+	return w.sbx.Close()
+}
+
+// Sandboxes lists live sandboxes, for operators.
+func (w *Worker) Sandboxes() []SandboxInfo { return w.pool.list() }
+
+func (w *Worker) environment(fn FunctionSpec) []string {
+	env := []string{
+		"AWS_LAMBDA_RUNTIME_API=" + sandbox.RuntimeAPIAddr,
+		"_HANDLER=" + fn.Handler,
+		"LAMBDA_TASK_ROOT=/var/task",
+		"LAMBDA_RUNTIME_DIR=/var/runtime",
+		"AWS_LAMBDA_FUNCTION_NAME=" + fn.Name,
+		"AWS_LAMBDA_FUNCTION_VERSION=" + fn.Version,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(fn.MemoryMB),
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + fn.Name,
+		"AWS_REGION=" + w.cfg.Region,
+		"AWS_DEFAULT_REGION=" + w.cfg.Region,
+		"TZ=:UTC",
+		"LANG=en_US.UTF-8",
+	}
+	keys := make([]string, 0, len(fn.Env))
+	for k := range fn.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+fn.Env[k])
+	}
+	return env
+}
+
+func (w *Worker) functionARN(fn FunctionSpec) string {
+	arn := "arn:aws:lambda:" + w.cfg.Region + ":000000000000:function:" + fn.Name
+	if fn.Version != "" && fn.Version != "$LATEST" {
+		arn += ":" + fn.Version
+	}
+	return arn
+}
+
+func exitPayload(e sandbox.Exit) []byte {
+	if e.OOM {
+		return errorPayload("Runtime.OutOfMemory", "Runtime exited with error: signal: killed")
+	}
+	if e.Signal != "" {
+		return errorPayload("Runtime.ExitError", "Runtime exited with error: signal: "+e.Signal)
+	}
+	return errorPayload("Runtime.ExitError", fmt.Sprintf("Runtime exited with error: exit status %d", e.Code))
+}
+
+func errorPayload(typ, msg string) []byte {
+	b, _ := json.Marshal(struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}{msg, typ})
+	return b
+}
+
+func newSandboxID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "sbx-" + hex.EncodeToString(b[:])
+}
+
+func hostMemoryMB() int {
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(data), "MemTotal: %d kB", &kb); err == nil {
+			return int(kb / 1024)
+		}
+	}
+	return 4096
+}
