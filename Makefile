@@ -1,0 +1,50 @@
+# gust — build, test and demo. See README.md.
+GO        ?= go
+BIN       ?= bin
+# gustd links libcontainer's nsenter (cgo) and libseccomp statically, so
+# the one binary runs on a fresh machine with nothing else installed.
+GUSTD_TAGS := seccomp netgo osusergo
+STATIC     := -s -w -extldflags "-static"
+TEST_TAGS  := seccomp
+GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: build proto check-proto test demo lint bench clean
+
+build: $(BIN)/gustd $(BIN)/gust
+
+$(BIN)/gustd: FORCE
+	CGO_ENABLED=1 $(GO) build -tags "$(GUSTD_TAGS)" -ldflags '$(STATIC)' -o $@ ./cmd/gustd
+
+$(BIN)/gust: FORCE
+	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/gust
+
+# The example function, as a Lambda `provided` bootstrap.
+$(BIN)/hello/bootstrap: FORCE
+	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -o $@ ./examples/hello
+
+proto:
+	PATH="$(GOBIN_DIR):$$PATH" buf generate
+
+check-proto: proto
+	@git diff --exit-code -- proto/ || (echo "generated code is stale: run make proto and commit" && exit 1)
+
+# Sandbox and end-to-end tests need root; under CI=true they fail rather than skip.
+test:
+	$(GO) vet -tags "$(TEST_TAGS)" ./...
+	CGO_ENABLED=1 $(GO) test -tags "$(TEST_TAGS)" -count=1 -timeout 15m ./...
+
+demo: build $(BIN)/hello/bootstrap
+	./scripts/demo.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go') && exit 1)
+	$(GO) vet -tags "$(TEST_TAGS)" ./...
+	PATH="$(GOBIN_DIR):$$PATH" buf lint
+
+bench: build $(BIN)/hello/bootstrap
+	./scripts/bench.sh
+
+clean:
+	rm -rf $(BIN)
+
+FORCE:
