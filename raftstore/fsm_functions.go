@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"sort"
 
-	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
+	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"google.golang.org/protobuf/proto"
 )
 
