@@ -1,0 +1,205 @@
+package worker_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gustfaas/gust/internal/codezip"
+	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/sandbox"
+	"github.com/gustfaas/gust/worker"
+)
+
+func TestMain(m *testing.M) {
+	sandbox.MaybeInit()
+	os.Exit(m.Run())
+}
+
+// memCode serves code zips from memory, counting fetches.
+type memCode struct {
+	mu      sync.Mutex
+	zips    map[string][]byte
+	fetches int
+}
+
+func (m *memCode) OpenCode(_ context.Context, digest string) (io.ReadCloser, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fetches++
+	return io.NopCloser(bytes.NewReader(m.zips[digest])), nil
+}
+
+func helloZip(t *testing.T) []byte {
+	t.Helper()
+	bin := testutil.BuildStatic(t, "../examples/hello", filepath.Join(t.TempDir(), "bootstrap"))
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, _ := zw.CreateHeader(h)
+	w.Write(data)
+	zw.Close()
+	return buf.Bytes()
+}
+
+func newWorker(t *testing.T, mutate func(*worker.Config)) (*worker.Worker, worker.FunctionSpec, *memCode) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	z := helloZip(t)
+	digest, _, err := codezip.Digest(bytes.NewReader(z))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := &memCode{zips: map[string][]byte{digest: z}}
+	cfg := worker.DefaultConfig()
+	cfg.Name, cfg.DataDir, cfg.Code, cfg.MemoryMB = "w1", t.TempDir(), code, 2048
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	w, err := worker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := w.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	fn := worker.FunctionSpec{Name: "hello", Version: "$LATEST", Revision: 1, CodeDigest: digest, MemoryMB: 128, Timeout: 3 * time.Second}
+	return w, fn, code
+}
+
+func invocations(t *testing.T, res *worker.InvokeResult) int {
+	t.Helper()
+	var body struct{ Invocations int }
+	if err := json.Unmarshal(res.Payload, &body); err != nil || res.FunctionError != "" {
+		t.Fatalf("payload %s, function error %q: %v", res.Payload, res.FunctionError, err)
+	}
+	return body.Invocations
+}
+
+func TestWarmReuseAndCodeCache(t *testing.T) {
+	w, fn, code := newWorker(t, nil)
+	ctx := context.Background()
+	first, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r2", Payload: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.ColdStart || second.ColdStart || first.Sandbox != second.Sandbox {
+		t.Fatalf("cold %v/%v sandboxes %s/%s", first.ColdStart, second.ColdStart, first.Sandbox, second.Sandbox)
+	}
+	if invocations(t, first) != 1 || invocations(t, second) != 2 {
+		t.Fatal("state was not kept in the warm process")
+	}
+	// A new revision is a new sandbox, but the same digest is not fetched again.
+	fn.Revision = 2
+	third, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r3", Payload: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !third.ColdStart || third.Sandbox == first.Sandbox {
+		t.Fatal("a new revision reused the old sandbox")
+	}
+	if code.fetches != 1 {
+		t.Fatalf("code fetched %d times, want 1", code.fetches)
+	}
+}
+
+func TestConcurrentInvokesGetTheirOwnSandboxes(t *testing.T) {
+	w, fn, _ := newWorker(t, nil)
+	var wg sync.WaitGroup
+	results := make([]*worker.InvokeResult, 3)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := w.Invoke(context.Background(), worker.InvokeRequest{Function: fn, RequestID: "c", Payload: []byte(`{}`)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, r := range results {
+		if r != nil {
+			invocations(t, r)
+			seen[r.Sandbox] = true
+		}
+	}
+	if len(seen) < 2 {
+		t.Fatalf("3 concurrent invokes shared %d sandbox(es); a sandbox runs one invocation at a time", len(seen))
+	}
+}
+
+func TestFreezeThenKeepAliveExpiry(t *testing.T) {
+	w, fn, _ := newWorker(t, func(c *worker.Config) {
+		c.FreezeAfter = 50 * time.Millisecond
+		c.KeepAlive = 1500 * time.Millisecond
+	})
+	ctx := context.Background()
+	first, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		s := w.Sandboxes()
+		return len(s) == 1 && s[0].State == "frozen"
+	}, "idle sandbox never frozen")
+	// A frozen sandbox thaws and answers warm.
+	second, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r2", Payload: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ColdStart || second.Sandbox != first.Sandbox || invocations(t, second) != 2 {
+		t.Fatalf("frozen sandbox not reused: %+v", second)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(w.Sandboxes()) == 0 }, "keep-alive never expired")
+	third, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r3", Payload: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !third.ColdStart {
+		t.Fatal("invoke after keep-alive expiry was warm")
+	}
+}
+
+func TestCapacityEvictsIdleSandboxes(t *testing.T) {
+	w, fn, _ := newWorker(t, func(c *worker.Config) { c.MemoryMB = 256 })
+	ctx := context.Background()
+	for rev := uint64(1); rev <= 3; rev++ {
+		fn.Revision = rev
+		res, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r", Payload: []byte(`{}`)})
+		if err != nil {
+			t.Fatalf("revision %d: %v", rev, err)
+		}
+		invocations(t, res)
+	}
+	if n := len(w.Sandboxes()); n > 2 {
+		t.Fatalf("%d sandboxes of 128 MB live in 256 MB", n)
+	}
+	fn.MemoryMB, fn.Revision = 512, 4 // a config change is a new revision
+	if _, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r", Payload: []byte(`{}`)}); err == nil {
+		t.Fatal("a 512 MB function fit in a 256 MB worker")
+	}
+}
