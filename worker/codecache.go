@@ -110,3 +110,15 @@ func validDigest(d string) bool {
 	_, err := hex.DecodeString(d)
 	return err == nil
 }
+
+// digests lists the code digests unpacked here.
+func (c *codeCache) digests() []string {
+	entries, _ := os.ReadDir(c.dir)
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.IsDir() && validDigest(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}

@@ -46,9 +46,10 @@ func (i *instance) thaw() error {
 	return nil
 }
 
-// poolKey identifies a function version's code and configuration: a
-// sandbox is reused only for exactly what it was started with.
-func poolKey(fn FunctionSpec) string {
+// PoolKey identifies a function version's code and configuration: a
+// sandbox is reused only for exactly what it was started with. Placement
+// keys its view of warm sandboxes the same way.
+func PoolKey(fn FunctionSpec) string {
 	return fn.Name + "\x00" + fn.Version + "\x00" + strconv.FormatUint(fn.Revision, 10)
 }
 
@@ -69,10 +70,54 @@ type pool struct {
 	busy     map[string]*instance
 	usedMB   int
 	sandboxN int
+	watchers map[chan struct{}]struct{}
+}
+
+// subscribe registers a watcher of pool changes.
+func (p *pool) subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	p.mu.Lock()
+	p.watchers[ch] = struct{}{}
+	p.mu.Unlock()
+	return ch, func() {
+		p.mu.Lock()
+		delete(p.watchers, ch)
+		p.mu.Unlock()
+	}
+}
+
+// notify wakes every watcher; a watcher already signalled stays so once.
+func (p *pool) notify() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.notifyLocked()
+}
+
+func (p *pool) notifyLocked() {
+	for ch := range p.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// state counts sandboxes per key and the memory granted to them.
+func (p *pool) state() (st State, usedMB int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st = State{Idle: map[string]int32{}, Busy: map[string]int32{}}
+	for key, list := range p.idle {
+		st.Idle[key] = int32(len(list))
+	}
+	for _, inst := range p.busy {
+		st.Busy[inst.key]++
+	}
+	return st, p.usedMB
 }
 
 func newPool() *pool {
-	return &pool{idle: map[string][]*instance{}, busy: map[string]*instance{}}
+	return &pool{idle: map[string][]*instance{}, busy: map[string]*instance{}, watchers: map[chan struct{}]struct{}{}}
 }
 
 // take removes the most recently used idle sandbox for key. Sandboxes
@@ -93,6 +138,7 @@ func (p *pool) take(key string) (inst *instance, dead []*instance) {
 		break
 	}
 	p.setIdle(key, list)
+	p.notifyLocked()
 	return inst, dead
 }
 
@@ -110,6 +156,7 @@ func (p *pool) put(inst *instance) {
 	defer p.mu.Unlock()
 	delete(p.busy, inst.id)
 	p.idle[inst.key] = append(p.idle[inst.key], inst)
+	p.notifyLocked()
 }
 
 // reserve accounts memory for a new sandbox if it fits.
@@ -121,6 +168,7 @@ func (p *pool) reserve(memoryMB, capacityMB, maxSandboxes int) bool {
 	}
 	p.usedMB += memoryMB
 	p.sandboxN++
+	p.notifyLocked()
 	return true
 }
 
@@ -130,6 +178,15 @@ func (p *pool) release(memoryMB int) {
 	defer p.mu.Unlock()
 	p.usedMB -= memoryMB
 	p.sandboxN--
+	p.notifyLocked()
+}
+
+// markBusy records a fresh sandbox as busy.
+func (p *pool) markBusy(inst *instance) {
+	p.mu.Lock()
+	p.busy[inst.id] = inst
+	p.notifyLocked()
+	p.mu.Unlock()
 }
 
 // forget drops a sandbox from the busy set (it is being retired).

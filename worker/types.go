@@ -15,6 +15,8 @@ var (
 	ErrCapacity = errors.New("worker has no capacity")
 	// ErrCode means the function's code could not be fetched or unpacked.
 	ErrCode = errors.New("function code unavailable")
+	// ErrNoWarm answers a WarmOnly request when no idle sandbox is left.
+	ErrNoWarm = errors.New("no idle warm sandbox")
 )
 
 // Function error kinds, as Lambda reports them.
@@ -49,6 +51,12 @@ type InvokeRequest struct {
 	TraceID       string
 	// LogTail asks for the last 4 KB of the invocation's log.
 	LogTail bool
+	// WarmOnly refuses (ErrNoWarm) rather than cold-start: a coordinator
+	// that saw an idle sandbox here lost a race for it and will place again.
+	WarmOnly bool
+	// OnStart, if set, is called once the invocation has a sandbox, before
+	// it is delivered: after that, the invocation must not be placed again.
+	OnStart func(sandbox string, cold bool)
 }
 
 // InvokeResult is what happened. Function errors are results, not errors.

@@ -108,12 +108,14 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	defer w.inflt.Done()
 
 	fn := req.Function
-	key := poolKey(fn)
-	inst, dead := w.pool.take(key)
+	inst, dead := w.pool.take(PoolKey(fn))
 	for _, d := range dead {
 		go w.retire(d)
 	}
 	cold := inst == nil
+	if cold && req.WarmOnly {
+		return nil, ErrNoWarm
+	}
 	if cold {
 		var res *InvokeResult
 		var err error
@@ -125,6 +127,9 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 		w.log.Warn("thaw failed; starting fresh", "sandbox", inst.id, "err", err)
 		w.retire(inst)
 		return w.Invoke(ctx, req)
+	}
+	if req.OnStart != nil {
+		req.OnStart(inst.id, cold)
 	}
 	res := w.run(ctx, inst, req)
 	res.ColdStart = cold
@@ -218,7 +223,7 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 		return nil, nil, err
 	}
 	began := time.Now()
-	inst := &instance{id: newSandboxID(), key: poolKey(fn), function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: &logTail{}}
+	inst := &instance{id: newSandboxID(), key: PoolKey(fn), function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: &logTail{}}
 	sb, err := w.sbx.Create(ctx, sandbox.Spec{
 		ID: inst.id, CodeDir: codeDir, MemoryMB: fn.MemoryMB, TmpMB: w.cfg.TmpMB,
 		Env: w.environment(fn), Stdout: inst.logs, Stderr: inst.logs,
@@ -228,6 +233,7 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 		return nil, nil, fmt.Errorf("cold start %s: %w", fn.Name, err)
 	}
 	inst.sb = sb
+	w.pool.markBusy(inst)
 	inst.api = runtimeapi.New(sb.Listener(), runtimeapi.Options{Logger: w.log})
 	var exitCancel context.CancelFunc
 	inst.exitCtx, exitCancel = context.WithCancel(context.Background())
@@ -342,6 +348,41 @@ func (w *Worker) Close(ctx context.Context) error {
 
 // Sandboxes lists live sandboxes, for operators.
 func (w *Worker) Sandboxes() []SandboxInfo { return w.pool.list() }
+
+// Drain refuses new invocations from now on; in-flight ones finish.
+func (w *Worker) Drain() {
+	w.mu.Lock()
+	w.draining = true
+	w.mu.Unlock()
+	w.pool.notify()
+}
+
+// State is a snapshot of the worker's pool, for placement.
+type State struct {
+	MemoryMB, FreeMemoryMB int64
+	Draining               bool
+	// Idle and Busy count sandboxes per pool key.
+	Idle, Busy map[string]int32
+	// Digests are the code digests cached here.
+	Digests []string
+}
+
+// State returns the current pool state.
+func (w *Worker) State() State {
+	w.mu.Lock()
+	draining := w.draining
+	w.mu.Unlock()
+	st, used := w.pool.state()
+	st.MemoryMB = int64(w.cfg.MemoryMB)
+	st.FreeMemoryMB = int64(w.cfg.MemoryMB - used)
+	st.Draining = draining
+	st.Digests = w.code.digests()
+	return st
+}
+
+// Watch returns a channel that receives a signal whenever the pool
+// changes (coalesced), and a function to stop watching.
+func (w *Worker) Watch() (<-chan struct{}, func()) { return w.pool.subscribe() }
 
 func (w *Worker) environment(fn FunctionSpec) []string {
 	env := []string{
