@@ -28,8 +28,11 @@ type Config struct {
 	StateDir string
 	// RootFS is the runtime's root filesystem, mounted read-only.
 	RootFS string
-	// CgroupParent is the cgroup path under which every sandbox's cgroup
-	// is made, e.g. "gust/3f2a…"; one per worker so a worker reaps only its own.
+	// CgroupParent is the cgroup path, from each hierarchy's root, under
+	// which every sandbox's cgroup is made, e.g. "/gust/3f2a…"; one per
+	// worker so a worker reaps only its own. It is made absolute: a relative
+	// parent would land under gustd's own cgroup, which changes with how
+	// gustd was started (systemd, a container, a shell).
 	CgroupParent string
 	// Logger receives lifecycle events.
 	Logger *slog.Logger
@@ -49,6 +52,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.CgroupParent = filepath.Join("/", cfg.CgroupParent)
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox state dir: %w", err)
 	}

@@ -43,16 +43,7 @@ func (m *Manager) Reap() (int, error) {
 		_ = os.RemoveAll(filepath.Join(m.cfg.StateDir, e.Name()))
 	}
 	// Cgroups whose state was lost still hold processes: kill and remove.
-	for _, dir := range m.cgroupParentDirs() {
-		children, _ := os.ReadDir(dir)
-		for _, c := range children {
-			if c.IsDir() {
-				if err := killCgroup(filepath.Join(dir, c.Name())); err != nil {
-					m.log.Warn("reap cgroup", "dir", c.Name(), "err", err)
-				}
-			}
-		}
-	}
+	n += m.reapCgroups()
 	if n > 0 {
 		m.log.Info("reaped sandboxes left by a previous run", "count", n)
 	}
@@ -113,25 +104,55 @@ func isControllerRoot(dir string) bool {
 	return filepath.Dir(dir) == cgroupRoot
 }
 
-// killCgroup kills every process in a cgroup (thawing it if frozen) and
-// removes it, polling until the kernel lets go.
-func killCgroup(dir string) error {
+// reapCgroups removes every sandbox cgroup under this manager's parent,
+// one sandbox at a time across all hierarchies: thaw first (a frozen
+// process cannot die), kill every process listed in any hierarchy, then
+// remove the directories, polling until the kernel lets go.
+func (m *Manager) reapCgroups() int {
+	byName := map[string][]string{}
+	for _, dir := range m.cgroupParentDirs() {
+		children, _ := os.ReadDir(dir)
+		for _, c := range children {
+			if c.IsDir() {
+				byName[c.Name()] = append(byName[c.Name()], filepath.Join(dir, c.Name()))
+			}
+		}
+	}
+	for name, dirs := range byName {
+		if err := killCgroups(dirs); err != nil {
+			m.log.Warn("reap cgroup", "sandbox", name, "err", err)
+		}
+	}
+	return len(byName)
+}
+
+func killCgroups(dirs []string) error {
+	for _, d := range dirs {
+		_ = os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0)
+		_ = os.WriteFile(filepath.Join(d, "cgroup.freeze"), []byte("0"), 0)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_ = os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0)
-		_ = os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0)
-		pids := readPids(filepath.Join(dir, "cgroup.procs"))
-		for _, pid := range pids {
-			_ = unix.Kill(pid, unix.SIGKILL)
+		for _, d := range dirs {
+			for _, pid := range readPids(filepath.Join(d, "cgroup.procs")) {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
 		}
-		err := unix.Rmdir(dir)
-		if err == nil || errors.Is(err, unix.ENOENT) {
+		var left []string
+		var lastErr error
+		for _, d := range dirs {
+			if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
+				left, lastErr = append(left, d), err
+			}
+		}
+		if len(left) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("remove cgroup %s: %w", dir, err)
+			return fmt.Errorf("remove cgroups %v: %w", left, lastErr)
 		}
-		time.Sleep(10 * time.Millisecond)
+		dirs = left
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -46,7 +46,7 @@ func newManager(t *testing.T) *sandbox.Manager {
 	m, err := sandbox.NewManager(sandbox.Config{
 		StateDir:     filepath.Join(dir, "state"),
 		RootFS:       filepath.Join(dir, "rootfs"),
-		CgroupParent: "gust-test/" + filepath.Base(dir),
+		CgroupParent: "/gust-test/" + filepath.Base(dir),
 	})
 	if err != nil {
 		t.Fatal(err)

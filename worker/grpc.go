@@ -74,23 +74,7 @@ func (s *GRPCServer) WatchPool(_ *nodev1.WatchPoolRequest, stream grpc.ServerStr
 }
 
 func (s *GRPCServer) stateProto(seq uint64) *nodev1.WatchPoolResponse {
-	st := s.W.State()
-	out := &nodev1.WatchPoolResponse{
-		Worker: s.W.Name(), Seq: seq, MemoryMb: st.MemoryMB, FreeMemoryMb: st.FreeMemoryMB,
-		Draining: st.Draining, CachedDigests: st.Digests,
-	}
-	keys := map[string]bool{}
-	for k := range st.Idle {
-		keys[k] = true
-	}
-	for k := range st.Busy {
-		keys[k] = true
-	}
-	for k := range keys {
-		out.Entries = append(out.Entries, &nodev1.PoolEntry{Key: k, Idle: st.Idle[k], Busy: st.Busy[k]})
-	}
-	sort.Slice(out.Entries, func(i, j int) bool { return out.Entries[i].Key < out.Entries[j].Key })
-	return out
+	return StateToProto(s.W.Name(), seq, s.W.State())
 }
 
 // ListSandboxes lists live sandboxes.
@@ -164,4 +148,24 @@ func ResultFromProto(r *nodev1.InvokeResult) *InvokeResult {
 		InitDuration: time.Duration(r.GetInitDurationUs()) * time.Microsecond, BilledMs: r.GetBilledMs(),
 		MaxMemoryMB: r.GetMaxMemoryMb(), FunctionError: r.GetFunctionError(), Payload: r.GetPayload(), LogTail: r.GetLogTail(),
 	}
+}
+
+// StateToProto converts a pool state to the wire.
+func StateToProto(worker string, seq uint64, st State) *nodev1.WatchPoolResponse {
+	out := &nodev1.WatchPoolResponse{
+		Worker: worker, Seq: seq, MemoryMb: st.MemoryMB, FreeMemoryMb: st.FreeMemoryMB,
+		Draining: st.Draining, CachedDigests: st.Digests,
+	}
+	keys := map[string]bool{}
+	for k := range st.Idle {
+		keys[k] = true
+	}
+	for k := range st.Busy {
+		keys[k] = true
+	}
+	for k := range keys {
+		out.Entries = append(out.Entries, &nodev1.PoolEntry{Key: k, Idle: st.Idle[k], Busy: st.Busy[k]})
+	}
+	sort.Slice(out.Entries, func(i, j int) bool { return out.Entries[i].Key < out.Entries[j].Key })
+	return out
 }

@@ -70,7 +70,7 @@ func New(cfg Config) (*Worker, error) {
 	mgr, err := sandbox.NewManager(sandbox.Config{
 		StateDir:     filepath.Join(dir, "sandboxes"),
 		RootFS:       filepath.Join(dir, "runtimes", "provided"),
-		CgroupParent: "gust/" + hex.EncodeToString(sum[:6]),
+		CgroupParent: "/gust/" + hex.EncodeToString(sum[:6]),
 		Logger:       cfg.Logger,
 	})
 	if err != nil {
@@ -188,6 +188,7 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 		res.FunctionError, keep = FunctionErrorUnhandled, false
 		res.Payload = errorPayload("Sandbox.Canceled", err.Error())
 	}
+	inst.logs.sync()
 	if st, err := inst.sb.Stats(); err == nil {
 		res.MaxMemoryMB = int64(math.Ceil(float64(st.MemoryPeakBytes) / (1 << 20)))
 	}
@@ -223,12 +224,19 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 		return nil, nil, err
 	}
 	began := time.Now()
-	inst := &instance{id: newSandboxID(), key: PoolKey(fn), function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: &logTail{}}
+	logs, err := newLogTail()
+	if err != nil {
+		w.pool.release(fn.MemoryMB)
+		return nil, nil, fmt.Errorf("cold start %s: %w", fn.Name, err)
+	}
+	inst := &instance{id: newSandboxID(), key: PoolKey(fn), function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: logs}
 	sb, err := w.sbx.Create(ctx, sandbox.Spec{
 		ID: inst.id, CodeDir: codeDir, MemoryMB: fn.MemoryMB, TmpMB: w.cfg.TmpMB,
-		Env: w.environment(fn), Stdout: inst.logs, Stderr: inst.logs,
+		Env: w.environment(fn), Stdout: logs.writer(), Stderr: logs.writer(),
 	})
+	logs.started()
 	if err != nil {
+		logs.close()
 		w.pool.release(fn.MemoryMB)
 		return nil, nil, fmt.Errorf("cold start %s: %w", fn.Name, err)
 	}
@@ -266,6 +274,7 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 	default:
 		res.Payload = errorPayload("Runtime.InitTimeout", fmt.Sprintf("Init timed out after %.2f seconds", w.cfg.InitTimeout.Seconds()))
 	}
+	inst.logs.sync()
 	res.LogTail = inst.logs.String()
 	w.retire(inst)
 	return nil, res, nil
@@ -294,6 +303,9 @@ func (w *Worker) retire(inst *instance) {
 		if err := inst.sb.Destroy(); err != nil {
 			w.log.Warn("destroy sandbox", "sandbox", inst.id, "err", err)
 		}
+	}
+	if inst.logs != nil {
+		inst.logs.close()
 	}
 	w.pool.release(inst.memoryMB)
 }
