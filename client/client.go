@@ -223,3 +223,49 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 }
 
 func (bearer) RequireTransportSecurity() bool { return false }
+
+// ListNodes lists the cluster's members.
+func (c *Client) ListNodes(ctx context.Context) ([]*gustv1.Node, error) {
+	var res *gustv1.ListNodesResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewClusterServiceClient(conn).ListNodes(ctx, &gustv1.ListNodesRequest{})
+		return err
+	})
+	return res.GetNodes(), err
+}
+
+// DrainNode stops new invocations on a worker.
+func (c *Client) DrainNode(ctx context.Context, name string) error {
+	return c.call(ctx, func(conn *grpc.ClientConn) error {
+		_, err := gustv1.NewClusterServiceClient(conn).DrainNode(ctx, &gustv1.DrainNodeRequest{Name: name})
+		return err
+	})
+}
+
+// ListSandboxes lists live sandboxes on one node, or all when node is "".
+func (c *Client) ListSandboxes(ctx context.Context, node string) ([]*gustv1.Sandbox, error) {
+	var res *gustv1.ListSandboxesResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewClusterServiceClient(conn).ListSandboxes(ctx, &gustv1.ListSandboxesRequest{Node: node})
+		return err
+	})
+	return res.GetSandboxes(), err
+}
+
+// ListRaftPeers lists the Raft configuration.
+func (c *Client) ListRaftPeers(ctx context.Context) ([]*gustv1.RaftPeer, error) {
+	var res *gustv1.ListRaftPeersResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewClusterServiceClient(conn).ListRaftPeers(ctx, &gustv1.ListRaftPeersRequest{})
+		return err
+	})
+	return res.GetPeers(), err
+}
+
+// RemoveRaftPeer removes a coordinator from the Raft configuration.
+func (c *Client) RemoveRaftPeer(ctx context.Context, name string) error {
+	return c.call(ctx, func(conn *grpc.ClientConn) error {
+		_, err := gustv1.NewClusterServiceClient(conn).RemoveRaftPeer(ctx, &gustv1.RemoveRaftPeerRequest{Name: name})
+		return err
+	})
+}

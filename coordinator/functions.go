@@ -38,18 +38,27 @@ var runtimes = map[string]bool{"provided": true, "provided.al2": true, "provided
 // functions is the logic behind FunctionService.
 type functions struct {
 	store  *raftstore.Store
+	write  *writer
 	code   *codestore.Store
 	limits Limits
 	now    func() time.Time
 }
 
-// upload stores a code zip and names it by digest.
-func (f *functions) upload(r io.Reader) (codestore.Info, error) {
+// upload stores a code zip, names it by digest and copies it to a majority
+// of coordinators, so the Raft entry that will name it never points at code
+// the cluster could lose with one node.
+func (f *functions) upload(ctx context.Context, r io.Reader) (codestore.Info, error) {
 	info, err := f.code.Put(r)
 	if errors.Is(err, codezip.ErrInvalid) {
 		return info, &apierr.Error{Name: apierr.InvalidParameterValue, Message: err.Error()}
 	}
-	return info, err
+	if err != nil {
+		return info, err
+	}
+	if err := f.write.replicateCode(ctx, f.code, info.Digest); err != nil {
+		return info, apierr.New(apierr.Service, "store code: %v", err)
+	}
+	return info, nil
 }
 
 // put validates a configuration and stores it as the function's $LATEST.
@@ -62,14 +71,20 @@ func (f *functions) put(ctx context.Context, cfg *gustv1.FunctionConfig, digest 
 	}
 	size, err := f.code.Size(digest)
 	if err != nil {
-		return nil, apierr.New(apierr.InvalidParameterValue, "code %q was not uploaded", digest)
+		// Uploaded through another coordinator (the client failed over)?
+		if f.write.fetchCode(ctx, f.code, digest) == nil {
+			size, err = f.code.Size(digest)
+		}
+		if err != nil {
+			return nil, apierr.New(apierr.InvalidParameterValue, "code %q was not uploaded", digest)
+		}
 	}
 	fn := &gustv1.Function{Config: cfg, CodeDigest: digest, CodeSize: size, Version: "$LATEST", LastModified: timestamppb.New(f.now())}
-	res, err := f.store.Apply(ctx, raftstore.Command{Type: raftstore.CmdPutFunction, Msg: &raftv1.PutFunction{Function: fn}})
-	if err != nil {
+	out := &gustv1.Function{}
+	if err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPutFunction, Msg: &raftv1.PutFunction{Function: fn}}, out); err != nil {
 		return nil, fmt.Errorf("store function %s: %w", cfg.GetName(), err)
 	}
-	return res.(*gustv1.Function), nil
+	return out, nil
 }
 
 // normalize fills defaults and refuses what Lambda refuses.
@@ -134,7 +149,7 @@ func (f *functions) get(name, qualifier string) (*gustv1.Function, error) {
 func (f *functions) list() []*gustv1.Function { return f.store.Functions() }
 
 func (f *functions) delete(ctx context.Context, name string) error {
-	_, err := f.store.Apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteFunction, Msg: &raftv1.DeleteFunction{Name: name}})
+	err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteFunction, Msg: &raftv1.DeleteFunction{Name: name}}, nil)
 	if errors.Is(err, raftstore.ErrNotFound) {
 		return apierr.New(apierr.ResourceNotFound, "function not found: %s", name)
 	}

@@ -41,7 +41,7 @@ type functionServer struct {
 }
 
 func (s *functionServer) UploadCode(stream gustv1.FunctionService_UploadCodeServer) error {
-	info, err := s.fns.upload(&chunkReader{recv: stream.Recv})
+	info, err := s.fns.upload(stream.Context(), &chunkReader{recv: stream.Recv})
 	if err != nil {
 		return toStatus(s.log, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/coordinator/codestore"
+	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
 	"google.golang.org/grpc"
@@ -22,42 +23,66 @@ import (
 // gets RequestTooLargeException rather than a transport error.
 const maxGRPCMessage = 16 << 20
 
-// Coordinator is one running coordinator.
-type Coordinator struct {
-	cfg    Config
-	log    *slog.Logger
-	raft   *raftstore.Store
-	code   *codestore.Store
-	grpc   *grpc.Server
-	http   *http.Server
-	health *health.Server
-	gln    net.Listener
-	hln    net.Listener
+// Deps are the parts a coordinator is built from.
+type Deps struct {
+	// Store is this node's Raft replica.
+	Store *raftstore.Store
+	// Code is this node's code store.
+	Code *codestore.Store
+	// Router places invocations on workers.
+	Router *Router
+	// Members is the gossip view; nil when coordinator and worker share a
+	// process (gustd dev).
+	Members Membership
 }
 
-// New binds the listeners over the node's Raft replica and code store;
-// Serve starts answering.
-func New(cfg Config, store *raftstore.Store, code *codestore.Store, w Worker) (*Coordinator, error) {
+// Coordinator is one running coordinator.
+type Coordinator struct {
+	cfg     Config
+	log     *slog.Logger
+	raft    *raftstore.Store
+	code    *codestore.Store
+	router  *Router
+	members Membership
+	write   *writer
+	clients *peerClients
+	grpc    *grpc.Server
+	http    *http.Server
+	health  *health.Server
+	gln     net.Listener
+	hln     net.Listener
+	stop    context.CancelFunc
+}
+
+// New binds the listeners; Serve starts answering.
+func New(cfg Config, d Deps) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	var err error
-	fns := &functions{store: store, code: code, limits: cfg.Limits, now: time.Now}
-	iv := &invoker{fns: fns, worker: w, limits: cfg.Limits}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, raft: d.Store, code: d.Code, router: d.Router, members: d.Members, clients: &peerClients{}}
+	c.write = &writer{name: cfg.Name, store: d.Store, clients: c.clients}
+	if d.Members != nil {
+		c.write.peers = gossipPeers{d.Members}
+	}
+	fns := &functions{store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now}
+	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits}
 
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
 	gustv1.RegisterFunctionServiceServer(gs, &functionServer{fns: fns, log: cfg.Logger})
 	gustv1.RegisterInvokeServiceServer(gs, &invokeServer{iv: iv, log: cfg.Logger})
+	gustv1.RegisterClusterServiceServer(gs, &clusterServer{c: c})
+	nodev1.RegisterPeerServiceServer(gs, &peerServer{store: d.Store, code: d.Code, log: cfg.Logger})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
+	c.grpc, c.health = gs, hs
 
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, raft: store, code: code, grpc: gs, health: hs}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", c.readyz)
 	c.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
+	var err error
 	if c.gln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("listen grpc: %w", err)
 	}
@@ -74,8 +99,13 @@ func (c *Coordinator) GRPCAddr() string { return c.gln.Addr().String() }
 // HTTPAddr is the bound HTTP address.
 func (c *Coordinator) HTTPAddr() string { return c.hln.Addr().String() }
 
-// Serve answers until Close; it returns the first listener error.
+// Serve answers until Shutdown; it returns the first listener error.
 func (c *Coordinator) Serve() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stop = cancel
+	if c.members != nil {
+		go c.reconcile(ctx)
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- c.grpc.Serve(c.gln) }()
 	go func() {
@@ -99,9 +129,30 @@ func (c *Coordinator) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
+// forwardRemovePeer asks the leader to remove a Raft server.
+func (c *Coordinator) forwardRemovePeer(ctx context.Context, name string) error {
+	leader, _ := c.raft.Leader()
+	if c.members == nil || leader == "" {
+		return raftstore.ErrNotLeader
+	}
+	addr, ok := gossipPeers{c.members}.CoordinatorAddrs()[leader]
+	if !ok {
+		return raftstore.ErrNotLeader
+	}
+	conn, err := c.clients.conn(addr)
+	if err != nil {
+		return err
+	}
+	_, err = gustv1.NewClusterServiceClient(conn).RemoveRaftPeer(ctx, &gustv1.RemoveRaftPeerRequest{Name: name})
+	return err
+}
+
 // Shutdown stops taking new calls and lets in-flight ones finish until ctx ends.
 func (c *Coordinator) Shutdown(ctx context.Context) {
 	c.health.Shutdown()
+	if c.stop != nil {
+		c.stop()
+	}
 	done := make(chan struct{})
 	go func() { c.grpc.GracefulStop(); close(done) }()
 	select {
@@ -110,4 +161,6 @@ func (c *Coordinator) Shutdown(ctx context.Context) {
 		c.grpc.Stop()
 	}
 	c.http.Shutdown(ctx)
+	c.router.Close()
+	c.clients.close()
 }

@@ -153,6 +153,10 @@ func (s *Store) Apply(ctx context.Context, c Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.apply(ctx, data)
+}
+
+func (s *Store) apply(ctx context.Context, data []byte) (any, error) {
 	timeout := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)

@@ -67,11 +67,17 @@ func rootCmd() *cobra.Command {
 	pf.StringVar(&g.addr, "addr", "127.0.0.1:7070", "coordinator addresses, HOST:PORT[,HOST:PORT…] (env GUST_ADDR)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.token, "token", "", "API token (env GUST_TOKEN)")
-	root.AddCommand(fnCmd(g), invokeCmd(g))
+	root.AddCommand(fnCmd(g), invokeCmd(g), nodesCmd(g), sandboxesCmd(g), raftCmd(g))
 	return root
 }
 
 // signalContext is cancelled by Ctrl-C, so a long call can be abandoned.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// clientCtx is a client with the command's context.
+type clientCtx struct {
+	*client.Client
+	ctx context.Context
 }

@@ -99,7 +99,9 @@ func runDev(log *slog.Logger, o devOptions) error {
 	if err != nil {
 		return err
 	}
-	coord, err := coordinator.New(ccfg, store, code, w)
+	router := coordinator.NewRouter(log)
+	router.AddLocal(w)
+	coord, err := coordinator.New(ccfg, coordinator.Deps{Store: store, Code: code, Router: router})
 	if err != nil {
 		w.Close(context.Background())
 		return err

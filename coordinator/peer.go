@@ -1,0 +1,364 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gustfaas/gust/coordinator/codestore"
+	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
+	"github.com/gustfaas/gust/raftstore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// codeChunk is the size of code stream messages.
+const codeChunk = 256 << 10
+
+// Peers is what the coordinator knows of the other coordinators: their
+// gRPC addresses, keyed by Raft server id (the node name).
+type Peers interface {
+	// CoordinatorAddrs maps each alive coordinator's name to its gRPC address.
+	CoordinatorAddrs() map[string]string
+}
+
+// peerServer serves PeerService: forwarded writes and code copies.
+type peerServer struct {
+	nodev1.UnimplementedPeerServiceServer
+	store *raftstore.Store
+	code  *codestore.Store
+	log   *slog.Logger
+}
+
+func (s *peerServer) Apply(ctx context.Context, req *nodev1.ApplyRequest) (*nodev1.ApplyResponse, error) {
+	res, err := s.store.ApplyEncoded(ctx, req.GetCommand())
+	switch {
+	case errors.Is(err, raftstore.ErrNotLeader):
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, raftstore.ErrNotFound):
+		return nil, status.Error(codes.NotFound, err.Error())
+	case err != nil:
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	out := &nodev1.ApplyResponse{}
+	if m, ok := res.(proto.Message); ok {
+		if out.Result, err = proto.Marshal(m); err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+	}
+	return out, nil
+}
+
+func (s *peerServer) PutCode(stream grpc.ClientStreamingServer[nodev1.PutCodeRequest, nodev1.PutCodeResponse]) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	digest := first.GetDigest()
+	r := &putCodeReader{first: first.GetData(), recv: stream.Recv}
+	if _, err := s.code.Size(digest); err == nil {
+		io.Copy(io.Discard, r) // already here
+		return stream.SendAndClose(&nodev1.PutCodeResponse{Digest: digest})
+	}
+	info, err := s.code.Put(r)
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "store code: %v", err)
+	}
+	if info.Digest != digest {
+		return status.Errorf(codes.DataLoss, "code digest %s does not match announced %s", info.Digest, digest)
+	}
+	return stream.SendAndClose(&nodev1.PutCodeResponse{Digest: digest})
+}
+
+type putCodeReader struct {
+	first []byte
+	recv  func() (*nodev1.PutCodeRequest, error)
+}
+
+func (r *putCodeReader) Read(p []byte) (int, error) {
+	for len(r.first) == 0 {
+		msg, err := r.recv()
+		if err != nil {
+			return 0, err
+		}
+		r.first = msg.GetData()
+	}
+	n := copy(p, r.first)
+	r.first = r.first[n:]
+	return n, nil
+}
+
+func (s *peerServer) GetCode(req *nodev1.GetCodeRequest, stream grpc.ServerStreamingServer[nodev1.GetCodeResponse]) error {
+	rc, err := s.code.OpenCode(stream.Context(), req.GetDigest())
+	if errors.Is(err, codestore.ErrNotFound) {
+		return status.Error(codes.NotFound, err.Error())
+	}
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	defer rc.Close()
+	buf := make([]byte, codeChunk)
+	for {
+		n, err := rc.Read(buf)
+		if n > 0 {
+			if err := stream.Send(&nodev1.GetCodeResponse{Data: buf[:n]}); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return status.Error(codes.Internal, err.Error())
+		}
+	}
+}
+
+// peerClients keeps one connection per coordinator address.
+type peerClients struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func (p *peerClients) get(addr string) (nodev1.PeerServiceClient, error) {
+	c, err := p.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return nodev1.NewPeerServiceClient(c), nil
+}
+
+func (p *peerClients) conn(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		p.conns = map[string]*grpc.ClientConn{}
+	}
+	if c, ok := p.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)))
+	if err != nil {
+		return nil, err
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+func (p *peerClients) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// writer commits Raft commands: locally on the leader, else forwarded to it.
+type writer struct {
+	name    string
+	store   *raftstore.Store
+	peers   Peers // nil in single-node mode
+	clients *peerClients
+}
+
+// apply commits cmd and decodes the applier's result into out (if not nil).
+func (w *writer) apply(ctx context.Context, cmd raftstore.Command, out proto.Message) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := w.store.Apply(ctx, cmd)
+		if err == nil {
+			if m, ok := res.(proto.Message); ok && out != nil {
+				proto.Merge(out, m)
+			}
+			return nil
+		}
+		if !errors.Is(err, raftstore.ErrNotLeader) || w.peers == nil {
+			return err
+		}
+		err = w.forward(ctx, cmd, out)
+		if err == nil || !errors.Is(err, raftstore.ErrNotLeader) || time.Now().After(deadline) {
+			return err
+		}
+		// No leader yet (an election is under way): wait a moment and retry.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.Message) error {
+	leader, _ := w.store.Leader()
+	addr, ok := w.peers.CoordinatorAddrs()[leader]
+	if leader == "" || !ok || leader == w.name {
+		return fmt.Errorf("forward: leader unknown: %w", raftstore.ErrNotLeader)
+	}
+	data, err := raftstore.Encode(cmd)
+	if err != nil {
+		return err
+	}
+	c, err := w.clients.get(addr)
+	if err != nil {
+		return err
+	}
+	res, err := c.Apply(ctx, &nodev1.ApplyRequest{Command: data})
+	if st, ok := status.FromError(err); ok && err != nil {
+		switch st.Code() {
+		case codes.NotFound:
+			return fmt.Errorf("forwarded: %s: %w", st.Message(), raftstore.ErrNotFound)
+		case codes.FailedPrecondition, codes.Unavailable:
+			return fmt.Errorf("forwarded to %s: %s: %w", leader, st.Message(), raftstore.ErrNotLeader)
+		}
+		return fmt.Errorf("forwarded to %s: %w", leader, err)
+	}
+	if out != nil && len(res.GetResult()) > 0 {
+		return proto.Unmarshal(res.GetResult(), out)
+	}
+	return nil
+}
+
+// replicateCode copies a stored zip to other coordinators and returns once
+// a majority of the Raft voters (this one included) hold it; the rest
+// continue in the background.
+func (w *writer) replicateCode(ctx context.Context, code *codestore.Store, digest string) error {
+	if w.peers == nil {
+		return nil
+	}
+	voters, err := w.store.Peers()
+	if err != nil {
+		return err
+	}
+	addrs := w.peers.CoordinatorAddrs()
+	need := len(voters)/2 + 1 - 1 // copies needed beyond our own
+	if need <= 0 {
+		return nil
+	}
+	results := make(chan error, len(voters))
+	started := 0
+	for _, v := range voters {
+		if v.ID == w.name {
+			continue
+		}
+		addr, ok := addrs[v.ID]
+		if !ok {
+			continue
+		}
+		started++
+		go func() { results <- w.pushCode(context.WithoutCancel(ctx), code, digest, addr) }()
+	}
+	var errs []error
+	for got := 0; started > 0; started-- {
+		select {
+		case err := <-results:
+			if err == nil {
+				got++
+				if got >= need {
+					return nil
+				}
+			} else {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("code %s reached fewer than a majority of coordinators: %w", digest, errors.Join(errs...))
+}
+
+func (w *writer) pushCode(ctx context.Context, code *codestore.Store, digest, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	c, err := w.clients.get(addr)
+	if err != nil {
+		return err
+	}
+	rc, err := code.OpenCode(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	stream, err := c.PutCode(ctx)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, codeChunk)
+	first := true
+	for {
+		n, rerr := rc.Read(buf)
+		if n > 0 || first {
+			msg := &nodev1.PutCodeRequest{Data: buf[:n]}
+			if first {
+				msg.Digest, first = digest, false
+			}
+			if err := stream.Send(msg); err != nil {
+				break // the reason comes with CloseAndRecv
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	_, err = stream.CloseAndRecv()
+	return err
+}
+
+// fetchCode copies a zip this coordinator lacks from a peer that has it
+// (a deploy may upload through one coordinator and commit through another).
+func (w *writer) fetchCode(ctx context.Context, code *codestore.Store, digest string) error {
+	if w.peers == nil {
+		return codestore.ErrNotFound
+	}
+	var errs []error
+	for name, addr := range w.peers.CoordinatorAddrs() {
+		if name == w.name {
+			continue
+		}
+		c, err := w.clients.get(addr)
+		if err != nil {
+			continue
+		}
+		stream, err := c.GetCode(ctx, &nodev1.GetCodeRequest{Digest: digest})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		info, err := code.Put(&getCodeReader{recv: stream.Recv})
+		if err == nil && info.Digest == digest {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("from %s: %v", name, err))
+	}
+	return fmt.Errorf("%w: %w", codestore.ErrNotFound, errors.Join(errs...))
+}
+
+// getCodeReader turns a GetCode stream into an io.Reader.
+type getCodeReader struct {
+	recv func() (*nodev1.GetCodeResponse, error)
+	buf  []byte
+}
+
+func (r *getCodeReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		msg, err := r.recv()
+		if err != nil {
+			return 0, err
+		}
+		r.buf = msg.GetData()
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}

@@ -1,0 +1,298 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gustfaas/gust/coordinator/placement"
+	"github.com/gustfaas/gust/internal/apierr"
+	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
+	"github.com/gustfaas/gust/worker"
+)
+
+// maxPlacements bounds how often one invocation is placed again after
+// lost races and refusals.
+const maxPlacements = 8
+
+// Router places invocations on workers using the warm-pool states they
+// stream, and places again when a worker refuses or fails before starting.
+type Router struct {
+	log    *slog.Logger
+	placer *placement.Placer
+
+	mu      sync.RWMutex
+	workers map[string]*workerEntry
+}
+
+type workerEntry struct {
+	name     string
+	addr     string
+	conn     workerConn
+	cancel   context.CancelFunc
+	alive    bool // gossip says alive
+	streamUp bool // its pool stream is connected
+	state    *nodev1.WatchPoolResponse
+}
+
+// NewRouter returns a router with no workers.
+func NewRouter(log *slog.Logger) *Router {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Router{log: log, placer: placement.New(uint64(time.Now().UnixNano())), workers: map[string]*workerEntry{}}
+}
+
+// AddLocal registers the in-process worker of gustd dev.
+func (r *Router) AddLocal(w *worker.Worker) {
+	r.add(w.Name(), "local", LocalWorker{W: w})
+}
+
+// SetWorker records a worker seen by gossip: alive or not, at addr. A new
+// or moved worker gets a connection and a pool watch.
+func (r *Router) SetWorker(name, addr string, alive bool) {
+	r.mu.Lock()
+	e, ok := r.workers[name]
+	if ok && e.addr == addr {
+		e.alive = alive
+		r.placer.SetAvailable(name, r.available(e))
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	if ok {
+		r.RemoveWorker(name)
+	}
+	if !alive {
+		return
+	}
+	conn, err := dialWorker(addr)
+	if err != nil {
+		r.log.Warn("dial worker", "worker", name, "err", err)
+		return
+	}
+	r.add(name, addr, conn)
+}
+
+func (r *Router) add(name, addr string, conn workerConn) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &workerEntry{name: name, addr: addr, conn: conn, cancel: cancel, alive: true}
+	r.mu.Lock()
+	r.workers[name] = e
+	r.mu.Unlock()
+	go r.watchLoop(ctx, e)
+}
+
+// RemoveWorker forgets a worker.
+func (r *Router) RemoveWorker(name string) {
+	r.mu.Lock()
+	e, ok := r.workers[name]
+	delete(r.workers, name)
+	r.mu.Unlock()
+	if ok {
+		e.cancel()
+		e.conn.close()
+		r.placer.Remove(name)
+	}
+}
+
+// available: alive by gossip, streaming its state, not draining.
+func (r *Router) available(e *workerEntry) bool {
+	return e.alive && e.streamUp && !e.state.GetDraining()
+}
+
+// watchLoop keeps the worker's pool state flowing into placement; a broken
+// stream takes the worker out of placement at once (faster than gossip).
+func (r *Router) watchLoop(ctx context.Context, e *workerEntry) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := e.conn.watch(ctx, func(st *nodev1.WatchPoolResponse) {
+			r.mu.Lock()
+			e.state, e.streamUp = st, true
+			avail := r.available(e)
+			r.mu.Unlock()
+			r.placer.Update(toWorkerState(e.name, st))
+			r.placer.SetAvailable(e.name, avail)
+			backoff = 50 * time.Millisecond
+		})
+		r.mu.Lock()
+		e.streamUp = false
+		r.mu.Unlock()
+		r.placer.SetAvailable(e.name, false)
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Debug("worker pool stream broke", "worker", e.name, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < 2*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+func toWorkerState(name string, st *nodev1.WatchPoolResponse) placement.WorkerState {
+	idle := make(map[string]int32, len(st.GetEntries()))
+	for _, e := range st.GetEntries() {
+		if e.GetIdle() > 0 {
+			idle[e.GetKey()] = e.GetIdle()
+		}
+	}
+	return placement.WorkerState{Name: name, FreeMemoryMB: st.GetFreeMemoryMb(), Draining: st.GetDraining(), Idle: idle, Digests: st.GetCachedDigests()}
+}
+
+// Invoke places the invocation and runs it, placing again on a lost race
+// for a warm sandbox or on a refusal before start.
+func (r *Router) Invoke(ctx context.Context, req worker.InvokeRequest) (*worker.InvokeResult, error) {
+	fn := req.Function
+	key := worker.PoolKey(fn)
+	var avoid placement.Avoid
+	preq := &nodev1.InvokeRequest{
+		Function: worker.SpecToProto(fn), RequestId: req.RequestID, Payload: req.Payload,
+		ClientContext: req.ClientContext, TraceId: req.TraceID, LogTail: req.LogTail,
+	}
+	var lastErr error
+	for attempt := 0; attempt < maxPlacements; attempt++ {
+		d, ok := r.placer.Pick(key, fn.CodeDigest, int64(fn.MemoryMB), &avoid)
+		if !ok {
+			break
+		}
+		r.mu.RLock()
+		e := r.workers[d.Worker]
+		r.mu.RUnlock()
+		if e == nil {
+			avoid.Add(d.Worker)
+			continue
+		}
+		preq.WarmOnly = d.Tier == placement.Warm
+		started := false
+		res, err := e.conn.invoke(ctx, preq, func() { started = true })
+		switch {
+		case err == nil:
+			return res, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, errNoWarm):
+			// Another coordinator took the sandbox; place again.
+			lastErr = err
+		case !started && errors.Is(err, errRefused):
+			r.log.Debug("worker refused; placing again", "worker", d.Worker, "err", err)
+			avoid.Add(d.Worker)
+			lastErr = err
+		default:
+			return nil, &apierr.Error{Name: apierr.Service,
+				Message: fmt.Sprintf("worker %s failed while running the invocation; it may be retried: %v", d.Worker, err)}
+		}
+	}
+	if lastErr != nil {
+		return nil, apierr.New(apierr.Service, "no worker could take the invocation: %v", lastErr)
+	}
+	if r.workerCount() == 0 {
+		return nil, apierr.New(apierr.ResourceNotReady, "no worker is available")
+	}
+	return nil, apierr.New(apierr.Service, "no worker has %d MB free for %s", fn.MemoryMB, fn.Name)
+}
+
+func (r *Router) workerCount() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := 0
+	for _, e := range r.workers {
+		if r.available(e) {
+			n++
+		}
+	}
+	return n
+}
+
+// WorkerStatus is a worker as the router sees it.
+type WorkerStatus struct {
+	Name, Addr             string
+	Available              bool
+	MemoryMB, FreeMemoryMB int64
+	Sandboxes              int32
+	Draining               bool
+}
+
+// Workers lists known workers, sorted by name.
+func (r *Router) Workers() []WorkerStatus {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []WorkerStatus
+	for _, e := range r.workers {
+		ws := WorkerStatus{Name: e.name, Addr: e.addr, Available: r.available(e)}
+		if st := e.state; st != nil {
+			ws.MemoryMB, ws.FreeMemoryMB, ws.Draining = st.GetMemoryMb(), st.GetFreeMemoryMb(), st.GetDraining()
+			for _, en := range st.GetEntries() {
+				ws.Sandboxes += en.GetIdle() + en.GetBusy()
+			}
+		}
+		out = append(out, ws)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (r *Router) conn(name string) (workerConn, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.workers[name]
+	if !ok {
+		return nil, false
+	}
+	return e.conn, true
+}
+
+// Drain asks a worker to stop taking invocations.
+func (r *Router) Drain(ctx context.Context, name string) error {
+	c, ok := r.conn(name)
+	if !ok {
+		return apierr.New(apierr.ResourceNotFound, "no worker named %s", name)
+	}
+	return c.drain(ctx)
+}
+
+// Sandboxes lists sandboxes on one worker (node != "") or all.
+func (r *Router) Sandboxes(ctx context.Context, node string) ([]*nodev1.Sandbox, error) {
+	r.mu.RLock()
+	var conns []workerConn
+	for name, e := range r.workers {
+		if (node == "" || node == name) && r.available(e) {
+			conns = append(conns, e.conn)
+		}
+	}
+	r.mu.RUnlock()
+	if node != "" && len(conns) == 0 {
+		return nil, apierr.New(apierr.ResourceNotFound, "no available worker named %s", node)
+	}
+	var out []*nodev1.Sandbox
+	for _, c := range conns {
+		list, err := c.listSandboxes(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list sandboxes: %w", err)
+		}
+		out = append(out, list...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetWorker()+out[i].GetId() < out[j].GetWorker()+out[j].GetId() })
+	return out, nil
+}
+
+// Close drops every worker.
+func (r *Router) Close() {
+	r.mu.RLock()
+	var names []string
+	for n := range r.workers {
+		names = append(names, n)
+	}
+	r.mu.RUnlock()
+	for _, n := range names {
+		r.RemoveWorker(n)
+	}
+}

@@ -1,0 +1,95 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Peer is one server of the Raft configuration.
+type Peer struct {
+	ID      string
+	Address string
+	Voter   bool
+}
+
+// Peers lists the current configuration.
+func (s *Store) Peers() ([]Peer, error) {
+	fut := s.raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return nil, fmt.Errorf("raft configuration: %w", err)
+	}
+	var out []Peer
+	for _, srv := range fut.Configuration().Servers {
+		out = append(out, Peer{ID: string(srv.ID), Address: string(srv.Address), Voter: srv.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// Leader returns the leader's id and Raft address, empty when unknown.
+func (s *Store) Leader() (id, addr string) {
+	a, i := s.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// State is this node's Raft state: leader, follower, candidate or shutdown.
+func (s *Store) State() string {
+	switch s.raft.State() {
+	case raft.Leader:
+		return "leader"
+	case raft.Candidate:
+		return "candidate"
+	case raft.Follower:
+		return "follower"
+	}
+	return "shutdown"
+}
+
+// LeaderCh signals leadership changes (true on gaining it).
+func (s *Store) LeaderCh() <-chan bool { return s.raft.LeaderCh() }
+
+// AddVoter adds (or re-addresses) a voting server; leader only.
+func (s *Store) AddVoter(id, addr string) error {
+	err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 10*time.Second).Error()
+	if errors.Is(err, raft.ErrNotLeader) {
+		return ErrNotLeader
+	}
+	return err
+}
+
+// RemoveServer removes a server from the configuration; leader only.
+func (s *Store) RemoveServer(id string) error {
+	peers, err := s.Peers()
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, p := range peers {
+		found = found || p.ID == id
+	}
+	if !found {
+		return fmt.Errorf("raft peer %q: %w", id, ErrNotFound)
+	}
+	err = s.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error()
+	if errors.Is(err, raft.ErrNotLeader) {
+		return ErrNotLeader
+	}
+	return err
+}
+
+// ApplyEncoded commits an already encoded command (forwarded by a follower).
+func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (any, error) {
+	if len(data) == 0 {
+		return nil, errors.New("apply: empty command")
+	}
+	if _, ok := appliers[CommandType(data[0])]; !ok {
+		return nil, fmt.Errorf("apply: unknown command type %d", data[0])
+	}
+	return s.apply(ctx, data)
+}
+
+// Encode frames a command for forwarding.
+func Encode(c Command) ([]byte, error) { return c.encode() }
