@@ -135,11 +135,16 @@ func (f *functions) normalize(cfg *gustv1.FunctionConfig) error {
 }
 
 // get returns a function by name and qualifier ("" or $LATEST for now).
-func (f *functions) get(name, qualifier string) (*gustv1.Function, error) {
+// Reads are local; only a miss asks the leader how far to catch up, so a
+// deploy acknowledged by one coordinator is visible through every other.
+func (f *functions) get(ctx context.Context, name, qualifier string) (*gustv1.Function, error) {
 	if qualifier != "" && qualifier != "$LATEST" {
 		return nil, apierr.New(apierr.ResourceNotFound, "function not found: %s:%s", name, qualifier)
 	}
 	fn, err := f.store.Function(name)
+	if errors.Is(err, raftstore.ErrNotFound) && f.write.catchUp(ctx) == nil {
+		fn, err = f.store.Function(name)
+	}
 	if errors.Is(err, raftstore.ErrNotFound) {
 		return nil, apierr.New(apierr.ResourceNotFound, "function not found: %s", name)
 	}

@@ -56,8 +56,8 @@ func (s *functionServer) PutFunction(ctx context.Context, req *gustv1.PutFunctio
 	return &gustv1.PutFunctionResponse{Function: fn}, nil
 }
 
-func (s *functionServer) GetFunction(_ context.Context, req *gustv1.GetFunctionRequest) (*gustv1.GetFunctionResponse, error) {
-	fn, err := s.fns.get(req.GetName(), "")
+func (s *functionServer) GetFunction(ctx context.Context, req *gustv1.GetFunctionRequest) (*gustv1.GetFunctionResponse, error) {
+	fn, err := s.fns.get(ctx, req.GetName(), "")
 	if err != nil {
 		return nil, toStatus(s.log, err)
 	}

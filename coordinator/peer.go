@@ -121,6 +121,13 @@ func (s *peerServer) GetCode(req *nodev1.GetCodeRequest, stream grpc.ServerStrea
 	}
 }
 
+func (s *peerServer) AppliedIndex(context.Context, *nodev1.AppliedIndexRequest) (*nodev1.AppliedIndexResponse, error) {
+	if !s.store.IsLeader() {
+		return nil, status.Error(codes.FailedPrecondition, "not the raft leader")
+	}
+	return &nodev1.AppliedIndexResponse{Index: s.store.AppliedIndex()}, nil
+}
+
 // peerClients keeps one connection per coordinator address.
 type peerClients struct {
 	mu    sync.Mutex
@@ -223,6 +230,38 @@ func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.M
 	}
 	if out != nil && len(res.GetResult()) > 0 {
 		return proto.Unmarshal(res.GetResult(), out)
+	}
+	return nil
+}
+
+// catchUp waits (up to a second) until this replica has applied
+// everything the leader had applied when asked: a read that found nothing
+// then reflects every write acknowledged before it, wherever it was sent.
+func (w *writer) catchUp(ctx context.Context) error {
+	if w.peers == nil || w.store.IsLeader() {
+		return nil
+	}
+	leader, _ := w.store.Leader()
+	addr, ok := w.peers.CoordinatorAddrs()[leader]
+	if !ok {
+		return fmt.Errorf("catch up: %w", raftstore.ErrNotLeader)
+	}
+	c, err := w.clients.get(addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	res, err := c.AppliedIndex(ctx, &nodev1.AppliedIndexRequest{})
+	if err != nil {
+		return fmt.Errorf("catch up: %w", err)
+	}
+	for w.store.AppliedIndex() < res.GetIndex() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("catch up to index %d: %w", res.GetIndex(), ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
 	}
 	return nil
 }

@@ -19,6 +19,9 @@ import (
 // lost races and refusals.
 const maxPlacements = 8
 
+// noWorkerWait is how long an invocation waits for some worker to appear.
+const noWorkerWait = 2 * time.Second
+
 // Router places invocations on workers using the warm-pool states they
 // stream, and places again when a worker refuses or fails before starting.
 type Router struct {
@@ -159,8 +162,20 @@ func (r *Router) Invoke(ctx context.Context, req worker.InvokeRequest) (*worker.
 		ClientContext: req.ClientContext, TraceId: req.TraceID, LogTail: req.LogTail,
 	}
 	var lastErr error
+	// A coordinator that just started, or a cluster whose only worker is
+	// restarting, may have no worker for a moment: wait a little for one.
+	waitUntil := time.Now().Add(noWorkerWait)
 	for attempt := 0; attempt < maxPlacements; attempt++ {
 		d, ok := r.placer.Pick(key, fn.CodeDigest, int64(fn.MemoryMB), &avoid)
+		if !ok && lastErr == nil && r.workerCount() == 0 && time.Now().Before(waitUntil) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			attempt--
+			continue
+		}
 		if !ok {
 			break
 		}

@@ -93,3 +93,6 @@ func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (any, error) {
 
 // Encode frames a command for forwarding.
 func Encode(c Command) ([]byte, error) { return c.encode() }
+
+// AppliedIndex is the last log index applied to the state machine here.
+func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }

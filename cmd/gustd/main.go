@@ -28,7 +28,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd())
+	root.AddCommand(devCmd(), coordinatorCmd(), workerCmd())
 	return root
 }
 

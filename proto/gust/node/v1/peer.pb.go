@@ -21,6 +21,88 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// AppliedIndexRequest asks for the applied index.
+type AppliedIndexRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppliedIndexRequest) Reset() {
+	*x = AppliedIndexRequest{}
+	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppliedIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppliedIndexRequest) ProtoMessage() {}
+
+func (x *AppliedIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppliedIndexRequest.ProtoReflect.Descriptor instead.
+func (*AppliedIndexRequest) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{0}
+}
+
+// AppliedIndexResponse carries the applied index.
+type AppliedIndexResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppliedIndexResponse) Reset() {
+	*x = AppliedIndexResponse{}
+	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppliedIndexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppliedIndexResponse) ProtoMessage() {}
+
+func (x *AppliedIndexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppliedIndexResponse.ProtoReflect.Descriptor instead.
+func (*AppliedIndexResponse) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AppliedIndexResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // ApplyRequest carries one command: type byte then protobuf.
 type ApplyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -31,7 +113,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +125,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +138,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{0}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ApplyRequest) GetCommand() []byte {
@@ -76,7 +158,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -88,7 +170,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -101,7 +183,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{1}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ApplyResponse) GetResult() []byte {
@@ -122,7 +204,7 @@ type PutCodeRequest struct {
 
 func (x *PutCodeRequest) Reset() {
 	*x = PutCodeRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -134,7 +216,7 @@ func (x *PutCodeRequest) String() string {
 func (*PutCodeRequest) ProtoMessage() {}
 
 func (x *PutCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -147,7 +229,7 @@ func (x *PutCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCodeRequest.ProtoReflect.Descriptor instead.
 func (*PutCodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{2}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PutCodeRequest) GetDigest() string {
@@ -174,7 +256,7 @@ type PutCodeResponse struct {
 
 func (x *PutCodeResponse) Reset() {
 	*x = PutCodeResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -186,7 +268,7 @@ func (x *PutCodeResponse) String() string {
 func (*PutCodeResponse) ProtoMessage() {}
 
 func (x *PutCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -199,7 +281,7 @@ func (x *PutCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCodeResponse.ProtoReflect.Descriptor instead.
 func (*PutCodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{3}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PutCodeResponse) GetDigest() string {
@@ -219,7 +301,7 @@ type GetCodeRequest struct {
 
 func (x *GetCodeRequest) Reset() {
 	*x = GetCodeRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +313,7 @@ func (x *GetCodeRequest) String() string {
 func (*GetCodeRequest) ProtoMessage() {}
 
 func (x *GetCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +326,7 @@ func (x *GetCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCodeRequest.ProtoReflect.Descriptor instead.
 func (*GetCodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{4}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetCodeRequest) GetDigest() string {
@@ -264,7 +346,7 @@ type GetCodeResponse struct {
 
 func (x *GetCodeResponse) Reset() {
 	*x = GetCodeResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +358,7 @@ func (x *GetCodeResponse) String() string {
 func (*GetCodeResponse) ProtoMessage() {}
 
 func (x *GetCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +371,7 @@ func (x *GetCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCodeResponse.ProtoReflect.Descriptor instead.
 func (*GetCodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{5}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetCodeResponse) GetData() []byte {
@@ -303,7 +385,10 @@ var File_gust_node_v1_peer_proto protoreflect.FileDescriptor
 
 const file_gust_node_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x17gust/node/v1/peer.proto\x12\fgust.node.v1\"(\n" +
+	"\x17gust/node/v1/peer.proto\x12\fgust.node.v1\"\x15\n" +
+	"\x13AppliedIndexRequest\",\n" +
+	"\x14AppliedIndexResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"(\n" +
 	"\fApplyRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"'\n" +
 	"\rApplyResponse\x12\x16\n" +
@@ -316,11 +401,12 @@ const file_gust_node_v1_peer_proto_rawDesc = "" +
 	"\x0eGetCodeRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\"%\n" +
 	"\x0fGetCodeResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xe3\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xba\x02\n" +
 	"\vPeerService\x12@\n" +
 	"\x05Apply\x12\x1a.gust.node.v1.ApplyRequest\x1a\x1b.gust.node.v1.ApplyResponse\x12H\n" +
 	"\aPutCode\x12\x1c.gust.node.v1.PutCodeRequest\x1a\x1d.gust.node.v1.PutCodeResponse(\x01\x12H\n" +
-	"\aGetCode\x12\x1c.gust.node.v1.GetCodeRequest\x1a\x1d.gust.node.v1.GetCodeResponse0\x01B4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
+	"\aGetCode\x12\x1c.gust.node.v1.GetCodeRequest\x1a\x1d.gust.node.v1.GetCodeResponse0\x01\x12U\n" +
+	"\fAppliedIndex\x12!.gust.node.v1.AppliedIndexRequest\x1a\".gust.node.v1.AppliedIndexResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
 
 var (
 	file_gust_node_v1_peer_proto_rawDescOnce sync.Once
@@ -334,24 +420,28 @@ func file_gust_node_v1_peer_proto_rawDescGZIP() []byte {
 	return file_gust_node_v1_peer_proto_rawDescData
 }
 
-var file_gust_node_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_gust_node_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_gust_node_v1_peer_proto_goTypes = []any{
-	(*ApplyRequest)(nil),    // 0: gust.node.v1.ApplyRequest
-	(*ApplyResponse)(nil),   // 1: gust.node.v1.ApplyResponse
-	(*PutCodeRequest)(nil),  // 2: gust.node.v1.PutCodeRequest
-	(*PutCodeResponse)(nil), // 3: gust.node.v1.PutCodeResponse
-	(*GetCodeRequest)(nil),  // 4: gust.node.v1.GetCodeRequest
-	(*GetCodeResponse)(nil), // 5: gust.node.v1.GetCodeResponse
+	(*AppliedIndexRequest)(nil),  // 0: gust.node.v1.AppliedIndexRequest
+	(*AppliedIndexResponse)(nil), // 1: gust.node.v1.AppliedIndexResponse
+	(*ApplyRequest)(nil),         // 2: gust.node.v1.ApplyRequest
+	(*ApplyResponse)(nil),        // 3: gust.node.v1.ApplyResponse
+	(*PutCodeRequest)(nil),       // 4: gust.node.v1.PutCodeRequest
+	(*PutCodeResponse)(nil),      // 5: gust.node.v1.PutCodeResponse
+	(*GetCodeRequest)(nil),       // 6: gust.node.v1.GetCodeRequest
+	(*GetCodeResponse)(nil),      // 7: gust.node.v1.GetCodeResponse
 }
 var file_gust_node_v1_peer_proto_depIdxs = []int32{
-	0, // 0: gust.node.v1.PeerService.Apply:input_type -> gust.node.v1.ApplyRequest
-	2, // 1: gust.node.v1.PeerService.PutCode:input_type -> gust.node.v1.PutCodeRequest
-	4, // 2: gust.node.v1.PeerService.GetCode:input_type -> gust.node.v1.GetCodeRequest
-	1, // 3: gust.node.v1.PeerService.Apply:output_type -> gust.node.v1.ApplyResponse
-	3, // 4: gust.node.v1.PeerService.PutCode:output_type -> gust.node.v1.PutCodeResponse
-	5, // 5: gust.node.v1.PeerService.GetCode:output_type -> gust.node.v1.GetCodeResponse
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
+	2, // 0: gust.node.v1.PeerService.Apply:input_type -> gust.node.v1.ApplyRequest
+	4, // 1: gust.node.v1.PeerService.PutCode:input_type -> gust.node.v1.PutCodeRequest
+	6, // 2: gust.node.v1.PeerService.GetCode:input_type -> gust.node.v1.GetCodeRequest
+	0, // 3: gust.node.v1.PeerService.AppliedIndex:input_type -> gust.node.v1.AppliedIndexRequest
+	3, // 4: gust.node.v1.PeerService.Apply:output_type -> gust.node.v1.ApplyResponse
+	5, // 5: gust.node.v1.PeerService.PutCode:output_type -> gust.node.v1.PutCodeResponse
+	7, // 6: gust.node.v1.PeerService.GetCode:output_type -> gust.node.v1.GetCodeResponse
+	1, // 7: gust.node.v1.PeerService.AppliedIndex:output_type -> gust.node.v1.AppliedIndexResponse
+	4, // [4:8] is the sub-list for method output_type
+	0, // [0:4] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -368,7 +458,7 @@ func file_gust_node_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_node_v1_peer_proto_rawDesc), len(file_gust_node_v1_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PeerService_Apply_FullMethodName   = "/gust.node.v1.PeerService/Apply"
-	PeerService_PutCode_FullMethodName = "/gust.node.v1.PeerService/PutCode"
-	PeerService_GetCode_FullMethodName = "/gust.node.v1.PeerService/GetCode"
+	PeerService_Apply_FullMethodName        = "/gust.node.v1.PeerService/Apply"
+	PeerService_PutCode_FullMethodName      = "/gust.node.v1.PeerService/PutCode"
+	PeerService_GetCode_FullMethodName      = "/gust.node.v1.PeerService/GetCode"
+	PeerService_AppliedIndex_FullMethodName = "/gust.node.v1.PeerService/AppliedIndex"
 )
 
 // PeerServiceClient is the client API for PeerService service.
@@ -36,6 +37,9 @@ type PeerServiceClient interface {
 	PutCode(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutCodeRequest, PutCodeResponse], error)
 	// GetCode streams a stored code zip by digest; workers fetch with it.
 	GetCode(ctx context.Context, in *GetCodeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetCodeResponse], error)
+	// AppliedIndex returns the Raft index the leader has applied, so a
+	// follower can catch up before it answers "not found".
+	AppliedIndex(ctx context.Context, in *AppliedIndexRequest, opts ...grpc.CallOption) (*AppliedIndexResponse, error)
 }
 
 type peerServiceClient struct {
@@ -88,6 +92,16 @@ func (c *peerServiceClient) GetCode(ctx context.Context, in *GetCodeRequest, opt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type PeerService_GetCodeClient = grpc.ServerStreamingClient[GetCodeResponse]
 
+func (c *peerServiceClient) AppliedIndex(ctx context.Context, in *AppliedIndexRequest, opts ...grpc.CallOption) (*AppliedIndexResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AppliedIndexResponse)
+	err := c.cc.Invoke(ctx, PeerService_AppliedIndex_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
 // for forward compatibility.
@@ -100,6 +114,9 @@ type PeerServiceServer interface {
 	PutCode(grpc.ClientStreamingServer[PutCodeRequest, PutCodeResponse]) error
 	// GetCode streams a stored code zip by digest; workers fetch with it.
 	GetCode(*GetCodeRequest, grpc.ServerStreamingServer[GetCodeResponse]) error
+	// AppliedIndex returns the Raft index the leader has applied, so a
+	// follower can catch up before it answers "not found".
+	AppliedIndex(context.Context, *AppliedIndexRequest) (*AppliedIndexResponse, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -118,6 +135,9 @@ func (UnimplementedPeerServiceServer) PutCode(grpc.ClientStreamingServer[PutCode
 }
 func (UnimplementedPeerServiceServer) GetCode(*GetCodeRequest, grpc.ServerStreamingServer[GetCodeResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetCode not implemented")
+}
+func (UnimplementedPeerServiceServer) AppliedIndex(context.Context, *AppliedIndexRequest) (*AppliedIndexResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AppliedIndex not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -176,6 +196,24 @@ func _PeerService_GetCode_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type PeerService_GetCodeServer = grpc.ServerStreamingServer[GetCodeResponse]
 
+func _PeerService_AppliedIndex_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AppliedIndexRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).AppliedIndex(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_AppliedIndex_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).AppliedIndex(ctx, req.(*AppliedIndexRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -186,6 +224,10 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Apply",
 			Handler:    _PeerService_Apply_Handler,
+		},
+		{
+			MethodName: "AppliedIndex",
+			Handler:    _PeerService_AppliedIndex_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
