@@ -59,6 +59,10 @@ func run(gustdBin, bootstrap, rieBin string, coldN, warmN int) error {
 	if err != nil {
 		return fmt.Errorf("gust: %w", err)
 	}
+	viaLeader, viaFollower, err := benchCluster(work, gustdBin, bootstrap, warmN/2)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 
 	kernel, _ := exec.Command("uname", "-r").Output()
 	fmt.Printf("Run %s on %s, kernel %s, cgroup %s, %d CPUs, %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
@@ -74,6 +78,8 @@ func run(gustdBin, bootstrap, rieBin string, coldN, warmN int) error {
 	row("gust cold start, first invoke (vs runc run)", gustCold, runcCold)
 	row("aws-lambda-rie warm invoke (reference)", rieWarm, nil)
 	row("gust warm invoke, gRPC (vs RIE warm)", gustWarm, rieWarm)
+	row("cluster warm invoke via the Raft leader (reference)", viaLeader, nil)
+	row("cluster warm invoke via a follower (vs leader)", viaFollower, viaLeader)
 	return nil
 }
 

@@ -102,18 +102,23 @@ func (p *pool) notifyLocked() {
 	}
 }
 
-// state counts sandboxes per key and the memory granted to them.
-func (p *pool) state() (st State, usedMB int) {
+// state counts sandboxes per key and the memory held by busy ones: idle
+// sandboxes are evicted on demand, so their memory counts as free.
+func (p *pool) state() (st State, busyMB int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st = State{Idle: map[string]int32{}, Busy: map[string]int32{}}
+	busyMB = p.usedMB
 	for key, list := range p.idle {
 		st.Idle[key] = int32(len(list))
+		for _, inst := range list {
+			busyMB -= inst.memoryMB
+		}
 	}
 	for _, inst := range p.busy {
 		st.Busy[inst.key]++
 	}
-	return st, p.usedMB
+	return st, busyMB
 }
 
 func newPool() *pool {

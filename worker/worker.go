@@ -373,6 +373,8 @@ func (w *Worker) Drain() {
 type State struct {
 	MemoryMB, FreeMemoryMB int64
 	Draining               bool
+	// FreeMemoryMB counts idle sandboxes' memory as free: they are
+	// evicted, least recently used first, when a new sandbox needs room.
 	// Idle and Busy count sandboxes per pool key.
 	Idle, Busy map[string]int32
 	// Digests are the code digests cached here.
@@ -384,9 +386,9 @@ func (w *Worker) State() State {
 	w.mu.Lock()
 	draining := w.draining
 	w.mu.Unlock()
-	st, used := w.pool.state()
+	st, busy := w.pool.state()
 	st.MemoryMB = int64(w.cfg.MemoryMB)
-	st.FreeMemoryMB = int64(w.cfg.MemoryMB - used)
+	st.FreeMemoryMB = int64(w.cfg.MemoryMB - busy)
 	st.Draining = draining
 	st.Digests = w.code.digests()
 	return st
