@@ -8,7 +8,7 @@ STATIC     := -s -w -extldflags "-static"
 TEST_TAGS  := seccomp
 GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build proto check-proto test demo lint bench clean
+.PHONY: build proto check-proto test demo lint bench clean tools
 
 build: $(BIN)/gustd $(BIN)/gust
 
@@ -22,7 +22,13 @@ $(BIN)/gust: FORCE
 $(BIN)/hello/bootstrap: FORCE
 	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -o $@ ./examples/hello
 
-proto:
+# Code generators, pinned; installed into GOPATH/bin when missing.
+tools:
+	@test -x $(GOBIN_DIR)/buf || $(GO) install github.com/bufbuild/buf/cmd/buf@v1.75.0
+	@test -x $(GOBIN_DIR)/protoc-gen-go || $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	@test -x $(GOBIN_DIR)/protoc-gen-go-grpc || $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
+proto: tools
 	PATH="$(GOBIN_DIR):$$PATH" buf generate
 
 check-proto: proto
@@ -36,7 +42,7 @@ test:
 demo: build $(BIN)/hello/bootstrap
 	./scripts/demo.sh
 
-lint:
+lint: tools
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go') && exit 1)
 	$(GO) vet -tags "$(TEST_TAGS)" ./...
 	PATH="$(GOBIN_DIR):$$PATH" buf lint
