@@ -14,6 +14,7 @@ import (
 
 	"github.com/gustfaas/gust/coordinator"
 	"github.com/gustfaas/gust/coordinator/codestore"
+	"github.com/gustfaas/gust/internal/flagconf"
 	"github.com/gustfaas/gust/internal/gossip"
 	"github.com/gustfaas/gust/raftstore"
 	"github.com/gustfaas/gust/worker"
@@ -42,9 +43,17 @@ func (n *nodeFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&n.fastGossip, "gossip-fast", false, "short gossip timings, for loopback clusters and tests")
 	f.DurationVar(&n.drain, "drain-timeout", 60*time.Second, "on SIGTERM, how long in-flight invocations may run on")
 	f.BoolVarP(&n.verbose, "verbose", "v", false, "debug logging")
-	for _, req := range []string{"name", "data-dir", "grpc", "gossip"} {
-		_ = cmd.MarkFlagRequired(req)
+}
+
+// check reports missing required flags. Not cobra's MarkFlagRequired: it
+// runs before flags are filled from GUST_<FLAG> and --config.
+func (n *nodeFlags) check() error {
+	for flag, v := range map[string]string{"name": n.name, "data-dir": n.dataDir, "grpc": n.grpcAddr, "gossip": n.gossipAddr} {
+		if v == "" {
+			return fmt.Errorf("--%s is required (or %s)", flag, flagconf.EnvName(flag))
+		}
 	}
+	return nil
 }
 
 func (n *nodeFlags) logger() *slog.Logger {
@@ -82,6 +91,9 @@ func coordinatorCmd() *cobra.Command {
     --raft 127.0.0.1:7091 --gossip 127.0.0.1:7947 --join 127.0.0.1:7946`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if err := n.check(); err != nil {
+				return err
+			}
 			if bootstrap == (len(n.join) > 0) {
 				return fmt.Errorf("give exactly one of --bootstrap (first coordinator) or --join ADDR")
 			}
@@ -155,6 +167,9 @@ func workerCmd() *cobra.Command {
     --gossip 127.0.0.1:7950 --join 127.0.0.1:7946,127.0.0.1:7947 --memory-mb 8192`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if err := n.check(); err != nil {
+				return err
+			}
 			if len(n.join) == 0 {
 				return fmt.Errorf("--join ADDR[,ADDR…] is required: the gossip address of a coordinator")
 			}
