@@ -4,25 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/gustfaas/gust/coordinator"
-	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/internal/flagconf"
-	"github.com/gustfaas/gust/internal/gossip"
-	"github.com/gustfaas/gust/raftstore"
+	"github.com/gustfaas/gust/internal/node"
 	"github.com/gustfaas/gust/worker"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 )
 
 // nodeFlags are shared by coordinators and workers.
@@ -64,18 +54,6 @@ func (n *nodeFlags) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", n.name)
 }
 
-// members adapts the gossip view to the coordinator's Membership.
-type members struct{ n *gossip.Node }
-
-func (m members) Members() []coordinator.Member {
-	var out []coordinator.Member
-	for _, g := range m.n.Members() {
-		out = append(out, coordinator.Member{Name: g.Name, Role: g.Meta.Role, Status: string(g.Status),
-			GRPC: g.Meta.GRPC, Raft: g.Meta.Raft, GossipAddr: g.Addr, MemoryMB: g.Meta.MemoryMB})
-	}
-	return out
-}
-
 func coordinatorCmd() *cobra.Command {
 	var (
 		n                  nodeFlags
@@ -112,44 +90,17 @@ func coordinatorCmd() *cobra.Command {
 }
 
 func runCoordinator(log *slog.Logger, n nodeFlags, httpAddr, raftAddr string, bootstrap bool) error {
-	dataDir, err := filepath.Abs(n.dataDir)
-	if err != nil {
-		return err
-	}
-	store, err := raftstore.Open(raftstore.Config{
-		NodeID: n.name, DataDir: filepath.Join(dataDir, "raft"), BindAddr: raftAddr, Bootstrap: bootstrap, Logger: log,
+	c, err := node.StartCoordinator(node.CoordinatorConfig{
+		Name: n.name, DataDir: n.dataDir, GRPCAddr: n.grpcAddr, HTTPAddr: httpAddr, RaftAddr: raftAddr,
+		GossipAddr: n.gossipAddr, Join: n.join, Bootstrap: bootstrap, FastGossip: n.fastGossip, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	ccfg := coordinator.DefaultConfig()
-	ccfg.Name, ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = n.name, n.grpcAddr, httpAddr, log
-	code, err := codestore.Open(filepath.Join(dataDir, "code"), ccfg.Limits.Code)
-	if err != nil {
-		return err
-	}
-	g, err := gossip.Start(gossip.Config{
-		Name: n.name, BindAddr: n.gossipAddr, Join: n.join, Fast: n.fastGossip, Logger: log,
-		Meta: gossip.Meta{Role: coordinator.RoleCoordinator, GRPC: n.grpcAddr, Raft: raftAddr, HTTP: httpAddr},
-	})
-	if err != nil {
-		return err
-	}
-	router := coordinator.NewRouter(log)
-	coord, err := coordinator.New(ccfg, coordinator.Deps{Store: store, Code: code, Router: router, Members: members{g}})
-	if err != nil {
-		g.Shutdown()
-		return err
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- coord.Serve() }()
-	log.Info("coordinator ready", "grpc", coord.GRPCAddr(), "http", coord.HTTPAddr(), "raft", raftAddr, "gossip", g.LocalAddr())
-	waitForSignal(log, serveErr)
+	waitForSignal(log, c.Failed())
 	ctx, cancel := context.WithTimeout(context.Background(), n.drain)
 	defer cancel()
-	coord.Shutdown(ctx)
-	g.Leave(2 * time.Second)
+	c.Stop(ctx)
 	log.Info("stopped")
 	return nil
 }
@@ -189,58 +140,19 @@ func workerCmd() *cobra.Command {
 }
 
 func runWorker(log *slog.Logger, n nodeFlags, memoryMB, maxSandboxes int, keepAlive time.Duration) error {
-	dataDir, err := filepath.Abs(n.dataDir)
-	if err != nil {
-		return err
-	}
-	var g *gossip.Node
 	wcfg := worker.DefaultConfig()
-	wcfg.Name, wcfg.DataDir, wcfg.Logger = n.name, dataDir, log
+	wcfg.Name, wcfg.DataDir, wcfg.Logger = n.name, n.dataDir, log
 	wcfg.MemoryMB, wcfg.MaxSandboxes, wcfg.KeepAlive = memoryMB, maxSandboxes, keepAlive
-	wcfg.Code = worker.RemoteCode{Coordinators: func() []string {
-		var out []string
-		for _, m := range g.Members() {
-			if m.Meta.Role == coordinator.RoleCoordinator && m.Status == gossip.StatusAlive {
-				out = append(out, m.Meta.GRPC)
-			}
-		}
-		return out
-	}}
-	w, err := worker.New(wcfg)
-	if err != nil {
-		return err
-	}
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
-	(&worker.GRPCServer{W: w}).Register(gs)
-	hs := health.NewServer()
-	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
-	ln, err := net.Listen("tcp", n.grpcAddr)
-	if err != nil {
-		w.Close(context.Background())
-		return err
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- gs.Serve(ln) }()
-	g, err = gossip.Start(gossip.Config{
-		Name: n.name, BindAddr: n.gossipAddr, Join: n.join, Fast: n.fastGossip, Logger: log,
-		Meta: gossip.Meta{Role: coordinator.RoleWorker, GRPC: ln.Addr().String(), MemoryMB: int64(w.State().MemoryMB)},
+	w, err := node.StartWorker(node.WorkerConfig{
+		Worker: wcfg, GRPCAddr: n.grpcAddr, GossipAddr: n.gossipAddr, Join: n.join, FastGossip: n.fastGossip,
 	})
 	if err != nil {
-		gs.Stop()
-		w.Close(context.Background())
 		return err
 	}
-	log.Info("worker ready", "grpc", ln.Addr().String(), "gossip", g.LocalAddr(), "join", strings.Join(n.join, ","))
-	waitForSignal(log, serveErr)
-	// Drain: coordinators see it in the pool stream and place elsewhere;
-	// in-flight invocations finish; then the sandboxes go.
-	w.Drain()
+	waitForSignal(log, w.Failed())
 	ctx, cancel := context.WithTimeout(context.Background(), n.drain)
 	defer cancel()
-	err = w.Close(ctx)
-	g.Leave(2 * time.Second)
-	gs.GracefulStop()
+	err = w.Stop(ctx)
 	log.Info("stopped")
 	return err
 }

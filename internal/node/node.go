@@ -1,0 +1,212 @@
+// Package node assembles a gust coordinator or worker from its parts —
+// Raft store, code store, gossip, router, gRPC servers — so that gustd and
+// the in-process test cluster start nodes exactly the same way. It holds
+// wiring only; behaviour lives in the parts.
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/gustfaas/gust/coordinator"
+	"github.com/gustfaas/gust/coordinator/codestore"
+	"github.com/gustfaas/gust/internal/gossip"
+	"github.com/gustfaas/gust/raftstore"
+	"github.com/gustfaas/gust/worker"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
+
+// CoordinatorConfig configures a coordinator node.
+type CoordinatorConfig struct {
+	Name, DataDir                string
+	GRPCAddr, HTTPAddr, RaftAddr string
+	GossipAddr                   string
+	Join                         []string
+	Bootstrap                    bool
+	// FastGossip and FastRaft shorten timings for loopback clusters and tests.
+	FastGossip, FastRaft bool
+	Logger               *slog.Logger
+}
+
+// Coordinator is a running coordinator node.
+type Coordinator struct {
+	*coordinator.Coordinator
+	Store  *raftstore.Store
+	Gossip *gossip.Node
+	served chan error
+}
+
+// StartCoordinator opens state, joins gossip and starts serving.
+func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	rc := raftstore.Config{NodeID: cfg.Name, DataDir: filepath.Join(dataDir, "raft"), BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap, Logger: log}
+	if cfg.FastRaft {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 150*time.Millisecond, 150*time.Millisecond, 100*time.Millisecond
+	}
+	store, err := raftstore.Open(rc)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
+	ccfg := coordinator.DefaultConfig()
+	ccfg.Name, ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = cfg.Name, cfg.GRPCAddr, cfg.HTTPAddr, log
+	code, err := codestore.Open(filepath.Join(dataDir, "code"), ccfg.Limits.Code)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gossip.Start(gossip.Config{
+		Name: cfg.Name, BindAddr: cfg.GossipAddr, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log,
+		Meta: gossip.Meta{Role: coordinator.RoleCoordinator, GRPC: cfg.GRPCAddr, Raft: cfg.RaftAddr, HTTP: cfg.HTTPAddr},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := coordinator.New(ccfg, coordinator.Deps{Store: store, Code: code, Router: coordinator.NewRouter(log), Members: Members{g}})
+	if err != nil {
+		g.Shutdown()
+		return nil, err
+	}
+	n := &Coordinator{Coordinator: c, Store: store, Gossip: g, served: make(chan error, 1)}
+	go func() { n.served <- c.Serve() }()
+	log.Info("coordinator ready", "name", cfg.Name, "grpc", c.GRPCAddr(), "http", c.HTTPAddr(), "raft", cfg.RaftAddr, "gossip", g.LocalAddr())
+	return n, nil
+}
+
+// Failed delivers a serving error, if serving stops on its own.
+func (n *Coordinator) Failed() <-chan error { return n.served }
+
+// Stop drains in-flight calls (until ctx ends), leaves gossip, closes Raft.
+func (n *Coordinator) Stop(ctx context.Context) {
+	n.Shutdown(ctx)
+	n.Gossip.Leave(2 * time.Second)
+	n.Store.Close()
+}
+
+// Kill stops without draining or leaving, as a crash would (for tests).
+func (n *Coordinator) Kill() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n.Shutdown(ctx)
+	n.Gossip.Shutdown()
+	n.Store.Close()
+}
+
+// Members adapts the gossip view to the coordinator's Membership.
+type Members struct{ N *gossip.Node }
+
+// Members lists gossip members.
+func (m Members) Members() []coordinator.Member {
+	var out []coordinator.Member
+	for _, g := range m.N.Members() {
+		out = append(out, coordinator.Member{Name: g.Name, Role: g.Meta.Role, Status: string(g.Status),
+			GRPC: g.Meta.GRPC, Raft: g.Meta.Raft, GossipAddr: g.Addr, MemoryMB: g.Meta.MemoryMB})
+	}
+	return out
+}
+
+// WorkerConfig configures a worker node.
+type WorkerConfig struct {
+	Worker     worker.Config
+	GRPCAddr   string
+	GossipAddr string
+	Join       []string
+	FastGossip bool
+}
+
+// Worker is a running worker node.
+type Worker struct {
+	*worker.Worker
+	Gossip *gossip.Node
+	grpc   *grpc.Server
+	addr   string
+	served chan error
+}
+
+// StartWorker reaps leftovers, starts serving WorkerService and joins gossip.
+func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
+	log := cfg.Worker.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n := &Worker{served: make(chan error, 1)}
+	cfg.Worker.Code = worker.RemoteCode{Coordinators: n.coordinators}
+	w, err := worker.New(cfg.Worker)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			w.Close(context.Background())
+		}
+	}()
+	n.Worker = w
+	n.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
+	(&worker.GRPCServer{W: w}).Register(n.grpc)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(n.grpc, hs)
+	reflection.Register(n.grpc)
+	ln, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen grpc: %w", err)
+	}
+	n.addr = ln.Addr().String()
+	go func() { n.served <- n.grpc.Serve(ln) }()
+	n.Gossip, err = gossip.Start(gossip.Config{
+		Name: cfg.Worker.Name, BindAddr: cfg.GossipAddr, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log,
+		Meta: gossip.Meta{Role: coordinator.RoleWorker, GRPC: n.addr, MemoryMB: w.State().MemoryMB},
+	})
+	if err != nil {
+		n.grpc.Stop()
+		return nil, err
+	}
+	log.Info("worker ready", "name", cfg.Worker.Name, "grpc", n.addr, "gossip", n.Gossip.LocalAddr())
+	return n, nil
+}
+
+// coordinators lists alive coordinators' gRPC addresses, for code fetches.
+func (n *Worker) coordinators() []string {
+	if n.Gossip == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range n.Gossip.Members() {
+		if m.Meta.Role == coordinator.RoleCoordinator && m.Status == gossip.StatusAlive {
+			out = append(out, m.Meta.GRPC)
+		}
+	}
+	return out
+}
+
+// GRPCAddr is the bound WorkerService address.
+func (n *Worker) GRPCAddr() string { return n.addr }
+
+// Failed delivers a serving error, if serving stops on its own.
+func (n *Worker) Failed() <-chan error { return n.served }
+
+// Stop drains: coordinators see it in the pool stream and place elsewhere,
+// in-flight invocations finish (until ctx ends), then sandboxes go.
+func (n *Worker) Stop(ctx context.Context) error {
+	n.Drain()
+	err := n.Close(ctx)
+	n.Gossip.Leave(2 * time.Second)
+	n.grpc.GracefulStop()
+	return err
+}
