@@ -1,0 +1,149 @@
+package testcluster_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gustfaas/gust/client"
+	"github.com/gustfaas/gust/internal/testcluster"
+	"github.com/gustfaas/gust/internal/testutil"
+	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
+	"github.com/gustfaas/gust/sandbox"
+)
+
+func TestMain(m *testing.M) {
+	sandbox.MaybeInit()
+	os.Exit(m.Run())
+}
+
+func probeZip(t *testing.T) []byte {
+	t.Helper()
+	bin := testutil.BuildStatic(t, "../../test/e2e/testdata/probe", filepath.Join(t.TempDir(), "bootstrap"))
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, _ := zw.CreateHeader(h)
+	w.Write(data)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// Two coordinators that both see one idle sandbox and both send an
+// invocation to it: the worker gives it to one; the other places again and
+// gets a fresh sandbox. Neither fails, and no sandbox runs two at once.
+func TestTwoCoordinatorsRaceForOneIdleSandbox(t *testing.T) {
+	c := testcluster.New(t, 2, 1)
+	ctx := context.Background()
+	code := probeZip(t)
+	c1, c2 := c.ClientOf(t, 0), c.ClientOf(t, 1)
+	for round := 0; round < 3; round++ {
+		name := "race" + string(rune('a'+round))
+		if _, err := c.Client(t).Deploy(ctx, &gustv1.FunctionConfig{Name: name}, bytes.NewReader(code)); err != nil {
+			t.Fatal(err)
+		}
+		first, err := c1.Invoke(ctx, &gustv1.InvokeRequest{Function: name, Payload: []byte(`{"action":"count"}`)})
+		if err != nil || first.GetFunctionError() != "" {
+			t.Fatalf("warm-up: %v %s", err, first.GetPayload())
+		}
+		// Both coordinators' views must show the idle sandbox before the race.
+		testutil.Eventually(t, 5*time.Second, func() bool {
+			list, err := c2.ListSandboxes(ctx, "")
+			n := 0
+			for _, sb := range list {
+				if sb.GetFunction() == name+":$LATEST" && sb.GetState() != "busy" {
+					n++
+				}
+			}
+			return err == nil && n == 1
+		}, "idle sandbox never listed: %v", func() any { l, err := c2.ListSandboxes(ctx, ""); return fmt.Sprint(l, err) }())
+		// And both coordinators' placement views (fed by the worker's pool
+		// stream) must have caught up with the worker's own count.
+		testutil.Eventually(t, 5*time.Second, func() bool {
+			list, err := c2.ListSandboxes(ctx, "")
+			if err != nil {
+				return false
+			}
+			for _, cl := range []*client.Client{c1, c2} {
+				nodes, err := cl.ListNodes(ctx)
+				if err != nil {
+					return false
+				}
+				for _, n := range nodes {
+					if n.GetName() == "w1" && int(n.GetSandboxes()) != len(list) {
+						return false
+					}
+				}
+			}
+			return true
+		}, "coordinators' views never caught up")
+		var wg sync.WaitGroup
+		results := make([]*gustv1.InvokeResponse, 2)
+		errs := make([]error, 2)
+		for i, cl := range []*client.Client{c1, c2} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = cl.Invoke(ctx, &gustv1.InvokeRequest{Function: name, Payload: []byte(`{"action":"sleep","n":500}`)})
+			}()
+		}
+		wg.Wait()
+		for i := range results {
+			if errs[i] != nil || results[i].GetFunctionError() != "" {
+				t.Fatalf("round %d invoke %d: %v %s", round, i, errs[i], results[i].GetPayload())
+			}
+		}
+		if results[0].GetSandbox() == results[1].GetSandbox() {
+			t.Fatalf("round %d: both overlapping invocations ran in sandbox %s", round, results[0].GetSandbox())
+		}
+		warm := 0
+		for _, r := range results {
+			if !r.GetColdStart() {
+				warm++
+				if r.GetSandbox() != first.GetSandbox() {
+					t.Fatalf("round %d: warm invoke in %s, not the idle %s", round, r.GetSandbox(), first.GetSandbox())
+				}
+			}
+		}
+		if warm != 1 {
+			t.Fatalf("round %d: %d of 2 racing invokes were warm; want exactly 1", round, warm)
+		}
+	}
+}
+
+// A follower forwards deploys to the leader and serves the result locally.
+func TestDeployThroughFollowerInProcess(t *testing.T) {
+	c := testcluster.New(t, 3, 1)
+	ctx := context.Background()
+	follower := 0
+	for i, co := range c.Coordinators {
+		if !co.Store.IsLeader() {
+			follower = i
+			break
+		}
+	}
+	cl := c.ClientOf(t, follower)
+	if _, err := cl.Deploy(ctx, &gustv1.FunctionConfig{Name: "f"}, bytes.NewReader(probeZip(t))); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.Invoke(ctx, &gustv1.InvokeRequest{Function: "f", Payload: []byte(`{"action":"count"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Count int }
+	if err := json.Unmarshal(res.GetPayload(), &out); err != nil || out.Count != 1 || res.GetWorker() != "w1" {
+		t.Fatalf("payload %s worker %s: %v", res.GetPayload(), res.GetWorker(), err)
+	}
+}
