@@ -24,10 +24,14 @@
 //     rules out memberlist labels and gossip encryption, neither of which
 //     gust uses.
 //   - Joining and rejoining. Start retries the Join addresses in the
-//     background with backoff so nodes can start in any order; once joined,
-//     members seen dead are re-contacted for a while (as Serf does) so a seed
-//     restarted without Join addresses is found again, and the Join
-//     addresses are retried whenever no other member is alive.
+//     background with backoff so nodes can start in any order. A node
+//     restarted at a new address keeps pushing its state until every peer
+//     has dropped the old address. Once joined, members seen dead are
+//     re-contacted for a while (as Serf does) so a seed restarted without
+//     Join addresses is found again, a member that comes back gets a full
+//     push/pull at once (memberlist would leave it knowing nobody until the
+//     next anti-entropy round), and the Join addresses are retried whenever
+//     no other member is alive.
 //
 // Names identify nodes. A restarted node keeps its name and rejoins (at the
 // same or a new address); a second live process using a name that is

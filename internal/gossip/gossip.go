@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -164,8 +165,12 @@ type Config struct {
 	// own messages. Nil means slog.Default().
 	Logger *slog.Logger
 	// Events, if set, is called on every membership change, from one
-	// goroutine and in order. It may call Members; a slow callback delays
-	// later events but never gossip.
+	// goroutine and in order, starting with a Join for this node. It may
+	// call Members; a slow callback delays later events but never gossip.
+	// Changes are found by comparing successive reads of memberlist's node
+	// table (every ~100 ms and right after memberlist's own notifications),
+	// which is what makes suspect transitions visible; a flap shorter than
+	// that can go unreported.
 	Events func(Event)
 }
 
@@ -183,8 +188,9 @@ type Node struct {
 	tm     timings
 	self   string // advertised gossip address, host:port
 	allIfs bool   // bound to every interface
-	ml     *memberlist.Memberlist
 	nt     *memberlist.NetTransport
+	// mlist is set once memberlist.Create returns; hooks may run before.
+	mlist atomic.Pointer[memberlist.Memberlist]
 
 	metaMu sync.Mutex
 	meta   []byte // encoded Meta served to memberlist
@@ -272,8 +278,8 @@ func Start(cfg Config) (*Node, error) {
 
 // Members returns every member this node knows, itself included and sorted
 // by name: alive and suspect ones, and dead or left ones memberlist still
-// remembers (for a while, see GossipToTheDeadTime). The view is at most
-// ~100 ms older than memberlist's.
+// remembers (it forgets them some time after GossipToTheDeadTime: 30 s by
+// default, 5 s with Fast). The view lags memberlist's by at most ~100 ms.
 func (n *Node) Members() []Member {
 	n.mu.Lock()
 	out := make([]Member, 0, len(n.members))
@@ -301,8 +307,9 @@ func (n *Node) Err() error {
 }
 
 // UpdateMeta replaces this node's Meta and gossips it. It waits (up to a few
-// seconds) for the update to be sent; on timeout the new Meta is still in
-// effect locally and reaches the others through anti-entropy.
+// seconds) for the update to be sent; on timeout it returns an error, but the
+// new Meta is in effect locally and still reaches the others through
+// anti-entropy.
 func (n *Node) UpdateMeta(m Meta) error {
 	b, err := m.encode()
 	if err != nil {
@@ -316,7 +323,7 @@ func (n *Node) UpdateMeta(m Meta) error {
 	n.metaMu.Lock()
 	n.meta = b
 	n.metaMu.Unlock()
-	if err := n.ml.UpdateNode(n.tm.updateTimeout); err != nil {
+	if err := n.ml().UpdateNode(n.tm.updateTimeout); err != nil {
 		return fmt.Errorf("gossip: update meta: %w", err)
 	}
 	n.kick()
@@ -332,7 +339,7 @@ func (n *Node) Leave(timeout time.Duration) error {
 		n.life.Unlock()
 		return ErrShutdown
 	}
-	err := n.ml.Leave(timeout)
+	err := n.ml().Leave(timeout)
 	n.life.Unlock()
 	if err != nil {
 		err = fmt.Errorf("gossip: leave: %w", err)
@@ -353,7 +360,7 @@ func (n *Node) Shutdown() error {
 	close(n.done)
 	n.life.Unlock()
 
-	err := n.ml.Shutdown()
+	err := n.ml().Shutdown()
 	n.watchWG.Wait()
 	n.events.close()
 	if err != nil {
@@ -361,6 +368,9 @@ func (n *Node) Shutdown() error {
 	}
 	return nil
 }
+
+// ml returns the memberlist; nil only while Start is creating it.
+func (n *Node) ml() *memberlist.Memberlist { return n.mlist.Load() }
 
 // splitBind turns BindAddr into an IP literal and a port. Host names are
 // resolved here because memberlist binds every interface for anything that

@@ -21,8 +21,9 @@ var (
 	w2Meta    = Meta{Role: RoleWorker, GRPC: "127.0.0.1:9201", MemoryMB: 4096}
 )
 
-// testLogger shows memberlist's warnings only under -v; a t.Log based
-// logger would panic when memberlist goroutines log after the test ends.
+// testLogger shows memberlist's warnings only under -v, and everything with
+// GOSSIP_TEST_DEBUG=1; a t.Log based logger would panic when memberlist
+// goroutines log after the test ends.
 func testLogger() *slog.Logger {
 	if os.Getenv("GOSSIP_TEST_DEBUG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -407,7 +408,7 @@ func TestRestartedSeedIsFoundAgain(t *testing.T) {
 	eventually(t, 5*time.Second, func() string {
 		for _, n := range []*Node{again, w1, w2} {
 			if why := sees(n, StatusAlive, all); why != "" {
-				return why + fmt.Sprintf(" w1 view %v", w1.Members())
+				return why + fmt.Sprintf("; w1 sees %v", w1.Members())
 			}
 		}
 		return ""
@@ -493,9 +494,26 @@ func TestSelfInJoinListAndShutdownTwice(t *testing.T) {
 	}
 }
 
-func TestDefaultConfig(t *testing.T) {
+func TestDefaultTimings(t *testing.T) {
 	c := DefaultConfig()
 	if c.Name == "" || c.BindAddr != "0.0.0.0:7946" || c.Fast {
 		t.Fatalf("DefaultConfig = %+v", c)
 	}
+	// memberlist's LAN timings still join at once; only failure detection
+	// is slower.
+	c.Name, c.BindAddr, c.Meta, c.Logger = "d1", "127.0.0.1:0", coordMeta, testLogger()
+	d1 := start(t, c)
+	c.Name, c.Meta, c.Join = "d2", w1Meta, []string{d1.LocalAddr()}
+	d2 := start(t, c)
+	all := map[string]Meta{"d1": coordMeta, "d2": w1Meta}
+	eventually(t, 5*time.Second, func() string {
+		if why := sees(d1, StatusAlive, all); why != "" {
+			return why
+		}
+		return sees(d2, StatusAlive, all)
+	})
+	if err := d2.Leave(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() string { return statusIn(d1, "d2", StatusLeft) })
 }

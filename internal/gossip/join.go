@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,8 +37,9 @@ type failedMember struct {
 func (n *Node) joinLoop(seeds []string, first chan<- error) {
 	if len(seeds) > 0 {
 		backoff := n.tm.joinMin
+		targets := seeds
 		for failures := 0; ; failures++ {
-			err := n.joinOnce(seeds)
+			err := n.joinOnce(targets)
 			if first != nil {
 				first <- err
 				first = nil
@@ -53,6 +55,10 @@ func (n *Node) joinLoop(seeds []string, first chan<- error) {
 				n.log.Error("not joining: name conflict", "err", err)
 				return
 			case errors.Is(err, errStaleSelf):
+				// Every member must take the new address, not just the
+				// seeds: one that still suspects the old address refuses
+				// it, and would otherwise wait for anti-entropy.
+				targets = append(slices.Clone(seeds), n.peerAddrs()...)
 				n.log.Debug("rejoining until peers drop this node's old address")
 			case failures == 0:
 				n.log.Info("join addresses not answering yet; retrying", "join", seeds, "err", err)
@@ -93,10 +99,23 @@ func (n *Node) pushReturned() {
 		if n.isStopped() {
 			return
 		}
-		if _, err := n.ml.Join([]string{a}); err != nil {
+		if _, err := n.ml().Join([]string{a}); err != nil {
 			n.log.Debug("push/pull with returned member failed", "addr", a, "err", err)
 		}
 	}
+}
+
+// peerAddrs returns the addresses of the other members that are up.
+func (n *Node) peerAddrs() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for name, m := range n.members {
+		if name != n.cfg.Name && m.Status.up() {
+			out = append(out, m.Addr)
+		}
+	}
+	return out
 }
 
 // joinOnce runs one memberlist Join (a push/pull with each address). It
@@ -110,7 +129,7 @@ func (n *Node) joinOnce(addrs []string) error {
 	n.mu.Lock()
 	n.joinView = view
 	n.mu.Unlock()
-	ok, err := n.ml.Join(addrs)
+	ok, err := n.ml().Join(addrs)
 	n.mu.Lock()
 	n.joinView = nil
 	conflict, stale := n.conflict, view.stale
@@ -156,7 +175,7 @@ func (n *Node) reconnect(seeds []string) {
 		}
 		// A failed member that is back merges views with us here; one
 		// still down costs a refused connection.
-		if _, err := n.ml.Join([]string{a}); err == nil {
+		if _, err := n.ml().Join([]string{a}); err == nil {
 			n.log.Info("reached a member seen dead", "addr", a)
 			n.kick()
 		}
@@ -247,12 +266,14 @@ func (n *Node) onConflict(existing, other *memberlist.Node) {
 // previous run of this node does not answer, a node now using that address
 // under another name does not either.
 func (n *Node) answersAs(addr string) bool {
+	ml := n.ml()
 	ua, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
+	if ml == nil || err != nil {
+		// Not started yet: a duplicate will be caught by its own join.
 		return false
 	}
 	for range 2 { // UDP: one lost packet must not hide a duplicate
-		if _, err := n.ml.Ping(n.cfg.Name, ua); err == nil {
+		if _, err := ml.Ping(n.cfg.Name, ua); err == nil {
 			return true
 		}
 	}

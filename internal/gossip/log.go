@@ -19,7 +19,7 @@ type slogWriter struct{ l *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
 	level, msg := memberlistLine(string(p))
-	if level >= slog.LevelDebug {
+	if level >= slog.LevelWarn {
 		w.l.Log(context.Background(), level, msg, "lib", "memberlist")
 	}
 	return len(p), nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,20 +88,27 @@ func (n *Node) create(host string, port int) error {
 	c.Merge = h
 	// memberlist's default (0) never lets a dead member's name move to a
 	// new address, so a node restarted elsewhere could never rejoin. A
-	// genuine duplicate is caught separately (see NotifyMerge).
+	// genuine duplicate is caught separately (see onMerge).
 	c.DeadNodeReclaimTime = 10 * time.Second
 	if n.cfg.Fast {
 		fastTimings(c)
 	}
 
+	// memberlist serves peers from inside Create, so everything the hooks
+	// read is set first, and the memberlist itself is published atomically.
+	advIP, advPort, err := nt.FinalAdvertiseAddr(c.AdvertiseAddr, c.AdvertisePort)
+	if err != nil {
+		_ = nt.Shutdown()
+		return fmt.Errorf("gossip: advertise address: %w", err)
+	}
+	n.self = net.JoinHostPort(advIP.String(), strconv.Itoa(advPort))
+	n.nt = nt
 	ml, err := memberlist.Create(c)
 	if err != nil {
 		_ = nt.Shutdown()
 		return fmt.Errorf("gossip: start memberlist: %w", err)
 	}
-	n.ml = ml
-	n.nt = nt
-	n.self = ml.LocalNode().Address()
+	n.mlist.Store(ml)
 	return nil
 }
 
@@ -143,7 +151,7 @@ func newTransport(host string, port int, logger *log.Logger) (*memberlist.NetTra
 			break
 		}
 	}
-	return nil, fmt.Errorf("gossip: bind %s: %w", net.JoinHostPort(host, fmt.Sprint(port)), err)
+	return nil, fmt.Errorf("gossip: bind %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), err)
 }
 
 // hooks implements memberlist's delegates without putting their methods on

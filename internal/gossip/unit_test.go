@@ -158,7 +158,7 @@ func TestReadStateMatchesMemberlist(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{}
-	for _, m := range a.ml.Members() {
+	for _, m := range a.ml().Members() {
 		want[m.Name] = m.Address()
 	}
 	if len(nodes) != len(want) {
