@@ -105,3 +105,15 @@ func (s *clusterServer) RemoveRaftPeer(ctx context.Context, req *gustv1.RemoveRa
 	}
 	return &gustv1.RemoveRaftPeerResponse{}, nil
 }
+
+func (s *clusterServer) GetQuota(_ context.Context, req *gustv1.GetQuotaRequest) (*gustv1.GetQuotaResponse, error) {
+	return &gustv1.GetQuotaResponse{Quota: s.c.quotas.get()}, nil
+}
+
+func (s *clusterServer) SetQuota(ctx context.Context, req *gustv1.SetQuotaRequest) (*gustv1.SetQuotaResponse, error) {
+	q, err := s.c.quotas.set(ctx, req.GetTenant(), req.GetConcurrency())
+	if err != nil {
+		return nil, toStatus(s.c.log, err)
+	}
+	return &gustv1.SetQuotaResponse{Quota: q}, nil
+}

@@ -19,6 +19,9 @@ type Limits struct {
 	DefaultTimeout, MaxTimeout time.Duration
 	// DefaultMemoryMB, MinMemoryMB and MaxMemoryMB bound its memory.
 	DefaultMemoryMB, MinMemoryMB, MaxMemoryMB int
+	// UnreservedMin is how much of the account limit reservations must
+	// leave to functions without one (or all of it, for smaller limits).
+	UnreservedMin int
 }
 
 // DefaultLimits returns Lambda's limits.
@@ -32,6 +35,7 @@ func DefaultLimits() Limits {
 		DefaultMemoryMB: 128,
 		MinMemoryMB:     128,
 		MaxMemoryMB:     10240,
+		UnreservedMin:   100,
 	}
 }
 

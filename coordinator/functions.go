@@ -38,6 +38,7 @@ var runtimes = map[string]bool{"provided": true, "provided.al2": true, "provided
 // functions is the logic behind FunctionService.
 type functions struct {
 	store  *raftstore.Store
+	quotas *quotas
 	write  *writer
 	code   *codestore.Store
 	limits Limits
@@ -158,5 +159,10 @@ func (f *functions) delete(ctx context.Context, name string) error {
 	if errors.Is(err, raftstore.ErrNotFound) {
 		return apierr.New(apierr.ResourceNotFound, "function not found: %s", name)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// Its reservation goes with it, back to the unreserved pool.
+	return f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetFunctionConcurrency,
+		Msg: &raftv1.SetFunctionConcurrency{Function: name}}, nil)
 }

@@ -61,7 +61,15 @@ func (s *functionServer) GetFunction(ctx context.Context, req *gustv1.GetFunctio
 	if err != nil {
 		return nil, toStatus(s.log, err)
 	}
-	return &gustv1.GetFunctionResponse{Function: fn}, nil
+	return &gustv1.GetFunctionResponse{Function: fn, Concurrency: s.fns.quotas.concurrency(req.GetName())}, nil
+}
+
+func (s *functionServer) PutFunctionConcurrency(ctx context.Context, req *gustv1.PutFunctionConcurrencyRequest) (*gustv1.PutFunctionConcurrencyResponse, error) {
+	c, err := s.fns.quotas.setConcurrency(ctx, s.fns, req.GetName(), req.GetReserved(), req.GetProvisioned())
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &gustv1.PutFunctionConcurrencyResponse{Concurrency: c}, nil
 }
 
 func (s *functionServer) ListFunctions(context.Context, *gustv1.ListFunctionsRequest) (*gustv1.ListFunctionsResponse, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gustfaas/gust/coordinator/admission"
 	"github.com/gustfaas/gust/internal/apierr"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/worker"
@@ -21,6 +22,7 @@ type invoker struct {
 	fns    *functions
 	worker Worker
 	limits Limits
+	admit  *admission.Admission
 }
 
 // invoke runs one synchronous invocation. Function errors are results;
@@ -38,6 +40,11 @@ func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gust
 		payload = []byte("{}")
 	}
 	cfg := fn.GetConfig()
+	lease, err := iv.admit.Admit(cfg.GetName(), cfg.GetTimeout().AsDuration())
+	if err != nil {
+		return nil, err
+	}
+	defer lease.Release()
 	res, err := iv.worker.Invoke(ctx, worker.InvokeRequest{
 		Function: worker.FunctionSpec{
 			Name: cfg.GetName(), Version: fn.GetVersion(), Revision: fn.GetRevision(), CodeDigest: fn.GetCodeDigest(),

@@ -32,9 +32,21 @@ type Peers interface {
 // peerServer serves PeerService: forwarded writes and code copies.
 type peerServer struct {
 	nodev1.UnimplementedPeerServiceServer
-	store *raftstore.Store
-	code  *codestore.Store
-	log   *slog.Logger
+	store  *raftstore.Store
+	code   *codestore.Store
+	quotas *quotas
+	log    *slog.Logger
+}
+
+func (s *peerServer) RenewLeases(ctx context.Context, req *nodev1.RenewLeasesRequest) (*nodev1.RenewLeasesResponse, error) {
+	if !s.store.IsLeader() {
+		return nil, status.Error(codes.FailedPrecondition, "not the raft leader")
+	}
+	res, err := s.quotas.grant(ctx, req)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return res, nil
 }
 
 func (s *peerServer) Apply(ctx context.Context, req *nodev1.ApplyRequest) (*nodev1.ApplyResponse, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/admission"
 	"github.com/gustfaas/gust/coordinator/codestore"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
@@ -46,6 +47,8 @@ type Coordinator struct {
 	members Membership
 	write   *writer
 	clients *peerClients
+	quotas  *quotas
+	admit   *admission.Admission
 	grpc    *grpc.Server
 	http    *http.Server
 	health  *health.Server
@@ -65,13 +68,16 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 		c.write.peers = gossipPeers{d.Members}
 	}
 	fns := &functions{store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now}
-	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits}
+	c.quotas = &quotas{store: d.Store, write: c.write, limits: cfg.Limits}
+	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
+	fns.quotas = c.quotas
+	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, admit: c.admit}
 
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
 	gustv1.RegisterFunctionServiceServer(gs, &functionServer{fns: fns, log: cfg.Logger})
 	gustv1.RegisterInvokeServiceServer(gs, &invokeServer{iv: iv, log: cfg.Logger})
 	gustv1.RegisterClusterServiceServer(gs, &clusterServer{c: c})
-	nodev1.RegisterPeerServiceServer(gs, &peerServer{store: d.Store, code: d.Code, log: cfg.Logger})
+	nodev1.RegisterPeerServiceServer(gs, &peerServer{store: d.Store, code: d.Code, quotas: c.quotas, log: cfg.Logger})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
@@ -106,6 +112,7 @@ func (c *Coordinator) Serve() error {
 	if c.members != nil {
 		go c.reconcile(ctx)
 	}
+	go c.admit.Run(ctx, c.quotas)
 	errc := make(chan error, 2)
 	go func() { errc <- c.grpc.Serve(c.gln) }()
 	go func() {

@@ -12,9 +12,12 @@ type CommandType byte
 
 // Command types.
 const (
-	cmdInvalid        CommandType = 0
-	CmdPutFunction    CommandType = 1
-	CmdDeleteFunction CommandType = 2
+	cmdInvalid                CommandType = 0
+	CmdPutFunction            CommandType = 1
+	CmdDeleteFunction         CommandType = 2
+	CmdSetAccountLimit        CommandType = 3
+	CmdSetFunctionConcurrency CommandType = 4
+	CmdGrantLeases            CommandType = 5
 )
 
 // Command is one typed change to apply through Raft.

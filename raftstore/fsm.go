@@ -15,10 +15,11 @@ import (
 // its own snapshot records.
 type state struct {
 	functions functionState
+	quota     quotaState
 }
 
 func newState() *state {
-	return &state{functions: newFunctionState()}
+	return &state{functions: newFunctionState(), quota: newQuotaState()}
 }
 
 // fsm adapts state to raft.FSM. Readers take mu for reading; the single
@@ -45,7 +46,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 type recordType byte
 
 const (
-	recFunction recordType = 1
+	recFunction    recordType = 1
+	recAccount     recordType = 2
+	recConcurrency recordType = 3
+	recLeases      recordType = 4
 )
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -53,6 +57,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.RUnlock()
 	var recs []record
 	recs = f.st.functions.snapshot(recs)
+	recs = f.st.quota.snapshot(recs)
 	return &snapshot{records: recs}, nil
 }
 
@@ -90,6 +95,8 @@ func (s *state) restore(t recordType, body []byte) error {
 	switch t {
 	case recFunction:
 		return s.functions.restore(body)
+	case recAccount, recConcurrency, recLeases:
+		return s.quota.restore(t, body)
 	default:
 		return fmt.Errorf("restore: unknown record type %d", t)
 	}

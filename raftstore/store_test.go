@@ -78,6 +78,22 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	if _, err := s.Apply(context.Background(), Command{Type: CmdDeleteFunction, Msg: &raftv1.DeleteFunction{Name: "c"}}); err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range []Command{
+		{Type: CmdSetAccountLimit, Msg: &raftv1.SetAccountLimit{Limit: 40}},
+		{Type: CmdSetFunctionConcurrency, Msg: &raftv1.SetFunctionConcurrency{Function: "a", Reserved: 5, Provisioned: 2}},
+		{Type: CmdSetFunctionConcurrency, Msg: &raftv1.SetFunctionConcurrency{Function: "b", Reserved: 3}},
+		{Type: CmdSetFunctionConcurrency, Msg: &raftv1.SetFunctionConcurrency{Function: "b"}}, // cleared
+		{Type: CmdGrantLeases, Msg: &raftv1.GrantLeases{Coordinator: "c1", Leases: []*raftv1.Lease{{Pool: "", Slots: 7, ExpiresUnixNano: 99}, {Pool: "fn/a", Slots: 2}}}},
+		{Type: CmdGrantLeases, Msg: &raftv1.GrantLeases{Coordinator: "c2", Leases: []*raftv1.Lease{{Pool: "", Slots: 3, InFlight: 1}}}},
+	} {
+		if _, err := s.Apply(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantQuota := s.Quota()
+	if wantQuota.AccountLimit != 40 || wantQuota.Reserved["a"] != 5 || len(wantQuota.Reserved) != 1 || wantQuota.PoolLimit("") != 35 || wantQuota.Leases[""]["c1"].GetSlots() != 7 {
+		t.Fatalf("quota state %+v", wantQuota)
+	}
 	want := s.Functions()
 	if err := s.Snapshot(); err != nil {
 		t.Fatal(err)
@@ -95,7 +111,13 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	got := (&Store{fsm: fresh}).Functions()
+	restored := &Store{fsm: fresh}
+	gotQuota := restored.Quota()
+	if gotQuota.AccountLimit != wantQuota.AccountLimit || gotQuota.Reserved["a"] != 5 || gotQuota.Provisioned["a"] != 2 ||
+		len(gotQuota.Leases[""]) != 2 || !proto.Equal(gotQuota.Leases["fn/a"]["c1"], wantQuota.Leases["fn/a"]["c1"]) {
+		t.Fatalf("restored quota %+v, want %+v", gotQuota, wantQuota)
+	}
+	got := restored.Functions()
 	if len(got) != len(want) {
 		t.Fatalf("restored %d functions, want %d", len(got), len(want))
 	}

@@ -21,6 +21,284 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Quota is a tenant's concurrency limit and its use.
+type Quota struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Concurrency is the account limit.
+	Concurrency int64 `protobuf:"varint,2,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
+	// Reserved is the sum of functions' reserved concurrency.
+	Reserved int64 `protobuf:"varint,3,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	// Unreserved is what functions without a reservation share.
+	Unreserved int64 `protobuf:"varint,4,opt,name=unreserved,proto3" json:"unreserved,omitempty"`
+	// InFlight counts invocations running now, as coordinators last reported.
+	InFlight int64 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	// Throttled counts invocations refused since the coordinators started.
+	Throttled     int64 `protobuf:"varint,6,opt,name=throttled,proto3" json:"throttled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Quota) Reset() {
+	*x = Quota{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quota) ProtoMessage() {}
+
+func (x *Quota) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quota.ProtoReflect.Descriptor instead.
+func (*Quota) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Quota) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *Quota) GetConcurrency() int64 {
+	if x != nil {
+		return x.Concurrency
+	}
+	return 0
+}
+
+func (x *Quota) GetReserved() int64 {
+	if x != nil {
+		return x.Reserved
+	}
+	return 0
+}
+
+func (x *Quota) GetUnreserved() int64 {
+	if x != nil {
+		return x.Unreserved
+	}
+	return 0
+}
+
+func (x *Quota) GetInFlight() int64 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+func (x *Quota) GetThrottled() int64 {
+	if x != nil {
+		return x.Throttled
+	}
+	return 0
+}
+
+// GetQuotaRequest names a tenant ("" is the default tenant).
+type GetQuotaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQuotaRequest) Reset() {
+	*x = GetQuotaRequest{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQuotaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQuotaRequest) ProtoMessage() {}
+
+func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
+func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetQuotaRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+// GetQuotaResponse shows a quota.
+type GetQuotaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Quota         *Quota                 `protobuf:"bytes,1,opt,name=quota,proto3" json:"quota,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQuotaResponse) Reset() {
+	*x = GetQuotaResponse{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQuotaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQuotaResponse) ProtoMessage() {}
+
+func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
+func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetQuotaResponse) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+// SetQuotaRequest sets a tenant's limit.
+type SetQuotaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Concurrency   int64                  `protobuf:"varint,2,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQuotaRequest) Reset() {
+	*x = SetQuotaRequest{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQuotaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQuotaRequest) ProtoMessage() {}
+
+func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
+func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SetQuotaRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SetQuotaRequest) GetConcurrency() int64 {
+	if x != nil {
+		return x.Concurrency
+	}
+	return 0
+}
+
+// SetQuotaResponse shows the new quota.
+type SetQuotaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Quota         *Quota                 `protobuf:"bytes,1,opt,name=quota,proto3" json:"quota,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQuotaResponse) Reset() {
+	*x = SetQuotaResponse{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQuotaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQuotaResponse) ProtoMessage() {}
+
+func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
+func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SetQuotaResponse) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
 // Node is one gossip member.
 type Node struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -42,7 +320,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[0]
+	mi := &file_gust_v1_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -54,7 +332,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[0]
+	mi := &file_gust_v1_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -67,7 +345,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{0}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Node) GetName() string {
@@ -142,7 +420,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[1]
+	mi := &file_gust_v1_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -154,7 +432,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[1]
+	mi := &file_gust_v1_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -167,7 +445,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 // ListNodesResponse lists nodes.
@@ -180,7 +458,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[2]
+	mi := &file_gust_v1_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +470,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[2]
+	mi := &file_gust_v1_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +483,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -225,7 +503,7 @@ type DrainNodeRequest struct {
 
 func (x *DrainNodeRequest) Reset() {
 	*x = DrainNodeRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[3]
+	mi := &file_gust_v1_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +515,7 @@ func (x *DrainNodeRequest) String() string {
 func (*DrainNodeRequest) ProtoMessage() {}
 
 func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[3]
+	mi := &file_gust_v1_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +528,7 @@ func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
 func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DrainNodeRequest) GetName() string {
@@ -269,7 +547,7 @@ type DrainNodeResponse struct {
 
 func (x *DrainNodeResponse) Reset() {
 	*x = DrainNodeResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[4]
+	mi := &file_gust_v1_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +559,7 @@ func (x *DrainNodeResponse) String() string {
 func (*DrainNodeResponse) ProtoMessage() {}
 
 func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[4]
+	mi := &file_gust_v1_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +572,7 @@ func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
 func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{4}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 // Sandbox is one live sandbox.
@@ -312,7 +590,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[5]
+	mi := &file_gust_v1_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +602,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[5]
+	mi := &file_gust_v1_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +615,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{5}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Sandbox) GetId() string {
@@ -392,7 +670,7 @@ type ListSandboxesRequest struct {
 
 func (x *ListSandboxesRequest) Reset() {
 	*x = ListSandboxesRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[6]
+	mi := &file_gust_v1_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +682,7 @@ func (x *ListSandboxesRequest) String() string {
 func (*ListSandboxesRequest) ProtoMessage() {}
 
 func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[6]
+	mi := &file_gust_v1_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +695,7 @@ func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListSandboxesRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{6}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListSandboxesRequest) GetNode() string {
@@ -437,7 +715,7 @@ type ListSandboxesResponse struct {
 
 func (x *ListSandboxesResponse) Reset() {
 	*x = ListSandboxesResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[7]
+	mi := &file_gust_v1_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -449,7 +727,7 @@ func (x *ListSandboxesResponse) String() string {
 func (*ListSandboxesResponse) ProtoMessage() {}
 
 func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[7]
+	mi := &file_gust_v1_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -462,7 +740,7 @@ func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListSandboxesResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{7}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListSandboxesResponse) GetSandboxes() []*Sandbox {
@@ -486,7 +764,7 @@ type RaftPeer struct {
 
 func (x *RaftPeer) Reset() {
 	*x = RaftPeer{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[8]
+	mi := &file_gust_v1_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +776,7 @@ func (x *RaftPeer) String() string {
 func (*RaftPeer) ProtoMessage() {}
 
 func (x *RaftPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[8]
+	mi := &file_gust_v1_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +789,7 @@ func (x *RaftPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftPeer.ProtoReflect.Descriptor instead.
 func (*RaftPeer) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{8}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RaftPeer) GetName() string {
@@ -551,7 +829,7 @@ type ListRaftPeersRequest struct {
 
 func (x *ListRaftPeersRequest) Reset() {
 	*x = ListRaftPeersRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[9]
+	mi := &file_gust_v1_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +841,7 @@ func (x *ListRaftPeersRequest) String() string {
 func (*ListRaftPeersRequest) ProtoMessage() {}
 
 func (x *ListRaftPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[9]
+	mi := &file_gust_v1_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +854,7 @@ func (x *ListRaftPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaftPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListRaftPeersRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{9}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 // ListRaftPeersResponse lists Raft peers.
@@ -589,7 +867,7 @@ type ListRaftPeersResponse struct {
 
 func (x *ListRaftPeersResponse) Reset() {
 	*x = ListRaftPeersResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[10]
+	mi := &file_gust_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +879,7 @@ func (x *ListRaftPeersResponse) String() string {
 func (*ListRaftPeersResponse) ProtoMessage() {}
 
 func (x *ListRaftPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[10]
+	mi := &file_gust_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +892,7 @@ func (x *ListRaftPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaftPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListRaftPeersResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{10}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListRaftPeersResponse) GetPeers() []*RaftPeer {
@@ -634,7 +912,7 @@ type RemoveRaftPeerRequest struct {
 
 func (x *RemoveRaftPeerRequest) Reset() {
 	*x = RemoveRaftPeerRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[11]
+	mi := &file_gust_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +924,7 @@ func (x *RemoveRaftPeerRequest) String() string {
 func (*RemoveRaftPeerRequest) ProtoMessage() {}
 
 func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[11]
+	mi := &file_gust_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +937,7 @@ func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRaftPeerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRaftPeerRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{11}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoveRaftPeerRequest) GetName() string {
@@ -678,7 +956,7 @@ type RemoveRaftPeerResponse struct {
 
 func (x *RemoveRaftPeerResponse) Reset() {
 	*x = RemoveRaftPeerResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[12]
+	mi := &file_gust_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +968,7 @@ func (x *RemoveRaftPeerResponse) String() string {
 func (*RemoveRaftPeerResponse) ProtoMessage() {}
 
 func (x *RemoveRaftPeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[12]
+	mi := &file_gust_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,14 +981,32 @@ func (x *RemoveRaftPeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRaftPeerResponse.ProtoReflect.Descriptor instead.
 func (*RemoveRaftPeerResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 var File_gust_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_gust_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x15gust/v1/cluster.proto\x12\agust.v1\"\x84\x02\n" +
+	"\x15gust/v1/cluster.proto\x12\agust.v1\"\xb8\x01\n" +
+	"\x05Quota\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12 \n" +
+	"\vconcurrency\x18\x02 \x01(\x03R\vconcurrency\x12\x1a\n" +
+	"\breserved\x18\x03 \x01(\x03R\breserved\x12\x1e\n" +
+	"\n" +
+	"unreserved\x18\x04 \x01(\x03R\n" +
+	"unreserved\x12\x1b\n" +
+	"\tin_flight\x18\x05 \x01(\x03R\binFlight\x12\x1c\n" +
+	"\tthrottled\x18\x06 \x01(\x03R\tthrottled\")\n" +
+	"\x0fGetQuotaRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"8\n" +
+	"\x10GetQuotaResponse\x12$\n" +
+	"\x05quota\x18\x01 \x01(\v2\x0e.gust.v1.QuotaR\x05quota\"K\n" +
+	"\x0fSetQuotaRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12 \n" +
+	"\vconcurrency\x18\x02 \x01(\x03R\vconcurrency\"8\n" +
+	"\x10SetQuotaResponse\x12$\n" +
+	"\x05quota\x18\x01 \x01(\v2\x0e.gust.v1.QuotaR\x05quota\"\x84\x02\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
@@ -748,13 +1044,15 @@ const file_gust_v1_cluster_proto_rawDesc = "" +
 	"\x05peers\x18\x01 \x03(\v2\x11.gust.v1.RaftPeerR\x05peers\"+\n" +
 	"\x15RemoveRaftPeerRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
-	"\x16RemoveRaftPeerResponse2\x8b\x03\n" +
+	"\x16RemoveRaftPeerResponse2\x8d\x04\n" +
 	"\x0eClusterService\x12B\n" +
 	"\tListNodes\x12\x19.gust.v1.ListNodesRequest\x1a\x1a.gust.v1.ListNodesResponse\x12B\n" +
 	"\tDrainNode\x12\x19.gust.v1.DrainNodeRequest\x1a\x1a.gust.v1.DrainNodeResponse\x12N\n" +
 	"\rListSandboxes\x12\x1d.gust.v1.ListSandboxesRequest\x1a\x1e.gust.v1.ListSandboxesResponse\x12N\n" +
 	"\rListRaftPeers\x12\x1d.gust.v1.ListRaftPeersRequest\x1a\x1e.gust.v1.ListRaftPeersResponse\x12Q\n" +
-	"\x0eRemoveRaftPeer\x12\x1e.gust.v1.RemoveRaftPeerRequest\x1a\x1f.gust.v1.RemoveRaftPeerResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
+	"\x0eRemoveRaftPeer\x12\x1e.gust.v1.RemoveRaftPeerRequest\x1a\x1f.gust.v1.RemoveRaftPeerResponse\x12?\n" +
+	"\bGetQuota\x12\x18.gust.v1.GetQuotaRequest\x1a\x19.gust.v1.GetQuotaResponse\x12?\n" +
+	"\bSetQuota\x12\x18.gust.v1.SetQuotaRequest\x1a\x19.gust.v1.SetQuotaResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
 
 var (
 	file_gust_v1_cluster_proto_rawDescOnce sync.Once
@@ -768,41 +1066,52 @@ func file_gust_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_gust_v1_cluster_proto_rawDescData
 }
 
-var file_gust_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_gust_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_gust_v1_cluster_proto_goTypes = []any{
-	(*Node)(nil),                   // 0: gust.v1.Node
-	(*ListNodesRequest)(nil),       // 1: gust.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),      // 2: gust.v1.ListNodesResponse
-	(*DrainNodeRequest)(nil),       // 3: gust.v1.DrainNodeRequest
-	(*DrainNodeResponse)(nil),      // 4: gust.v1.DrainNodeResponse
-	(*Sandbox)(nil),                // 5: gust.v1.Sandbox
-	(*ListSandboxesRequest)(nil),   // 6: gust.v1.ListSandboxesRequest
-	(*ListSandboxesResponse)(nil),  // 7: gust.v1.ListSandboxesResponse
-	(*RaftPeer)(nil),               // 8: gust.v1.RaftPeer
-	(*ListRaftPeersRequest)(nil),   // 9: gust.v1.ListRaftPeersRequest
-	(*ListRaftPeersResponse)(nil),  // 10: gust.v1.ListRaftPeersResponse
-	(*RemoveRaftPeerRequest)(nil),  // 11: gust.v1.RemoveRaftPeerRequest
-	(*RemoveRaftPeerResponse)(nil), // 12: gust.v1.RemoveRaftPeerResponse
+	(*Quota)(nil),                  // 0: gust.v1.Quota
+	(*GetQuotaRequest)(nil),        // 1: gust.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),       // 2: gust.v1.GetQuotaResponse
+	(*SetQuotaRequest)(nil),        // 3: gust.v1.SetQuotaRequest
+	(*SetQuotaResponse)(nil),       // 4: gust.v1.SetQuotaResponse
+	(*Node)(nil),                   // 5: gust.v1.Node
+	(*ListNodesRequest)(nil),       // 6: gust.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),      // 7: gust.v1.ListNodesResponse
+	(*DrainNodeRequest)(nil),       // 8: gust.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),      // 9: gust.v1.DrainNodeResponse
+	(*Sandbox)(nil),                // 10: gust.v1.Sandbox
+	(*ListSandboxesRequest)(nil),   // 11: gust.v1.ListSandboxesRequest
+	(*ListSandboxesResponse)(nil),  // 12: gust.v1.ListSandboxesResponse
+	(*RaftPeer)(nil),               // 13: gust.v1.RaftPeer
+	(*ListRaftPeersRequest)(nil),   // 14: gust.v1.ListRaftPeersRequest
+	(*ListRaftPeersResponse)(nil),  // 15: gust.v1.ListRaftPeersResponse
+	(*RemoveRaftPeerRequest)(nil),  // 16: gust.v1.RemoveRaftPeerRequest
+	(*RemoveRaftPeerResponse)(nil), // 17: gust.v1.RemoveRaftPeerResponse
 }
 var file_gust_v1_cluster_proto_depIdxs = []int32{
-	0,  // 0: gust.v1.ListNodesResponse.nodes:type_name -> gust.v1.Node
-	5,  // 1: gust.v1.ListSandboxesResponse.sandboxes:type_name -> gust.v1.Sandbox
-	8,  // 2: gust.v1.ListRaftPeersResponse.peers:type_name -> gust.v1.RaftPeer
-	1,  // 3: gust.v1.ClusterService.ListNodes:input_type -> gust.v1.ListNodesRequest
-	3,  // 4: gust.v1.ClusterService.DrainNode:input_type -> gust.v1.DrainNodeRequest
-	6,  // 5: gust.v1.ClusterService.ListSandboxes:input_type -> gust.v1.ListSandboxesRequest
-	9,  // 6: gust.v1.ClusterService.ListRaftPeers:input_type -> gust.v1.ListRaftPeersRequest
-	11, // 7: gust.v1.ClusterService.RemoveRaftPeer:input_type -> gust.v1.RemoveRaftPeerRequest
-	2,  // 8: gust.v1.ClusterService.ListNodes:output_type -> gust.v1.ListNodesResponse
-	4,  // 9: gust.v1.ClusterService.DrainNode:output_type -> gust.v1.DrainNodeResponse
-	7,  // 10: gust.v1.ClusterService.ListSandboxes:output_type -> gust.v1.ListSandboxesResponse
-	10, // 11: gust.v1.ClusterService.ListRaftPeers:output_type -> gust.v1.ListRaftPeersResponse
-	12, // 12: gust.v1.ClusterService.RemoveRaftPeer:output_type -> gust.v1.RemoveRaftPeerResponse
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	0,  // 0: gust.v1.GetQuotaResponse.quota:type_name -> gust.v1.Quota
+	0,  // 1: gust.v1.SetQuotaResponse.quota:type_name -> gust.v1.Quota
+	5,  // 2: gust.v1.ListNodesResponse.nodes:type_name -> gust.v1.Node
+	10, // 3: gust.v1.ListSandboxesResponse.sandboxes:type_name -> gust.v1.Sandbox
+	13, // 4: gust.v1.ListRaftPeersResponse.peers:type_name -> gust.v1.RaftPeer
+	6,  // 5: gust.v1.ClusterService.ListNodes:input_type -> gust.v1.ListNodesRequest
+	8,  // 6: gust.v1.ClusterService.DrainNode:input_type -> gust.v1.DrainNodeRequest
+	11, // 7: gust.v1.ClusterService.ListSandboxes:input_type -> gust.v1.ListSandboxesRequest
+	14, // 8: gust.v1.ClusterService.ListRaftPeers:input_type -> gust.v1.ListRaftPeersRequest
+	16, // 9: gust.v1.ClusterService.RemoveRaftPeer:input_type -> gust.v1.RemoveRaftPeerRequest
+	1,  // 10: gust.v1.ClusterService.GetQuota:input_type -> gust.v1.GetQuotaRequest
+	3,  // 11: gust.v1.ClusterService.SetQuota:input_type -> gust.v1.SetQuotaRequest
+	7,  // 12: gust.v1.ClusterService.ListNodes:output_type -> gust.v1.ListNodesResponse
+	9,  // 13: gust.v1.ClusterService.DrainNode:output_type -> gust.v1.DrainNodeResponse
+	12, // 14: gust.v1.ClusterService.ListSandboxes:output_type -> gust.v1.ListSandboxesResponse
+	15, // 15: gust.v1.ClusterService.ListRaftPeers:output_type -> gust.v1.ListRaftPeersResponse
+	17, // 16: gust.v1.ClusterService.RemoveRaftPeer:output_type -> gust.v1.RemoveRaftPeerResponse
+	2,  // 17: gust.v1.ClusterService.GetQuota:output_type -> gust.v1.GetQuotaResponse
+	4,  // 18: gust.v1.ClusterService.SetQuota:output_type -> gust.v1.SetQuotaResponse
+	12, // [12:19] is the sub-list for method output_type
+	5,  // [5:12] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_gust_v1_cluster_proto_init() }
@@ -816,7 +1125,7 @@ func file_gust_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_v1_cluster_proto_rawDesc), len(file_gust_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,8 @@ const (
 	ClusterService_ListSandboxes_FullMethodName  = "/gust.v1.ClusterService/ListSandboxes"
 	ClusterService_ListRaftPeers_FullMethodName  = "/gust.v1.ClusterService/ListRaftPeers"
 	ClusterService_RemoveRaftPeer_FullMethodName = "/gust.v1.ClusterService/RemoveRaftPeer"
+	ClusterService_GetQuota_FullMethodName       = "/gust.v1.ClusterService/GetQuota"
+	ClusterService_SetQuota_FullMethodName       = "/gust.v1.ClusterService/SetQuota"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -42,6 +44,10 @@ type ClusterServiceClient interface {
 	ListRaftPeers(ctx context.Context, in *ListRaftPeersRequest, opts ...grpc.CallOption) (*ListRaftPeersResponse, error)
 	// RemoveRaftPeer removes a server from the Raft configuration.
 	RemoveRaftPeer(ctx context.Context, in *RemoveRaftPeerRequest, opts ...grpc.CallOption) (*RemoveRaftPeerResponse, error)
+	// GetQuota shows a tenant's concurrency limit and use.
+	GetQuota(ctx context.Context, in *GetQuotaRequest, opts ...grpc.CallOption) (*GetQuotaResponse, error)
+	// SetQuota sets a tenant's concurrency limit.
+	SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*SetQuotaResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -102,6 +108,26 @@ func (c *clusterServiceClient) RemoveRaftPeer(ctx context.Context, in *RemoveRaf
 	return out, nil
 }
 
+func (c *clusterServiceClient) GetQuota(ctx context.Context, in *GetQuotaRequest, opts ...grpc.CallOption) (*GetQuotaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetQuotaResponse)
+	err := c.cc.Invoke(ctx, ClusterService_GetQuota_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*SetQuotaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetQuotaResponse)
+	err := c.cc.Invoke(ctx, ClusterService_SetQuota_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -118,6 +144,10 @@ type ClusterServiceServer interface {
 	ListRaftPeers(context.Context, *ListRaftPeersRequest) (*ListRaftPeersResponse, error)
 	// RemoveRaftPeer removes a server from the Raft configuration.
 	RemoveRaftPeer(context.Context, *RemoveRaftPeerRequest) (*RemoveRaftPeerResponse, error)
+	// GetQuota shows a tenant's concurrency limit and use.
+	GetQuota(context.Context, *GetQuotaRequest) (*GetQuotaResponse, error)
+	// SetQuota sets a tenant's concurrency limit.
+	SetQuota(context.Context, *SetQuotaRequest) (*SetQuotaResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -142,6 +172,12 @@ func (UnimplementedClusterServiceServer) ListRaftPeers(context.Context, *ListRaf
 }
 func (UnimplementedClusterServiceServer) RemoveRaftPeer(context.Context, *RemoveRaftPeerRequest) (*RemoveRaftPeerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveRaftPeer not implemented")
+}
+func (UnimplementedClusterServiceServer) GetQuota(context.Context, *GetQuotaRequest) (*GetQuotaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetQuota not implemented")
+}
+func (UnimplementedClusterServiceServer) SetQuota(context.Context, *SetQuotaRequest) (*SetQuotaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetQuota not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -254,6 +290,42 @@ func _ClusterService_RemoveRaftPeer_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_GetQuota_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQuotaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).GetQuota(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_GetQuota_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).GetQuota(ctx, req.(*GetQuotaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_SetQuota_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetQuotaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).SetQuota(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_SetQuota_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).SetQuota(ctx, req.(*SetQuotaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -280,6 +352,14 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveRaftPeer",
 			Handler:    _ClusterService_RemoveRaftPeer_Handler,
+		},
+		{
+			MethodName: "GetQuota",
+			Handler:    _ClusterService_GetQuota_Handler,
+		},
+		{
+			MethodName: "SetQuota",
+			Handler:    _ClusterService_SetQuota_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -23,6 +23,184 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Concurrency is a function's reserved and provisioned concurrency and use.
+type Concurrency struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Reserved caps the function and guarantees it that many slots; 0 = none.
+	Reserved int64 `protobuf:"varint,1,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	// Provisioned sandboxes are kept initialised and warm.
+	Provisioned int64 `protobuf:"varint,2,opt,name=provisioned,proto3" json:"provisioned,omitempty"`
+	// InFlight and Throttled are for reserved functions (their own pool).
+	InFlight      int64 `protobuf:"varint,3,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	Throttled     int64 `protobuf:"varint,4,opt,name=throttled,proto3" json:"throttled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Concurrency) Reset() {
+	*x = Concurrency{}
+	mi := &file_gust_v1_function_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Concurrency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Concurrency) ProtoMessage() {}
+
+func (x *Concurrency) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Concurrency.ProtoReflect.Descriptor instead.
+func (*Concurrency) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Concurrency) GetReserved() int64 {
+	if x != nil {
+		return x.Reserved
+	}
+	return 0
+}
+
+func (x *Concurrency) GetProvisioned() int64 {
+	if x != nil {
+		return x.Provisioned
+	}
+	return 0
+}
+
+func (x *Concurrency) GetInFlight() int64 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+func (x *Concurrency) GetThrottled() int64 {
+	if x != nil {
+		return x.Throttled
+	}
+	return 0
+}
+
+// PutFunctionConcurrencyRequest sets a function's concurrency.
+type PutFunctionConcurrencyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Reserved      int64                  `protobuf:"varint,2,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	Provisioned   int64                  `protobuf:"varint,3,opt,name=provisioned,proto3" json:"provisioned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutFunctionConcurrencyRequest) Reset() {
+	*x = PutFunctionConcurrencyRequest{}
+	mi := &file_gust_v1_function_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutFunctionConcurrencyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutFunctionConcurrencyRequest) ProtoMessage() {}
+
+func (x *PutFunctionConcurrencyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutFunctionConcurrencyRequest.ProtoReflect.Descriptor instead.
+func (*PutFunctionConcurrencyRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PutFunctionConcurrencyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutFunctionConcurrencyRequest) GetReserved() int64 {
+	if x != nil {
+		return x.Reserved
+	}
+	return 0
+}
+
+func (x *PutFunctionConcurrencyRequest) GetProvisioned() int64 {
+	if x != nil {
+		return x.Provisioned
+	}
+	return 0
+}
+
+// PutFunctionConcurrencyResponse shows the result.
+type PutFunctionConcurrencyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Concurrency   *Concurrency           `protobuf:"bytes,1,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutFunctionConcurrencyResponse) Reset() {
+	*x = PutFunctionConcurrencyResponse{}
+	mi := &file_gust_v1_function_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutFunctionConcurrencyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutFunctionConcurrencyResponse) ProtoMessage() {}
+
+func (x *PutFunctionConcurrencyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutFunctionConcurrencyResponse.ProtoReflect.Descriptor instead.
+func (*PutFunctionConcurrencyResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PutFunctionConcurrencyResponse) GetConcurrency() *Concurrency {
+	if x != nil {
+		return x.Concurrency
+	}
+	return nil
+}
+
 // FunctionConfig is what a user sets on a function.
 type FunctionConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -44,7 +222,7 @@ type FunctionConfig struct {
 
 func (x *FunctionConfig) Reset() {
 	*x = FunctionConfig{}
-	mi := &file_gust_v1_function_proto_msgTypes[0]
+	mi := &file_gust_v1_function_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -56,7 +234,7 @@ func (x *FunctionConfig) String() string {
 func (*FunctionConfig) ProtoMessage() {}
 
 func (x *FunctionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[0]
+	mi := &file_gust_v1_function_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -69,7 +247,7 @@ func (x *FunctionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionConfig.ProtoReflect.Descriptor instead.
 func (*FunctionConfig) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{0}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FunctionConfig) GetName() string {
@@ -134,7 +312,7 @@ type Function struct {
 
 func (x *Function) Reset() {
 	*x = Function{}
-	mi := &file_gust_v1_function_proto_msgTypes[1]
+	mi := &file_gust_v1_function_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -146,7 +324,7 @@ func (x *Function) String() string {
 func (*Function) ProtoMessage() {}
 
 func (x *Function) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[1]
+	mi := &file_gust_v1_function_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -159,7 +337,7 @@ func (x *Function) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Function.ProtoReflect.Descriptor instead.
 func (*Function) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{1}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Function) GetConfig() *FunctionConfig {
@@ -214,7 +392,7 @@ type UploadCodeRequest struct {
 
 func (x *UploadCodeRequest) Reset() {
 	*x = UploadCodeRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[2]
+	mi := &file_gust_v1_function_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +404,7 @@ func (x *UploadCodeRequest) String() string {
 func (*UploadCodeRequest) ProtoMessage() {}
 
 func (x *UploadCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[2]
+	mi := &file_gust_v1_function_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +417,7 @@ func (x *UploadCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadCodeRequest.ProtoReflect.Descriptor instead.
 func (*UploadCodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{2}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UploadCodeRequest) GetChunk() []byte {
@@ -261,7 +439,7 @@ type UploadCodeResponse struct {
 
 func (x *UploadCodeResponse) Reset() {
 	*x = UploadCodeResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[3]
+	mi := &file_gust_v1_function_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +451,7 @@ func (x *UploadCodeResponse) String() string {
 func (*UploadCodeResponse) ProtoMessage() {}
 
 func (x *UploadCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[3]
+	mi := &file_gust_v1_function_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +464,7 @@ func (x *UploadCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadCodeResponse.ProtoReflect.Descriptor instead.
 func (*UploadCodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{3}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UploadCodeResponse) GetDigest() string {
@@ -322,7 +500,7 @@ type PutFunctionRequest struct {
 
 func (x *PutFunctionRequest) Reset() {
 	*x = PutFunctionRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[4]
+	mi := &file_gust_v1_function_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +512,7 @@ func (x *PutFunctionRequest) String() string {
 func (*PutFunctionRequest) ProtoMessage() {}
 
 func (x *PutFunctionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[4]
+	mi := &file_gust_v1_function_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +525,7 @@ func (x *PutFunctionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFunctionRequest.ProtoReflect.Descriptor instead.
 func (*PutFunctionRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{4}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PutFunctionRequest) GetConfig() *FunctionConfig {
@@ -374,7 +552,7 @@ type PutFunctionResponse struct {
 
 func (x *PutFunctionResponse) Reset() {
 	*x = PutFunctionResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[5]
+	mi := &file_gust_v1_function_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +564,7 @@ func (x *PutFunctionResponse) String() string {
 func (*PutFunctionResponse) ProtoMessage() {}
 
 func (x *PutFunctionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[5]
+	mi := &file_gust_v1_function_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +577,7 @@ func (x *PutFunctionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFunctionResponse.ProtoReflect.Descriptor instead.
 func (*PutFunctionResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{5}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PutFunctionResponse) GetFunction() *Function {
@@ -419,7 +597,7 @@ type GetFunctionRequest struct {
 
 func (x *GetFunctionRequest) Reset() {
 	*x = GetFunctionRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[6]
+	mi := &file_gust_v1_function_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +609,7 @@ func (x *GetFunctionRequest) String() string {
 func (*GetFunctionRequest) ProtoMessage() {}
 
 func (x *GetFunctionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[6]
+	mi := &file_gust_v1_function_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +622,7 @@ func (x *GetFunctionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFunctionRequest.ProtoReflect.Descriptor instead.
 func (*GetFunctionRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{6}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetFunctionRequest) GetName() string {
@@ -458,13 +636,14 @@ func (x *GetFunctionRequest) GetName() string {
 type GetFunctionResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Function      *Function              `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	Concurrency   *Concurrency           `protobuf:"bytes,2,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetFunctionResponse) Reset() {
 	*x = GetFunctionResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[7]
+	mi := &file_gust_v1_function_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +655,7 @@ func (x *GetFunctionResponse) String() string {
 func (*GetFunctionResponse) ProtoMessage() {}
 
 func (x *GetFunctionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[7]
+	mi := &file_gust_v1_function_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,12 +668,19 @@ func (x *GetFunctionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFunctionResponse.ProtoReflect.Descriptor instead.
 func (*GetFunctionResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{7}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetFunctionResponse) GetFunction() *Function {
 	if x != nil {
 		return x.Function
+	}
+	return nil
+}
+
+func (x *GetFunctionResponse) GetConcurrency() *Concurrency {
+	if x != nil {
+		return x.Concurrency
 	}
 	return nil
 }
@@ -508,7 +694,7 @@ type ListFunctionsRequest struct {
 
 func (x *ListFunctionsRequest) Reset() {
 	*x = ListFunctionsRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[8]
+	mi := &file_gust_v1_function_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +706,7 @@ func (x *ListFunctionsRequest) String() string {
 func (*ListFunctionsRequest) ProtoMessage() {}
 
 func (x *ListFunctionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[8]
+	mi := &file_gust_v1_function_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +719,7 @@ func (x *ListFunctionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFunctionsRequest.ProtoReflect.Descriptor instead.
 func (*ListFunctionsRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{8}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{11}
 }
 
 // ListFunctionsResponse lists functions.
@@ -546,7 +732,7 @@ type ListFunctionsResponse struct {
 
 func (x *ListFunctionsResponse) Reset() {
 	*x = ListFunctionsResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[9]
+	mi := &file_gust_v1_function_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +744,7 @@ func (x *ListFunctionsResponse) String() string {
 func (*ListFunctionsResponse) ProtoMessage() {}
 
 func (x *ListFunctionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[9]
+	mi := &file_gust_v1_function_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +757,7 @@ func (x *ListFunctionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFunctionsResponse.ProtoReflect.Descriptor instead.
 func (*ListFunctionsResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{9}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListFunctionsResponse) GetFunctions() []*Function {
@@ -591,7 +777,7 @@ type DeleteFunctionRequest struct {
 
 func (x *DeleteFunctionRequest) Reset() {
 	*x = DeleteFunctionRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[10]
+	mi := &file_gust_v1_function_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +789,7 @@ func (x *DeleteFunctionRequest) String() string {
 func (*DeleteFunctionRequest) ProtoMessage() {}
 
 func (x *DeleteFunctionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[10]
+	mi := &file_gust_v1_function_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +802,7 @@ func (x *DeleteFunctionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFunctionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFunctionRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{10}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteFunctionRequest) GetName() string {
@@ -635,7 +821,7 @@ type DeleteFunctionResponse struct {
 
 func (x *DeleteFunctionResponse) Reset() {
 	*x = DeleteFunctionResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[11]
+	mi := &file_gust_v1_function_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +833,7 @@ func (x *DeleteFunctionResponse) String() string {
 func (*DeleteFunctionResponse) ProtoMessage() {}
 
 func (x *DeleteFunctionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[11]
+	mi := &file_gust_v1_function_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,14 +846,25 @@ func (x *DeleteFunctionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFunctionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFunctionResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{11}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{14}
 }
 
 var File_gust_v1_function_proto protoreflect.FileDescriptor
 
 const file_gust_v1_function_proto_rawDesc = "" +
 	"\n" +
-	"\x16gust/v1/function.proto\x12\agust.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x02\n" +
+	"\x16gust/v1/function.proto\x12\agust.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x01\n" +
+	"\vConcurrency\x12\x1a\n" +
+	"\breserved\x18\x01 \x01(\x03R\breserved\x12 \n" +
+	"\vprovisioned\x18\x02 \x01(\x03R\vprovisioned\x12\x1b\n" +
+	"\tin_flight\x18\x03 \x01(\x03R\binFlight\x12\x1c\n" +
+	"\tthrottled\x18\x04 \x01(\x03R\tthrottled\"q\n" +
+	"\x1dPutFunctionConcurrencyRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\breserved\x18\x02 \x01(\x03R\breserved\x12 \n" +
+	"\vprovisioned\x18\x03 \x01(\x03R\vprovisioned\"X\n" +
+	"\x1ePutFunctionConcurrencyResponse\x126\n" +
+	"\vconcurrency\x18\x01 \x01(\v2\x14.gust.v1.ConcurrencyR\vconcurrency\"\xb6\x02\n" +
 	"\x0eFunctionConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aruntime\x18\x02 \x01(\tR\aruntime\x12\x18\n" +
@@ -699,22 +896,24 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\x13PutFunctionResponse\x12-\n" +
 	"\bfunction\x18\x01 \x01(\v2\x11.gust.v1.FunctionR\bfunction\"(\n" +
 	"\x12GetFunctionRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"D\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"|\n" +
 	"\x13GetFunctionResponse\x12-\n" +
-	"\bfunction\x18\x01 \x01(\v2\x11.gust.v1.FunctionR\bfunction\"\x16\n" +
+	"\bfunction\x18\x01 \x01(\v2\x11.gust.v1.FunctionR\bfunction\x126\n" +
+	"\vconcurrency\x18\x02 \x01(\v2\x14.gust.v1.ConcurrencyR\vconcurrency\"\x16\n" +
 	"\x14ListFunctionsRequest\"H\n" +
 	"\x15ListFunctionsResponse\x12/\n" +
 	"\tfunctions\x18\x01 \x03(\v2\x11.gust.v1.FunctionR\tfunctions\"+\n" +
 	"\x15DeleteFunctionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
-	"\x16DeleteFunctionResponse2\x91\x03\n" +
+	"\x16DeleteFunctionResponse2\xfc\x03\n" +
 	"\x0fFunctionService\x12G\n" +
 	"\n" +
 	"UploadCode\x12\x1a.gust.v1.UploadCodeRequest\x1a\x1b.gust.v1.UploadCodeResponse(\x01\x12H\n" +
 	"\vPutFunction\x12\x1b.gust.v1.PutFunctionRequest\x1a\x1c.gust.v1.PutFunctionResponse\x12H\n" +
 	"\vGetFunction\x12\x1b.gust.v1.GetFunctionRequest\x1a\x1c.gust.v1.GetFunctionResponse\x12N\n" +
 	"\rListFunctions\x12\x1d.gust.v1.ListFunctionsRequest\x1a\x1e.gust.v1.ListFunctionsResponse\x12Q\n" +
-	"\x0eDeleteFunction\x12\x1e.gust.v1.DeleteFunctionRequest\x1a\x1f.gust.v1.DeleteFunctionResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
+	"\x0eDeleteFunction\x12\x1e.gust.v1.DeleteFunctionRequest\x1a\x1f.gust.v1.DeleteFunctionResponse\x12i\n" +
+	"\x16PutFunctionConcurrency\x12&.gust.v1.PutFunctionConcurrencyRequest\x1a'.gust.v1.PutFunctionConcurrencyResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
 
 var (
 	file_gust_v1_function_proto_rawDescOnce sync.Once
@@ -728,48 +927,55 @@ func file_gust_v1_function_proto_rawDescGZIP() []byte {
 	return file_gust_v1_function_proto_rawDescData
 }
 
-var file_gust_v1_function_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_gust_v1_function_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_gust_v1_function_proto_goTypes = []any{
-	(*FunctionConfig)(nil),         // 0: gust.v1.FunctionConfig
-	(*Function)(nil),               // 1: gust.v1.Function
-	(*UploadCodeRequest)(nil),      // 2: gust.v1.UploadCodeRequest
-	(*UploadCodeResponse)(nil),     // 3: gust.v1.UploadCodeResponse
-	(*PutFunctionRequest)(nil),     // 4: gust.v1.PutFunctionRequest
-	(*PutFunctionResponse)(nil),    // 5: gust.v1.PutFunctionResponse
-	(*GetFunctionRequest)(nil),     // 6: gust.v1.GetFunctionRequest
-	(*GetFunctionResponse)(nil),    // 7: gust.v1.GetFunctionResponse
-	(*ListFunctionsRequest)(nil),   // 8: gust.v1.ListFunctionsRequest
-	(*ListFunctionsResponse)(nil),  // 9: gust.v1.ListFunctionsResponse
-	(*DeleteFunctionRequest)(nil),  // 10: gust.v1.DeleteFunctionRequest
-	(*DeleteFunctionResponse)(nil), // 11: gust.v1.DeleteFunctionResponse
-	nil,                            // 12: gust.v1.FunctionConfig.EnvironmentEntry
-	(*durationpb.Duration)(nil),    // 13: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 14: google.protobuf.Timestamp
+	(*Concurrency)(nil),                    // 0: gust.v1.Concurrency
+	(*PutFunctionConcurrencyRequest)(nil),  // 1: gust.v1.PutFunctionConcurrencyRequest
+	(*PutFunctionConcurrencyResponse)(nil), // 2: gust.v1.PutFunctionConcurrencyResponse
+	(*FunctionConfig)(nil),                 // 3: gust.v1.FunctionConfig
+	(*Function)(nil),                       // 4: gust.v1.Function
+	(*UploadCodeRequest)(nil),              // 5: gust.v1.UploadCodeRequest
+	(*UploadCodeResponse)(nil),             // 6: gust.v1.UploadCodeResponse
+	(*PutFunctionRequest)(nil),             // 7: gust.v1.PutFunctionRequest
+	(*PutFunctionResponse)(nil),            // 8: gust.v1.PutFunctionResponse
+	(*GetFunctionRequest)(nil),             // 9: gust.v1.GetFunctionRequest
+	(*GetFunctionResponse)(nil),            // 10: gust.v1.GetFunctionResponse
+	(*ListFunctionsRequest)(nil),           // 11: gust.v1.ListFunctionsRequest
+	(*ListFunctionsResponse)(nil),          // 12: gust.v1.ListFunctionsResponse
+	(*DeleteFunctionRequest)(nil),          // 13: gust.v1.DeleteFunctionRequest
+	(*DeleteFunctionResponse)(nil),         // 14: gust.v1.DeleteFunctionResponse
+	nil,                                    // 15: gust.v1.FunctionConfig.EnvironmentEntry
+	(*durationpb.Duration)(nil),            // 16: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 17: google.protobuf.Timestamp
 }
 var file_gust_v1_function_proto_depIdxs = []int32{
-	13, // 0: gust.v1.FunctionConfig.timeout:type_name -> google.protobuf.Duration
-	12, // 1: gust.v1.FunctionConfig.environment:type_name -> gust.v1.FunctionConfig.EnvironmentEntry
-	0,  // 2: gust.v1.Function.config:type_name -> gust.v1.FunctionConfig
-	14, // 3: gust.v1.Function.last_modified:type_name -> google.protobuf.Timestamp
-	0,  // 4: gust.v1.PutFunctionRequest.config:type_name -> gust.v1.FunctionConfig
-	1,  // 5: gust.v1.PutFunctionResponse.function:type_name -> gust.v1.Function
-	1,  // 6: gust.v1.GetFunctionResponse.function:type_name -> gust.v1.Function
-	1,  // 7: gust.v1.ListFunctionsResponse.functions:type_name -> gust.v1.Function
-	2,  // 8: gust.v1.FunctionService.UploadCode:input_type -> gust.v1.UploadCodeRequest
-	4,  // 9: gust.v1.FunctionService.PutFunction:input_type -> gust.v1.PutFunctionRequest
-	6,  // 10: gust.v1.FunctionService.GetFunction:input_type -> gust.v1.GetFunctionRequest
-	8,  // 11: gust.v1.FunctionService.ListFunctions:input_type -> gust.v1.ListFunctionsRequest
-	10, // 12: gust.v1.FunctionService.DeleteFunction:input_type -> gust.v1.DeleteFunctionRequest
-	3,  // 13: gust.v1.FunctionService.UploadCode:output_type -> gust.v1.UploadCodeResponse
-	5,  // 14: gust.v1.FunctionService.PutFunction:output_type -> gust.v1.PutFunctionResponse
-	7,  // 15: gust.v1.FunctionService.GetFunction:output_type -> gust.v1.GetFunctionResponse
-	9,  // 16: gust.v1.FunctionService.ListFunctions:output_type -> gust.v1.ListFunctionsResponse
-	11, // 17: gust.v1.FunctionService.DeleteFunction:output_type -> gust.v1.DeleteFunctionResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	0,  // 0: gust.v1.PutFunctionConcurrencyResponse.concurrency:type_name -> gust.v1.Concurrency
+	16, // 1: gust.v1.FunctionConfig.timeout:type_name -> google.protobuf.Duration
+	15, // 2: gust.v1.FunctionConfig.environment:type_name -> gust.v1.FunctionConfig.EnvironmentEntry
+	3,  // 3: gust.v1.Function.config:type_name -> gust.v1.FunctionConfig
+	17, // 4: gust.v1.Function.last_modified:type_name -> google.protobuf.Timestamp
+	3,  // 5: gust.v1.PutFunctionRequest.config:type_name -> gust.v1.FunctionConfig
+	4,  // 6: gust.v1.PutFunctionResponse.function:type_name -> gust.v1.Function
+	4,  // 7: gust.v1.GetFunctionResponse.function:type_name -> gust.v1.Function
+	0,  // 8: gust.v1.GetFunctionResponse.concurrency:type_name -> gust.v1.Concurrency
+	4,  // 9: gust.v1.ListFunctionsResponse.functions:type_name -> gust.v1.Function
+	5,  // 10: gust.v1.FunctionService.UploadCode:input_type -> gust.v1.UploadCodeRequest
+	7,  // 11: gust.v1.FunctionService.PutFunction:input_type -> gust.v1.PutFunctionRequest
+	9,  // 12: gust.v1.FunctionService.GetFunction:input_type -> gust.v1.GetFunctionRequest
+	11, // 13: gust.v1.FunctionService.ListFunctions:input_type -> gust.v1.ListFunctionsRequest
+	13, // 14: gust.v1.FunctionService.DeleteFunction:input_type -> gust.v1.DeleteFunctionRequest
+	1,  // 15: gust.v1.FunctionService.PutFunctionConcurrency:input_type -> gust.v1.PutFunctionConcurrencyRequest
+	6,  // 16: gust.v1.FunctionService.UploadCode:output_type -> gust.v1.UploadCodeResponse
+	8,  // 17: gust.v1.FunctionService.PutFunction:output_type -> gust.v1.PutFunctionResponse
+	10, // 18: gust.v1.FunctionService.GetFunction:output_type -> gust.v1.GetFunctionResponse
+	12, // 19: gust.v1.FunctionService.ListFunctions:output_type -> gust.v1.ListFunctionsResponse
+	14, // 20: gust.v1.FunctionService.DeleteFunction:output_type -> gust.v1.DeleteFunctionResponse
+	2,  // 21: gust.v1.FunctionService.PutFunctionConcurrency:output_type -> gust.v1.PutFunctionConcurrencyResponse
+	16, // [16:22] is the sub-list for method output_type
+	10, // [10:16] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_gust_v1_function_proto_init() }
@@ -783,7 +989,7 @@ func file_gust_v1_function_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_v1_function_proto_rawDesc), len(file_gust_v1_function_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FunctionService_UploadCode_FullMethodName     = "/gust.v1.FunctionService/UploadCode"
-	FunctionService_PutFunction_FullMethodName    = "/gust.v1.FunctionService/PutFunction"
-	FunctionService_GetFunction_FullMethodName    = "/gust.v1.FunctionService/GetFunction"
-	FunctionService_ListFunctions_FullMethodName  = "/gust.v1.FunctionService/ListFunctions"
-	FunctionService_DeleteFunction_FullMethodName = "/gust.v1.FunctionService/DeleteFunction"
+	FunctionService_UploadCode_FullMethodName             = "/gust.v1.FunctionService/UploadCode"
+	FunctionService_PutFunction_FullMethodName            = "/gust.v1.FunctionService/PutFunction"
+	FunctionService_GetFunction_FullMethodName            = "/gust.v1.FunctionService/GetFunction"
+	FunctionService_ListFunctions_FullMethodName          = "/gust.v1.FunctionService/ListFunctions"
+	FunctionService_DeleteFunction_FullMethodName         = "/gust.v1.FunctionService/DeleteFunction"
+	FunctionService_PutFunctionConcurrency_FullMethodName = "/gust.v1.FunctionService/PutFunctionConcurrency"
 )
 
 // FunctionServiceClient is the client API for FunctionService service.
@@ -43,6 +44,8 @@ type FunctionServiceClient interface {
 	ListFunctions(ctx context.Context, in *ListFunctionsRequest, opts ...grpc.CallOption) (*ListFunctionsResponse, error)
 	// DeleteFunction removes a function and all its versions.
 	DeleteFunction(ctx context.Context, in *DeleteFunctionRequest, opts ...grpc.CallOption) (*DeleteFunctionResponse, error)
+	// PutFunctionConcurrency sets reserved and provisioned concurrency.
+	PutFunctionConcurrency(ctx context.Context, in *PutFunctionConcurrencyRequest, opts ...grpc.CallOption) (*PutFunctionConcurrencyResponse, error)
 }
 
 type functionServiceClient struct {
@@ -106,6 +109,16 @@ func (c *functionServiceClient) DeleteFunction(ctx context.Context, in *DeleteFu
 	return out, nil
 }
 
+func (c *functionServiceClient) PutFunctionConcurrency(ctx context.Context, in *PutFunctionConcurrencyRequest, opts ...grpc.CallOption) (*PutFunctionConcurrencyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutFunctionConcurrencyResponse)
+	err := c.cc.Invoke(ctx, FunctionService_PutFunctionConcurrency_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FunctionServiceServer is the server API for FunctionService service.
 // All implementations must embed UnimplementedFunctionServiceServer
 // for forward compatibility.
@@ -123,6 +136,8 @@ type FunctionServiceServer interface {
 	ListFunctions(context.Context, *ListFunctionsRequest) (*ListFunctionsResponse, error)
 	// DeleteFunction removes a function and all its versions.
 	DeleteFunction(context.Context, *DeleteFunctionRequest) (*DeleteFunctionResponse, error)
+	// PutFunctionConcurrency sets reserved and provisioned concurrency.
+	PutFunctionConcurrency(context.Context, *PutFunctionConcurrencyRequest) (*PutFunctionConcurrencyResponse, error)
 	mustEmbedUnimplementedFunctionServiceServer()
 }
 
@@ -147,6 +162,9 @@ func (UnimplementedFunctionServiceServer) ListFunctions(context.Context, *ListFu
 }
 func (UnimplementedFunctionServiceServer) DeleteFunction(context.Context, *DeleteFunctionRequest) (*DeleteFunctionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteFunction not implemented")
+}
+func (UnimplementedFunctionServiceServer) PutFunctionConcurrency(context.Context, *PutFunctionConcurrencyRequest) (*PutFunctionConcurrencyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutFunctionConcurrency not implemented")
 }
 func (UnimplementedFunctionServiceServer) mustEmbedUnimplementedFunctionServiceServer() {}
 func (UnimplementedFunctionServiceServer) testEmbeddedByValue()                         {}
@@ -248,6 +266,24 @@ func _FunctionService_DeleteFunction_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FunctionService_PutFunctionConcurrency_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutFunctionConcurrencyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FunctionServiceServer).PutFunctionConcurrency(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FunctionService_PutFunctionConcurrency_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FunctionServiceServer).PutFunctionConcurrency(ctx, req.(*PutFunctionConcurrencyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FunctionService_ServiceDesc is the grpc.ServiceDesc for FunctionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -270,6 +306,10 @@ var FunctionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteFunction",
 			Handler:    _FunctionService_DeleteFunction_Handler,
+		},
+		{
+			MethodName: "PutFunctionConcurrency",
+			Handler:    _FunctionService_PutFunctionConcurrency_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

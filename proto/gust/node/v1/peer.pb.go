@@ -21,6 +21,244 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RenewLeasesRequest is one coordinator's demand, per pool.
+type RenewLeasesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Coordinator   string                 `protobuf:"bytes,1,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	Demands       []*PoolDemand          `protobuf:"bytes,2,rep,name=demands,proto3" json:"demands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLeasesRequest) Reset() {
+	*x = RenewLeasesRequest{}
+	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLeasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLeasesRequest) ProtoMessage() {}
+
+func (x *RenewLeasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLeasesRequest.ProtoReflect.Descriptor instead.
+func (*RenewLeasesRequest) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RenewLeasesRequest) GetCoordinator() string {
+	if x != nil {
+		return x.Coordinator
+	}
+	return ""
+}
+
+func (x *RenewLeasesRequest) GetDemands() []*PoolDemand {
+	if x != nil {
+		return x.Demands
+	}
+	return nil
+}
+
+// PoolDemand is what a coordinator wants from one pool.
+type PoolDemand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pool  string                 `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	// Want is the slots it would like; never less than InFlight.
+	Want      int64 `protobuf:"varint,2,opt,name=want,proto3" json:"want,omitempty"`
+	InFlight  int64 `protobuf:"varint,3,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	Throttled int64 `protobuf:"varint,4,opt,name=throttled,proto3" json:"throttled,omitempty"`
+	// MaxTimeoutMs bounds how long an invocation admitted under the lease runs.
+	MaxTimeoutMs  int64 `protobuf:"varint,5,opt,name=max_timeout_ms,json=maxTimeoutMs,proto3" json:"max_timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PoolDemand) Reset() {
+	*x = PoolDemand{}
+	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoolDemand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoolDemand) ProtoMessage() {}
+
+func (x *PoolDemand) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoolDemand.ProtoReflect.Descriptor instead.
+func (*PoolDemand) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PoolDemand) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *PoolDemand) GetWant() int64 {
+	if x != nil {
+		return x.Want
+	}
+	return 0
+}
+
+func (x *PoolDemand) GetInFlight() int64 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+func (x *PoolDemand) GetThrottled() int64 {
+	if x != nil {
+		return x.Throttled
+	}
+	return 0
+}
+
+func (x *PoolDemand) GetMaxTimeoutMs() int64 {
+	if x != nil {
+		return x.MaxTimeoutMs
+	}
+	return 0
+}
+
+// RenewLeasesResponse carries the grants.
+type RenewLeasesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Grants        []*LeaseGrant          `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLeasesResponse) Reset() {
+	*x = RenewLeasesResponse{}
+	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLeasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLeasesResponse) ProtoMessage() {}
+
+func (x *RenewLeasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLeasesResponse.ProtoReflect.Descriptor instead.
+func (*RenewLeasesResponse) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RenewLeasesResponse) GetGrants() []*LeaseGrant {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+// LeaseGrant is slots in one pool, valid for ttl_ms from when the request was sent.
+type LeaseGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pool          string                 `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	Slots         int64                  `protobuf:"varint,2,opt,name=slots,proto3" json:"slots,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseGrant) Reset() {
+	*x = LeaseGrant{}
+	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseGrant) ProtoMessage() {}
+
+func (x *LeaseGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseGrant.ProtoReflect.Descriptor instead.
+func (*LeaseGrant) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LeaseGrant) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *LeaseGrant) GetSlots() int64 {
+	if x != nil {
+		return x.Slots
+	}
+	return 0
+}
+
+func (x *LeaseGrant) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
 // AppliedIndexRequest asks for the applied index.
 type AppliedIndexRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -30,7 +268,7 @@ type AppliedIndexRequest struct {
 
 func (x *AppliedIndexRequest) Reset() {
 	*x = AppliedIndexRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -42,7 +280,7 @@ func (x *AppliedIndexRequest) String() string {
 func (*AppliedIndexRequest) ProtoMessage() {}
 
 func (x *AppliedIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -55,7 +293,7 @@ func (x *AppliedIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedIndexRequest.ProtoReflect.Descriptor instead.
 func (*AppliedIndexRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{0}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{4}
 }
 
 // AppliedIndexResponse carries the applied index.
@@ -68,7 +306,7 @@ type AppliedIndexResponse struct {
 
 func (x *AppliedIndexResponse) Reset() {
 	*x = AppliedIndexResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -80,7 +318,7 @@ func (x *AppliedIndexResponse) String() string {
 func (*AppliedIndexResponse) ProtoMessage() {}
 
 func (x *AppliedIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -93,7 +331,7 @@ func (x *AppliedIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedIndexResponse.ProtoReflect.Descriptor instead.
 func (*AppliedIndexResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{1}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AppliedIndexResponse) GetIndex() uint64 {
@@ -113,7 +351,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -125,7 +363,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -138,7 +376,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{2}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ApplyRequest) GetCommand() []byte {
@@ -158,7 +396,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -170,7 +408,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -183,7 +421,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{3}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ApplyResponse) GetResult() []byte {
@@ -204,7 +442,7 @@ type PutCodeRequest struct {
 
 func (x *PutCodeRequest) Reset() {
 	*x = PutCodeRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +454,7 @@ func (x *PutCodeRequest) String() string {
 func (*PutCodeRequest) ProtoMessage() {}
 
 func (x *PutCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +467,7 @@ func (x *PutCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCodeRequest.ProtoReflect.Descriptor instead.
 func (*PutCodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{4}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PutCodeRequest) GetDigest() string {
@@ -256,7 +494,7 @@ type PutCodeResponse struct {
 
 func (x *PutCodeResponse) Reset() {
 	*x = PutCodeResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +506,7 @@ func (x *PutCodeResponse) String() string {
 func (*PutCodeResponse) ProtoMessage() {}
 
 func (x *PutCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +519,7 @@ func (x *PutCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCodeResponse.ProtoReflect.Descriptor instead.
 func (*PutCodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{5}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PutCodeResponse) GetDigest() string {
@@ -301,7 +539,7 @@ type GetCodeRequest struct {
 
 func (x *GetCodeRequest) Reset() {
 	*x = GetCodeRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[6]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +551,7 @@ func (x *GetCodeRequest) String() string {
 func (*GetCodeRequest) ProtoMessage() {}
 
 func (x *GetCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[6]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +564,7 @@ func (x *GetCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCodeRequest.ProtoReflect.Descriptor instead.
 func (*GetCodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{6}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetCodeRequest) GetDigest() string {
@@ -346,7 +584,7 @@ type GetCodeResponse struct {
 
 func (x *GetCodeResponse) Reset() {
 	*x = GetCodeResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[7]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +596,7 @@ func (x *GetCodeResponse) String() string {
 func (*GetCodeResponse) ProtoMessage() {}
 
 func (x *GetCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[7]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +609,7 @@ func (x *GetCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCodeResponse.ProtoReflect.Descriptor instead.
 func (*GetCodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{7}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetCodeResponse) GetData() []byte {
@@ -385,7 +623,24 @@ var File_gust_node_v1_peer_proto protoreflect.FileDescriptor
 
 const file_gust_node_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x17gust/node/v1/peer.proto\x12\fgust.node.v1\"\x15\n" +
+	"\x17gust/node/v1/peer.proto\x12\fgust.node.v1\"j\n" +
+	"\x12RenewLeasesRequest\x12 \n" +
+	"\vcoordinator\x18\x01 \x01(\tR\vcoordinator\x122\n" +
+	"\ademands\x18\x02 \x03(\v2\x18.gust.node.v1.PoolDemandR\ademands\"\x95\x01\n" +
+	"\n" +
+	"PoolDemand\x12\x12\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x12\n" +
+	"\x04want\x18\x02 \x01(\x03R\x04want\x12\x1b\n" +
+	"\tin_flight\x18\x03 \x01(\x03R\binFlight\x12\x1c\n" +
+	"\tthrottled\x18\x04 \x01(\x03R\tthrottled\x12$\n" +
+	"\x0emax_timeout_ms\x18\x05 \x01(\x03R\fmaxTimeoutMs\"G\n" +
+	"\x13RenewLeasesResponse\x120\n" +
+	"\x06grants\x18\x01 \x03(\v2\x18.gust.node.v1.LeaseGrantR\x06grants\"M\n" +
+	"\n" +
+	"LeaseGrant\x12\x12\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x14\n" +
+	"\x05slots\x18\x02 \x01(\x03R\x05slots\x12\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\"\x15\n" +
 	"\x13AppliedIndexRequest\",\n" +
 	"\x14AppliedIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"(\n" +
@@ -401,12 +656,13 @@ const file_gust_node_v1_peer_proto_rawDesc = "" +
 	"\x0eGetCodeRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\"%\n" +
 	"\x0fGetCodeResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xba\x02\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\x8e\x03\n" +
 	"\vPeerService\x12@\n" +
 	"\x05Apply\x12\x1a.gust.node.v1.ApplyRequest\x1a\x1b.gust.node.v1.ApplyResponse\x12H\n" +
 	"\aPutCode\x12\x1c.gust.node.v1.PutCodeRequest\x1a\x1d.gust.node.v1.PutCodeResponse(\x01\x12H\n" +
 	"\aGetCode\x12\x1c.gust.node.v1.GetCodeRequest\x1a\x1d.gust.node.v1.GetCodeResponse0\x01\x12U\n" +
-	"\fAppliedIndex\x12!.gust.node.v1.AppliedIndexRequest\x1a\".gust.node.v1.AppliedIndexResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
+	"\fAppliedIndex\x12!.gust.node.v1.AppliedIndexRequest\x1a\".gust.node.v1.AppliedIndexResponse\x12R\n" +
+	"\vRenewLeases\x12 .gust.node.v1.RenewLeasesRequest\x1a!.gust.node.v1.RenewLeasesResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
 
 var (
 	file_gust_node_v1_peer_proto_rawDescOnce sync.Once
@@ -420,31 +676,39 @@ func file_gust_node_v1_peer_proto_rawDescGZIP() []byte {
 	return file_gust_node_v1_peer_proto_rawDescData
 }
 
-var file_gust_node_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_gust_node_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_gust_node_v1_peer_proto_goTypes = []any{
-	(*AppliedIndexRequest)(nil),  // 0: gust.node.v1.AppliedIndexRequest
-	(*AppliedIndexResponse)(nil), // 1: gust.node.v1.AppliedIndexResponse
-	(*ApplyRequest)(nil),         // 2: gust.node.v1.ApplyRequest
-	(*ApplyResponse)(nil),        // 3: gust.node.v1.ApplyResponse
-	(*PutCodeRequest)(nil),       // 4: gust.node.v1.PutCodeRequest
-	(*PutCodeResponse)(nil),      // 5: gust.node.v1.PutCodeResponse
-	(*GetCodeRequest)(nil),       // 6: gust.node.v1.GetCodeRequest
-	(*GetCodeResponse)(nil),      // 7: gust.node.v1.GetCodeResponse
+	(*RenewLeasesRequest)(nil),   // 0: gust.node.v1.RenewLeasesRequest
+	(*PoolDemand)(nil),           // 1: gust.node.v1.PoolDemand
+	(*RenewLeasesResponse)(nil),  // 2: gust.node.v1.RenewLeasesResponse
+	(*LeaseGrant)(nil),           // 3: gust.node.v1.LeaseGrant
+	(*AppliedIndexRequest)(nil),  // 4: gust.node.v1.AppliedIndexRequest
+	(*AppliedIndexResponse)(nil), // 5: gust.node.v1.AppliedIndexResponse
+	(*ApplyRequest)(nil),         // 6: gust.node.v1.ApplyRequest
+	(*ApplyResponse)(nil),        // 7: gust.node.v1.ApplyResponse
+	(*PutCodeRequest)(nil),       // 8: gust.node.v1.PutCodeRequest
+	(*PutCodeResponse)(nil),      // 9: gust.node.v1.PutCodeResponse
+	(*GetCodeRequest)(nil),       // 10: gust.node.v1.GetCodeRequest
+	(*GetCodeResponse)(nil),      // 11: gust.node.v1.GetCodeResponse
 }
 var file_gust_node_v1_peer_proto_depIdxs = []int32{
-	2, // 0: gust.node.v1.PeerService.Apply:input_type -> gust.node.v1.ApplyRequest
-	4, // 1: gust.node.v1.PeerService.PutCode:input_type -> gust.node.v1.PutCodeRequest
-	6, // 2: gust.node.v1.PeerService.GetCode:input_type -> gust.node.v1.GetCodeRequest
-	0, // 3: gust.node.v1.PeerService.AppliedIndex:input_type -> gust.node.v1.AppliedIndexRequest
-	3, // 4: gust.node.v1.PeerService.Apply:output_type -> gust.node.v1.ApplyResponse
-	5, // 5: gust.node.v1.PeerService.PutCode:output_type -> gust.node.v1.PutCodeResponse
-	7, // 6: gust.node.v1.PeerService.GetCode:output_type -> gust.node.v1.GetCodeResponse
-	1, // 7: gust.node.v1.PeerService.AppliedIndex:output_type -> gust.node.v1.AppliedIndexResponse
-	4, // [4:8] is the sub-list for method output_type
-	0, // [0:4] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	1,  // 0: gust.node.v1.RenewLeasesRequest.demands:type_name -> gust.node.v1.PoolDemand
+	3,  // 1: gust.node.v1.RenewLeasesResponse.grants:type_name -> gust.node.v1.LeaseGrant
+	6,  // 2: gust.node.v1.PeerService.Apply:input_type -> gust.node.v1.ApplyRequest
+	8,  // 3: gust.node.v1.PeerService.PutCode:input_type -> gust.node.v1.PutCodeRequest
+	10, // 4: gust.node.v1.PeerService.GetCode:input_type -> gust.node.v1.GetCodeRequest
+	4,  // 5: gust.node.v1.PeerService.AppliedIndex:input_type -> gust.node.v1.AppliedIndexRequest
+	0,  // 6: gust.node.v1.PeerService.RenewLeases:input_type -> gust.node.v1.RenewLeasesRequest
+	7,  // 7: gust.node.v1.PeerService.Apply:output_type -> gust.node.v1.ApplyResponse
+	9,  // 8: gust.node.v1.PeerService.PutCode:output_type -> gust.node.v1.PutCodeResponse
+	11, // 9: gust.node.v1.PeerService.GetCode:output_type -> gust.node.v1.GetCodeResponse
+	5,  // 10: gust.node.v1.PeerService.AppliedIndex:output_type -> gust.node.v1.AppliedIndexResponse
+	2,  // 11: gust.node.v1.PeerService.RenewLeases:output_type -> gust.node.v1.RenewLeasesResponse
+	7,  // [7:12] is the sub-list for method output_type
+	2,  // [2:7] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_gust_node_v1_peer_proto_init() }
@@ -458,7 +722,7 @@ func file_gust_node_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_node_v1_peer_proto_rawDesc), len(file_gust_node_v1_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

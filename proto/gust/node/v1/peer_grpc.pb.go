@@ -23,6 +23,7 @@ const (
 	PeerService_PutCode_FullMethodName      = "/gust.node.v1.PeerService/PutCode"
 	PeerService_GetCode_FullMethodName      = "/gust.node.v1.PeerService/GetCode"
 	PeerService_AppliedIndex_FullMethodName = "/gust.node.v1.PeerService/AppliedIndex"
+	PeerService_RenewLeases_FullMethodName  = "/gust.node.v1.PeerService/RenewLeases"
 )
 
 // PeerServiceClient is the client API for PeerService service.
@@ -40,6 +41,8 @@ type PeerServiceClient interface {
 	// AppliedIndex returns the Raft index the leader has applied, so a
 	// follower can catch up before it answers "not found".
 	AppliedIndex(ctx context.Context, in *AppliedIndexRequest, opts ...grpc.CallOption) (*AppliedIndexResponse, error)
+	// RenewLeases asks the leader for concurrency slots, one lease per pool.
+	RenewLeases(ctx context.Context, in *RenewLeasesRequest, opts ...grpc.CallOption) (*RenewLeasesResponse, error)
 }
 
 type peerServiceClient struct {
@@ -102,6 +105,16 @@ func (c *peerServiceClient) AppliedIndex(ctx context.Context, in *AppliedIndexRe
 	return out, nil
 }
 
+func (c *peerServiceClient) RenewLeases(ctx context.Context, in *RenewLeasesRequest, opts ...grpc.CallOption) (*RenewLeasesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewLeasesResponse)
+	err := c.cc.Invoke(ctx, PeerService_RenewLeases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
 // for forward compatibility.
@@ -117,6 +130,8 @@ type PeerServiceServer interface {
 	// AppliedIndex returns the Raft index the leader has applied, so a
 	// follower can catch up before it answers "not found".
 	AppliedIndex(context.Context, *AppliedIndexRequest) (*AppliedIndexResponse, error)
+	// RenewLeases asks the leader for concurrency slots, one lease per pool.
+	RenewLeases(context.Context, *RenewLeasesRequest) (*RenewLeasesResponse, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -138,6 +153,9 @@ func (UnimplementedPeerServiceServer) GetCode(*GetCodeRequest, grpc.ServerStream
 }
 func (UnimplementedPeerServiceServer) AppliedIndex(context.Context, *AppliedIndexRequest) (*AppliedIndexResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AppliedIndex not implemented")
+}
+func (UnimplementedPeerServiceServer) RenewLeases(context.Context, *RenewLeasesRequest) (*RenewLeasesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewLeases not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -214,6 +232,24 @@ func _PeerService_AppliedIndex_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeerService_RenewLeases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewLeasesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).RenewLeases(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_RenewLeases_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).RenewLeases(ctx, req.(*RenewLeasesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -228,6 +264,10 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AppliedIndex",
 			Handler:    _PeerService_AppliedIndex_Handler,
+		},
+		{
+			MethodName: "RenewLeases",
+			Handler:    _PeerService_RenewLeases_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

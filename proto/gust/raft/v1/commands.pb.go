@@ -115,6 +115,266 @@ func (x *DeleteFunction) GetName() string {
 	return ""
 }
 
+// SetAccountLimit sets a tenant's account concurrency limit.
+type SetAccountLimit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Limit         int64                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAccountLimit) Reset() {
+	*x = SetAccountLimit{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAccountLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAccountLimit) ProtoMessage() {}
+
+func (x *SetAccountLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAccountLimit.ProtoReflect.Descriptor instead.
+func (*SetAccountLimit) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SetAccountLimit) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SetAccountLimit) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// SetFunctionConcurrency sets a function's reserved and provisioned
+// concurrency; 0 reserved means none (the function uses the unreserved pool).
+type SetFunctionConcurrency struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Function      string                 `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	Reserved      int64                  `protobuf:"varint,2,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	Provisioned   int64                  `protobuf:"varint,3,opt,name=provisioned,proto3" json:"provisioned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetFunctionConcurrency) Reset() {
+	*x = SetFunctionConcurrency{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetFunctionConcurrency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetFunctionConcurrency) ProtoMessage() {}
+
+func (x *SetFunctionConcurrency) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetFunctionConcurrency.ProtoReflect.Descriptor instead.
+func (*SetFunctionConcurrency) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SetFunctionConcurrency) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *SetFunctionConcurrency) GetReserved() int64 {
+	if x != nil {
+		return x.Reserved
+	}
+	return 0
+}
+
+func (x *SetFunctionConcurrency) GetProvisioned() int64 {
+	if x != nil {
+		return x.Provisioned
+	}
+	return 0
+}
+
+// GrantLeases records the leader's grants to one coordinator: for each
+// pool, how many slots, until when (leader's wall clock, Unix ns), and how
+// long after that an admitted invocation may still run (its timeout).
+type GrantLeases struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Coordinator   string                 `protobuf:"bytes,1,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	Leases        []*Lease               `protobuf:"bytes,2,rep,name=leases,proto3" json:"leases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantLeases) Reset() {
+	*x = GrantLeases{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantLeases) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantLeases) ProtoMessage() {}
+
+func (x *GrantLeases) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantLeases.ProtoReflect.Descriptor instead.
+func (*GrantLeases) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GrantLeases) GetCoordinator() string {
+	if x != nil {
+		return x.Coordinator
+	}
+	return ""
+}
+
+func (x *GrantLeases) GetLeases() []*Lease {
+	if x != nil {
+		return x.Leases
+	}
+	return nil
+}
+
+// Lease is one grant of concurrency slots in one pool.
+type Lease struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pool is "" for the account's unreserved pool, "fn/NAME" for a reserved function.
+	Pool            string `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	Slots           int64  `protobuf:"varint,2,opt,name=slots,proto3" json:"slots,omitempty"`
+	ExpiresUnixNano int64  `protobuf:"varint,3,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"`
+	// TailNano is how long after expiry invocations admitted under the lease
+	// may still run: the slots stay counted until expires + tail.
+	TailNano int64 `protobuf:"varint,4,opt,name=tail_nano,json=tailNano,proto3" json:"tail_nano,omitempty"`
+	// InFlight and Throttled are the coordinator's counters when it asked,
+	// for operators (`gust quota get`, `gust fn get`).
+	InFlight      int64 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	Throttled     int64 `protobuf:"varint,6,opt,name=throttled,proto3" json:"throttled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Lease) Reset() {
+	*x = Lease{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Lease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Lease) ProtoMessage() {}
+
+func (x *Lease) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Lease.ProtoReflect.Descriptor instead.
+func (*Lease) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Lease) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *Lease) GetSlots() int64 {
+	if x != nil {
+		return x.Slots
+	}
+	return 0
+}
+
+func (x *Lease) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *Lease) GetTailNano() int64 {
+	if x != nil {
+		return x.TailNano
+	}
+	return 0
+}
+
+func (x *Lease) GetInFlight() int64 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+func (x *Lease) GetThrottled() int64 {
+	if x != nil {
+		return x.Throttled
+	}
+	return 0
+}
+
 var File_gust_raft_v1_commands_proto protoreflect.FileDescriptor
 
 const file_gust_raft_v1_commands_proto_rawDesc = "" +
@@ -123,7 +383,24 @@ const file_gust_raft_v1_commands_proto_rawDesc = "" +
 	"\vPutFunction\x12-\n" +
 	"\bfunction\x18\x01 \x01(\v2\x11.gust.v1.FunctionR\bfunction\"$\n" +
 	"\x0eDeleteFunction\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04nameB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
+	"\x04name\x18\x01 \x01(\tR\x04name\"?\n" +
+	"\x0fSetAccountLimit\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x03R\x05limit\"r\n" +
+	"\x16SetFunctionConcurrency\x12\x1a\n" +
+	"\bfunction\x18\x01 \x01(\tR\bfunction\x12\x1a\n" +
+	"\breserved\x18\x02 \x01(\x03R\breserved\x12 \n" +
+	"\vprovisioned\x18\x03 \x01(\x03R\vprovisioned\"\\\n" +
+	"\vGrantLeases\x12 \n" +
+	"\vcoordinator\x18\x01 \x01(\tR\vcoordinator\x12+\n" +
+	"\x06leases\x18\x02 \x03(\v2\x13.gust.raft.v1.LeaseR\x06leases\"\xb5\x01\n" +
+	"\x05Lease\x12\x12\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x14\n" +
+	"\x05slots\x18\x02 \x01(\x03R\x05slots\x12*\n" +
+	"\x11expires_unix_nano\x18\x03 \x01(\x03R\x0fexpiresUnixNano\x12\x1b\n" +
+	"\ttail_nano\x18\x04 \x01(\x03R\btailNano\x12\x1b\n" +
+	"\tin_flight\x18\x05 \x01(\x03R\binFlight\x12\x1c\n" +
+	"\tthrottled\x18\x06 \x01(\x03R\tthrottledB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
 
 var (
 	file_gust_raft_v1_commands_proto_rawDescOnce sync.Once
@@ -137,19 +414,24 @@ func file_gust_raft_v1_commands_proto_rawDescGZIP() []byte {
 	return file_gust_raft_v1_commands_proto_rawDescData
 }
 
-var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_gust_raft_v1_commands_proto_goTypes = []any{
-	(*PutFunction)(nil),    // 0: gust.raft.v1.PutFunction
-	(*DeleteFunction)(nil), // 1: gust.raft.v1.DeleteFunction
-	(*v1.Function)(nil),    // 2: gust.v1.Function
+	(*PutFunction)(nil),            // 0: gust.raft.v1.PutFunction
+	(*DeleteFunction)(nil),         // 1: gust.raft.v1.DeleteFunction
+	(*SetAccountLimit)(nil),        // 2: gust.raft.v1.SetAccountLimit
+	(*SetFunctionConcurrency)(nil), // 3: gust.raft.v1.SetFunctionConcurrency
+	(*GrantLeases)(nil),            // 4: gust.raft.v1.GrantLeases
+	(*Lease)(nil),                  // 5: gust.raft.v1.Lease
+	(*v1.Function)(nil),            // 6: gust.v1.Function
 }
 var file_gust_raft_v1_commands_proto_depIdxs = []int32{
-	2, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	6, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
+	5, // 1: gust.raft.v1.GrantLeases.leases:type_name -> gust.raft.v1.Lease
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_gust_raft_v1_commands_proto_init() }
@@ -163,7 +445,7 @@ func file_gust_raft_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_raft_v1_commands_proto_rawDesc), len(file_gust_raft_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,184 @@
+package raftstore
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+func init() {
+	register(CmdSetAccountLimit, applySetAccountLimit)
+	register(CmdSetFunctionConcurrency, applySetFunctionConcurrency)
+	register(CmdGrantLeases, applyGrantLeases)
+}
+
+// DefaultAccountLimit is Lambda's default account concurrency.
+const DefaultAccountLimit = 1000
+
+// AccountPool names the account's unreserved pool; FunctionPool a reserved one.
+const AccountPool = ""
+
+// FunctionPool is the pool of a function with reserved concurrency.
+func FunctionPool(name string) string { return "fn/" + name }
+
+// quotaState holds limits, reservations and the leader's grants.
+type quotaState struct {
+	accountLimit map[string]int64 // tenant → limit
+	concurrency  map[string]*raftv1.SetFunctionConcurrency
+	// leases: pool → coordinator → latest grant.
+	leases map[string]map[string]*raftv1.Lease
+}
+
+func newQuotaState() quotaState {
+	return quotaState{accountLimit: map[string]int64{}, concurrency: map[string]*raftv1.SetFunctionConcurrency{},
+		leases: map[string]map[string]*raftv1.Lease{}}
+}
+
+func applySetAccountLimit(s *state, body []byte) any {
+	var c raftv1.SetAccountLimit
+	mustUnmarshal(body, &c)
+	s.quota.accountLimit[c.GetTenant()] = c.GetLimit()
+	return nil
+}
+
+func applySetFunctionConcurrency(s *state, body []byte) any {
+	var c raftv1.SetFunctionConcurrency
+	mustUnmarshal(body, &c)
+	if c.GetReserved() == 0 && c.GetProvisioned() == 0 {
+		delete(s.quota.concurrency, c.GetFunction())
+		return nil
+	}
+	s.quota.concurrency[c.GetFunction()] = &c
+	return nil
+}
+
+func applyGrantLeases(s *state, body []byte) any {
+	var c raftv1.GrantLeases
+	mustUnmarshal(body, &c)
+	for _, l := range c.GetLeases() {
+		byCoord := s.quota.leases[l.GetPool()]
+		if byCoord == nil {
+			byCoord = map[string]*raftv1.Lease{}
+			s.quota.leases[l.GetPool()] = byCoord
+		}
+		byCoord[c.GetCoordinator()] = l
+	}
+	return nil
+}
+
+func (q *quotaState) snapshot(recs []record) []record {
+	add := func(t recordType, m proto.Message) {
+		body, err := proto.Marshal(m)
+		if err != nil {
+			panic(fmt.Sprintf("raftstore: marshal quota: %v", err))
+		}
+		recs = append(recs, record{t: t, body: body})
+	}
+	for _, tenant := range sortedKeys(q.accountLimit) {
+		add(recAccount, &raftv1.SetAccountLimit{Tenant: tenant, Limit: q.accountLimit[tenant]})
+	}
+	for _, fn := range sortedKeys(q.concurrency) {
+		add(recConcurrency, q.concurrency[fn])
+	}
+	for _, pool := range sortedKeys(q.leases) {
+		for _, coord := range sortedKeys(q.leases[pool]) {
+			add(recLeases, &raftv1.GrantLeases{Coordinator: coord, Leases: []*raftv1.Lease{q.leases[pool][coord]}})
+		}
+	}
+	return recs
+}
+
+func (q *quotaState) restore(t recordType, body []byte) error {
+	tmp := &state{quota: *q}
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("restore quota record: %v", r)
+			}
+		}()
+		switch t {
+		case recAccount:
+			applySetAccountLimit(tmp, body)
+		case recConcurrency:
+			applySetFunctionConcurrency(tmp, body)
+		case recLeases:
+			applyGrantLeases(tmp, body)
+		}
+	}()
+	return err
+}
+
+// QuotaView is a consistent read of the quota state.
+type QuotaView struct {
+	// AccountLimit is the default tenant's limit.
+	AccountLimit int64
+	// Reserved maps functions with reserved concurrency to it.
+	Reserved map[string]int64
+	// Provisioned maps functions with provisioned concurrency to it.
+	Provisioned map[string]int64
+	// Leases maps pool → coordinator → latest grant.
+	Leases map[string]map[string]*raftv1.Lease
+}
+
+// ReservedTotal sums reservations.
+func (v QuotaView) ReservedTotal() int64 {
+	var n int64
+	for _, r := range v.Reserved {
+		n += r
+	}
+	return n
+}
+
+// PoolLimit is the number of slots a pool has.
+func (v QuotaView) PoolLimit(pool string) int64 {
+	if name, ok := strings.CutPrefix(pool, "fn/"); ok {
+		return v.Reserved[name]
+	}
+	return v.AccountLimit - v.ReservedTotal()
+}
+
+// Pools lists the account pool and every reserved function's pool.
+func (v QuotaView) Pools() []string {
+	pools := []string{AccountPool}
+	names := make([]string, 0, len(v.Reserved))
+	for n := range v.Reserved {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		pools = append(pools, FunctionPool(n))
+	}
+	return pools
+}
+
+// Quota returns a copy of the default tenant's quota state.
+func (s *Store) Quota() QuotaView {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	q := s.fsm.st.quota
+	v := QuotaView{AccountLimit: DefaultAccountLimit, Reserved: map[string]int64{}, Provisioned: map[string]int64{},
+		Leases: map[string]map[string]*raftv1.Lease{}}
+	if l, ok := q.accountLimit[""]; ok {
+		v.AccountLimit = l
+	}
+	for fn, c := range q.concurrency {
+		if c.GetReserved() > 0 {
+			v.Reserved[fn] = c.GetReserved()
+		}
+		if c.GetProvisioned() > 0 {
+			v.Provisioned[fn] = c.GetProvisioned()
+		}
+	}
+	for pool, byCoord := range q.leases {
+		m := make(map[string]*raftv1.Lease, len(byCoord))
+		for c, l := range byCoord {
+			m[c] = proto.Clone(l).(*raftv1.Lease)
+		}
+		v.Leases[pool] = m
+	}
+	return v
+}
