@@ -269,3 +269,44 @@ func (c *Client) RemoveRaftPeer(ctx context.Context, name string) error {
 		return err
 	})
 }
+
+// GetQuota shows the account's concurrency limit and use.
+func (c *Client) GetQuota(ctx context.Context) (*gustv1.Quota, error) {
+	var res *gustv1.GetQuotaResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewClusterServiceClient(conn).GetQuota(ctx, &gustv1.GetQuotaRequest{})
+		return err
+	})
+	return res.GetQuota(), err
+}
+
+// SetQuota sets a tenant's concurrency limit.
+func (c *Client) SetQuota(ctx context.Context, tenant string, concurrency int64) (*gustv1.Quota, error) {
+	var res *gustv1.SetQuotaResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewClusterServiceClient(conn).SetQuota(ctx, &gustv1.SetQuotaRequest{Tenant: tenant, Concurrency: concurrency})
+		return err
+	})
+	return res.GetQuota(), err
+}
+
+// GetFunctionConcurrency returns a function with its concurrency settings and use.
+func (c *Client) GetFunctionConcurrency(ctx context.Context, name string) (*gustv1.Function, *gustv1.Concurrency, error) {
+	var res *gustv1.GetFunctionResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewFunctionServiceClient(conn).GetFunction(ctx, &gustv1.GetFunctionRequest{Name: name})
+		return err
+	})
+	return res.GetFunction(), res.GetConcurrency(), err
+}
+
+// PutFunctionConcurrency sets reserved and provisioned concurrency.
+func (c *Client) PutFunctionConcurrency(ctx context.Context, name string, reserved, provisioned int64) (*gustv1.Concurrency, error) {
+	var res *gustv1.PutFunctionConcurrencyResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewFunctionServiceClient(conn).PutFunctionConcurrency(ctx,
+			&gustv1.PutFunctionConcurrencyRequest{Name: name, Reserved: reserved, Provisioned: provisioned})
+		return err
+	})
+	return res.GetConcurrency(), err
+}

@@ -136,7 +136,9 @@ func (q *quotas) setConcurrency(ctx context.Context, fns *functions, name string
 	if _, err := fns.get(ctx, name, ""); err != nil {
 		return nil, err
 	}
-	bad := func(format string, args ...any) error { return apierr.New(apierr.InvalidParameterValue, format, args...) }
+	bad := func(format string, args ...any) error {
+		return apierr.New(apierr.InvalidParameterValue, format, args...)
+	}
 	if reserved < 0 || provisioned < 0 {
 		return nil, bad("concurrency cannot be negative")
 	}

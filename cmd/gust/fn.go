@@ -24,7 +24,7 @@ func fnCmd(g *globals) *cobra.Command {
 		Short:   "Manage functions",
 		Example: "  gust fn deploy hello --code ./hello.zip\n  gust fn ls",
 	}
-	cmd.AddCommand(fnDeployCmd(g), fnLsCmd(g), fnGetCmd(g), fnRmCmd(g))
+	cmd.AddCommand(fnDeployCmd(g), fnLsCmd(g), fnGetCmd(g), fnRmCmd(g), fnConcurrencyCmd(g))
 	return cmd
 }
 
@@ -180,11 +180,12 @@ func fnGetCmd(g *globals) *cobra.Command {
 			defer c.Close()
 			ctx, cancel := signalContext()
 			defer cancel()
-			fn, err := c.GetFunction(ctx, args[0])
+			fn, conc, err := c.GetFunctionConcurrency(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			v := functionJSON(fn)
+			v.Concurrency = &concurrencyView{fn.GetConfig().GetName(), conc.GetReserved(), conc.GetProvisioned(), conc.GetInFlight(), conc.GetThrottled()}
 			if g.json() {
 				return g.printJSON(v)
 			}
@@ -198,6 +199,8 @@ func fnGetCmd(g *globals) *cobra.Command {
 			for _, k := range keys {
 				fmt.Fprintf(g.stdout, "env:           %s=%s\n", k, v.Environment[k])
 			}
+			fmt.Fprintf(g.stdout, "reserved:      %d\nprovisioned:   %d\nin flight:     %d\nthrottled:     %d\n",
+				conc.GetReserved(), conc.GetProvisioned(), conc.GetInFlight(), conc.GetThrottled())
 			return nil
 		},
 	}
@@ -242,6 +245,8 @@ type functionView struct {
 	CodeDigest   string            `json:"code_digest"`
 	CodeSize     int64             `json:"code_size"`
 	LastModified string            `json:"last_modified"`
+	// Concurrency is set by `fn get` only.
+	Concurrency *concurrencyView `json:"concurrency,omitempty"`
 }
 
 func functionJSON(fn *gustv1.Function) functionView {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+
+	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
+	"github.com/spf13/cobra"
+)
+
+// quotaView is a quota as printed with -o json.
+type quotaView struct {
+	Tenant      string `json:"tenant"`
+	Concurrency int64  `json:"concurrency"`
+	Reserved    int64  `json:"reserved"`
+	Unreserved  int64  `json:"unreserved"`
+	InFlight    int64  `json:"in_flight"`
+	Throttled   int64  `json:"throttled"`
+}
+
+func printQuota(g *globals, q *gustv1.Quota) error {
+	tenant := q.GetTenant()
+	if tenant == "" {
+		tenant = "default"
+	}
+	v := quotaView{tenant, q.GetConcurrency(), q.GetReserved(), q.GetUnreserved(), q.GetInFlight(), q.GetThrottled()}
+	if g.json() {
+		return g.printJSON(v)
+	}
+	fmt.Fprintf(g.stdout, "tenant:       %s\nconcurrency:  %d\nreserved:     %d\nunreserved:   %d\nin flight:    %d\nthrottled:    %d\n",
+		v.Tenant, v.Concurrency, v.Reserved, v.Unreserved, v.InFlight, v.Throttled)
+	return nil
+}
+
+func quotaCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "quota",
+		Short:   "Show or set the account's concurrency limit",
+		Example: "  gust quota get\n  gust quota set --concurrency 500",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:     "get",
+		Short:   "Show the concurrency limit, reservations, in-flight and throttled counts",
+		Example: "  gust quota get -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return withClient(g, func(c *clientCtx) error {
+				q, err := c.GetQuota(c.ctx)
+				if err != nil {
+					return err
+				}
+				return printQuota(g, q)
+			})
+		},
+	})
+	var concurrency int64
+	var tenant string
+	set := &cobra.Command{
+		Use:     "set --concurrency N",
+		Short:   "Set the account concurrency limit (enforced cluster-wide)",
+		Example: "  gust quota set --concurrency 4",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("concurrency") {
+				return fmt.Errorf("--concurrency N is required")
+			}
+			return withClient(g, func(c *clientCtx) error {
+				q, err := c.SetQuota(c.ctx, tenant, concurrency)
+				if err != nil {
+					return err
+				}
+				return printQuota(g, q)
+			})
+		},
+	}
+	set.Flags().Int64Var(&concurrency, "concurrency", 0, "account concurrency limit")
+	set.Flags().StringVar(&tenant, "tenant", "", "tenant (only the default tenant exists until auth)")
+	cmd.AddCommand(set)
+	return cmd
+}
+
+func fnConcurrencyCmd(g *globals) *cobra.Command {
+	var reserved, provisioned int64
+	cmd := &cobra.Command{
+		Use:   "concurrency NAME [--reserved N] [--provisioned N]",
+		Short: "Show or set a function's reserved and provisioned concurrency",
+		Example: `  gust fn concurrency hello --reserved 10
+  gust fn concurrency hello --reserved 0     # remove the reservation
+  gust fn concurrency hello -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withClient(g, func(c *clientCtx) error {
+				var conc *gustv1.Concurrency
+				var err error
+				if cmd.Flags().Changed("reserved") || cmd.Flags().Changed("provisioned") {
+					if !cmd.Flags().Changed("reserved") || !cmd.Flags().Changed("provisioned") {
+						// Keep what is not being changed.
+						_, cur, err := c.GetFunctionConcurrency(c.ctx, args[0])
+						if err != nil {
+							return err
+						}
+						if !cmd.Flags().Changed("reserved") {
+							reserved = cur.GetReserved()
+						}
+						if !cmd.Flags().Changed("provisioned") {
+							provisioned = cur.GetProvisioned()
+						}
+					}
+					conc, err = c.PutFunctionConcurrency(c.ctx, args[0], reserved, provisioned)
+				} else {
+					_, conc, err = c.GetFunctionConcurrency(c.ctx, args[0])
+				}
+				if err != nil {
+					return err
+				}
+				return printConcurrency(g, args[0], conc)
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&reserved, "reserved", 0, "reserved concurrency: caps the function and guarantees it that many slots")
+	cmd.Flags().Int64Var(&provisioned, "provisioned", 0, "sandboxes kept initialised and warm")
+	return cmd
+}
+
+// concurrencyView is a function's concurrency as printed with -o json.
+type concurrencyView struct {
+	Function    string `json:"function"`
+	Reserved    int64  `json:"reserved"`
+	Provisioned int64  `json:"provisioned"`
+	InFlight    int64  `json:"in_flight"`
+	Throttled   int64  `json:"throttled"`
+}
+
+func printConcurrency(g *globals, name string, c *gustv1.Concurrency) error {
+	v := concurrencyView{name, c.GetReserved(), c.GetProvisioned(), c.GetInFlight(), c.GetThrottled()}
+	if g.json() {
+		return g.printJSON(v)
+	}
+	fmt.Fprintf(g.stdout, "function:     %s\nreserved:     %d\nprovisioned:  %d\nin flight:    %d\nthrottled:    %d\n",
+		v.Function, v.Reserved, v.Provisioned, v.InFlight, v.Throttled)
+	return nil
+}
