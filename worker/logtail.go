@@ -21,17 +21,18 @@ type logTail struct {
 	r, w *os.File
 	read atomic.Int64 // bytes consumed from the pipe
 	done chan struct{}
+	keep io.Writer // the function's retained log; may be nil
 
 	mu  sync.Mutex
 	buf []byte
 }
 
-func newLogTail() (*logTail, error) {
+func newLogTail(keep io.Writer) (*logTail, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	l := &logTail{r: r, w: w, done: make(chan struct{})}
+	l := &logTail{r: r, w: w, done: make(chan struct{}), keep: keep}
 	go l.pump()
 	return l, nil
 }
@@ -50,6 +51,9 @@ func (l *logTail) pump() {
 		n, err := l.r.Read(buf)
 		if n > 0 {
 			l.Write(buf[:n])
+			if l.keep != nil {
+				l.keep.Write(buf[:n])
+			}
 			l.read.Add(int64(n))
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,16 @@ type instance struct {
 	reported     bool // Init Duration goes on the first REPORT only
 	lastUsed     time.Time
 	frozen       bool
+}
+
+// say writes a platform line (START, END, REPORT) into the invocation's
+// tail and the function's retained log.
+func (i *instance) say(format string, args ...any) {
+	line := fmt.Appendf(nil, format, args...)
+	i.logs.Write(line)
+	if i.logs.keep != nil {
+		i.logs.keep.Write(line)
+	}
 }
 
 func (i *instance) freeze() error {

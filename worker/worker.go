@@ -27,6 +27,7 @@ type Worker struct {
 	log   *slog.Logger
 	sbx   *sandbox.Manager
 	code  *codeCache
+	logs  *functionLogs
 	pool  *pool
 	stop  chan struct{}
 	done  chan struct{}
@@ -83,8 +84,12 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	logs, err := newFunctionLogs(filepath.Join(dir, "logs"))
+	if err != nil {
+		return nil, err
+	}
 	w := &Worker{
-		cfg: cfg, log: cfg.Logger, sbx: mgr, code: code,
+		cfg: cfg, log: cfg.Logger, sbx: mgr, code: code, logs: logs,
 		pool: newPool(),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -147,7 +152,7 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 		timeout = 3 * time.Second
 	}
 	inst.logs.reset()
-	fmt.Fprintf(inst.logs, "START RequestId: %s Version: %s\n", req.RequestID, fn.Version)
+	inst.say("START RequestId: %s Version: %s\n", req.RequestID, fn.Version)
 	start := time.Now()
 	runCtx, cancel := context.WithDeadline(ctx, start.Add(timeout))
 	defer cancel()
@@ -192,14 +197,14 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 	if st, err := inst.sb.Stats(); err == nil {
 		res.MaxMemoryMB = int64(math.Ceil(float64(st.MemoryPeakBytes) / (1 << 20)))
 	}
-	fmt.Fprintf(inst.logs, "END RequestId: %s\n", req.RequestID)
+	inst.say("END RequestId: %s\n", req.RequestID)
 	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
 		req.RequestID, float64(res.Duration)/float64(time.Millisecond), res.BilledMs, fn.MemoryMB, res.MaxMemoryMB)
 	if !inst.reported {
 		report += fmt.Sprintf("\tInit Duration: %.2f ms", float64(inst.initDuration)/float64(time.Millisecond))
 		inst.reported = true
 	}
-	fmt.Fprintln(inst.logs, report)
+	inst.say("%s\n", report)
 	if req.LogTail {
 		res.LogTail = inst.logs.String()
 	}
@@ -224,7 +229,7 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 		return nil, nil, err
 	}
 	began := time.Now()
-	logs, err := newLogTail()
+	logs, err := newLogTail(w.logs.writer(fn.Name))
 	if err != nil {
 		w.pool.release(fn.MemoryMB)
 		return nil, nil, fmt.Errorf("cold start %s: %w", fn.Name, err)
@@ -355,6 +360,7 @@ func (w *Worker) Close(ctx context.Context) error {
 	for _, inst := range w.pool.takeAll() {
 		w.retire(inst)
 	}
+	w.logs.close()
 	return w.sbx.Close()
 }
 

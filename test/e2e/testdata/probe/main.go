@@ -73,6 +73,15 @@ func handle(ctx context.Context, e Event) (any, error) {
 	case "log":
 		fmt.Fprintln(os.Stderr, e.Line)
 		return map[string]any{"logged": e.Line}, nil
+	case "span":
+		// Reports its own start and end, so tests can count overlap from
+		// the function's side.
+		start := time.Now()
+		time.Sleep(time.Duration(e.N) * time.Millisecond)
+		end := time.Now()
+		// Also in the log, for invocations whose caller never sees the answer.
+		fmt.Printf("SPAN %d %d\n", start.UnixNano(), end.UnixNano())
+		return map[string]any{"start_ns": start.UnixNano(), "end_ns": end.UnixNano()}, nil
 	case "sleep":
 		// Deliberately deaf to ctx: a timeout must be the platform's doing.
 		time.Sleep(time.Duration(e.N) * time.Millisecond)
