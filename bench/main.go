@@ -32,15 +32,16 @@ func main() {
 		rie       = flag.String("rie", "aws-lambda-rie", "aws-lambda-rie binary")
 		coldN     = flag.Int("cold", 100, "cold starts per subject")
 		warmN     = flag.Int("warm", 2000, "warm invokes per subject")
+		tpDur     = flag.Duration("throughput", 5*time.Second, "duration of each throughput round (quotas on/off)")
 	)
 	flag.Parse()
-	if err := run(*gustd, *bootstrap, *rie, *coldN, *warmN); err != nil {
+	if err := run(*gustd, *bootstrap, *rie, *coldN, *warmN, *tpDur); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(gustdBin, bootstrap, rieBin string, coldN, warmN int) error {
+func run(gustdBin, bootstrap, rieBin string, coldN, warmN int, tpDur time.Duration) error {
 	work, err := os.MkdirTemp("", "gust-bench-")
 	if err != nil {
 		return err
@@ -80,6 +81,34 @@ func run(gustdBin, bootstrap, rieBin string, coldN, warmN int) error {
 	row("gust warm invoke, gRPC (vs RIE warm)", gustWarm, rieWarm)
 	row("cluster warm invoke via the Raft leader (reference)", viaLeader, nil)
 	row("cluster warm invoke via a follower (vs leader)", viaFollower, viaLeader)
+
+	// Quotas on versus off, alternating rounds so both see the same noise.
+	var onRate, offRate []float64
+	var onLat, offLat []time.Duration
+	for round := 0; round < 2; round++ {
+		for _, quotas := range []bool{false, true} {
+			rate, lat, err := benchThroughput(work, gustdBin, bootstrap, quotas, 8, tpDur)
+			if err != nil {
+				return fmt.Errorf("throughput: %w", err)
+			}
+			if quotas {
+				onRate, onLat = append(onRate, rate), append(onLat, lat...)
+			} else {
+				offRate, offLat = append(offRate, rate), append(offLat, lat...)
+			}
+		}
+	}
+	row("warm invoke, 8 clients, quotas off (reference)", offLat, nil)
+	row("warm invoke, 8 clients, quotas on (vs off)", onLat, offLat)
+	mean := func(v []float64) float64 {
+		t := 0.0
+		for _, x := range v {
+			t += x
+		}
+		return t / float64(len(v))
+	}
+	fmt.Printf("\nthroughput, 8 closed-loop clients, %s rounds ×2: quotas off %.0f/s, quotas on %.0f/s (%.2f×)\n",
+		tpDur, mean(offRate), mean(onRate), mean(onRate)/mean(offRate))
 	return nil
 }
 

@@ -47,6 +47,8 @@ type Config struct {
 	GRPCAddr, HTTPAddr string
 	// Limits bound what users may ask for.
 	Limits Limits
+	// NoQuotas turns admission off; only to measure what quotas cost.
+	NoQuotas bool
 	// Logger receives the coordinator's logs.
 	Logger *slog.Logger
 }

@@ -40,11 +40,13 @@ func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gust
 		payload = []byte("{}")
 	}
 	cfg := fn.GetConfig()
-	lease, err := iv.admit.Admit(cfg.GetName(), cfg.GetTimeout().AsDuration())
-	if err != nil {
-		return nil, err
+	if iv.admit != nil {
+		lease, err := iv.admit.Admit(cfg.GetName(), cfg.GetTimeout().AsDuration())
+		if err != nil {
+			return nil, err
+		}
+		defer lease.Release()
 	}
-	defer lease.Release()
 	res, err := iv.worker.Invoke(ctx, worker.InvokeRequest{
 		Function: worker.FunctionSpec{
 			Name: cfg.GetName(), Version: fn.GetVersion(), Revision: fn.GetRevision(), CodeDigest: fn.GetCodeDigest(),

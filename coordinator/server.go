@@ -71,7 +71,10 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	c.quotas = &quotas{store: d.Store, write: c.write, limits: cfg.Limits}
 	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
 	fns.quotas = c.quotas
-	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, admit: c.admit}
+	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits}
+	if !cfg.NoQuotas {
+		iv.admit = c.admit
+	}
 
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
 	gustv1.RegisterFunctionServiceServer(gs, &functionServer{fns: fns, log: cfg.Logger})

@@ -22,7 +22,7 @@ func devCmd() *cobra.Command {
 		dataDir, grpcAddr, httpAddr string
 		keepAlive, drain            time.Duration
 		memoryMB, maxSandboxes      int
-		verbose                     bool
+		verbose, noQuotas           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -40,7 +40,7 @@ func devCmd() *cobra.Command {
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return runDev(log, devOptions{
 				dataDir: dataDir, grpcAddr: grpcAddr, httpAddr: httpAddr, keepAlive: keepAlive,
-				drain: drain, memoryMB: memoryMB, maxSandboxes: maxSandboxes,
+				drain: drain, memoryMB: memoryMB, maxSandboxes: maxSandboxes, noQuotas: noQuotas,
 			})
 		},
 	}
@@ -54,6 +54,8 @@ func devCmd() *cobra.Command {
 	f.IntVar(&memoryMB, "memory-mb", 0, "memory for sandboxes, MB (0: 80% of the host)")
 	f.IntVar(&maxSandboxes, "max-sandboxes", 0, "bound on live sandboxes (0: memory only)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	f.BoolVar(&noQuotas, "no-quotas", false, "do not enforce concurrency quotas (only to measure their cost)")
+	_ = f.MarkHidden("no-quotas")
 	withConfig(cmd)
 	return cmd
 }
@@ -62,6 +64,7 @@ type devOptions struct {
 	dataDir, grpcAddr, httpAddr string
 	keepAlive, drain            time.Duration
 	memoryMB, maxSandboxes      int
+	noQuotas                    bool
 }
 
 func runDev(log *slog.Logger, o devOptions) error {
@@ -86,7 +89,7 @@ func runDev(log *slog.Logger, o devOptions) error {
 	defer store.Close()
 
 	ccfg := coordinator.DefaultConfig()
-	ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = o.grpcAddr, o.httpAddr, log
+	ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger, ccfg.NoQuotas = o.grpcAddr, o.httpAddr, log, o.noQuotas
 	// In one process the worker reads code straight from the coordinator's store.
 	code, err := codestore.Open(filepath.Join(dataDir, "code"), ccfg.Limits.Code)
 	if err != nil {

@@ -1,0 +1,103 @@
+package lambdahttp
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gustfaas/gust/internal/apierr"
+)
+
+// Error names this package adds to apierr's table. They are Lambda's own
+// (or, for UnknownOperationException, what AWS REST front ends send), so
+// the SDK recognises them.
+const (
+	// unknownOperation answers paths and methods that are not a Lambda
+	// operation gust serves.
+	unknownOperation = "UnknownOperationException"
+	// invalidRequestContent is Lambda's 400 for a body it could not read.
+	invalidRequestContent = "InvalidRequestContentException"
+)
+
+// errorBody is the restJson1 error document Lambda sends. The SDK takes the
+// error's name from X-Amzn-ErrorType and fills its typed error from these
+// fields (it matches "message" and "Message" alike).
+type errorBody struct {
+	Type    string `json:"Type"`
+	Message string `json:"message"`
+	// Reason refines TooManyRequestsException (ThrottleReason in the SDK).
+	Reason string `json:"Reason,omitempty"`
+}
+
+func badParam(format string, args ...any) error {
+	return apierr.New(apierr.InvalidParameterValue, format, args...)
+}
+
+// writeError maps err to the wire once: *apierr.Error keeps its name and
+// apierr's status; anything else is a 500 ServiceException, like the gRPC
+// adapter does.
+func (h *handler) writeError(w http.ResponseWriter, r *http.Request, in invocation, err error) {
+	e, ok := apierr.As(err)
+	if !ok || e.Name == "" {
+		e = &apierr.Error{Name: apierr.Service, Message: err.Error()}
+	}
+	status := e.HTTPStatus()
+	if e.Name == invalidRequestContent {
+		status = http.StatusBadRequest // not in apierr's table, which only knows its own names
+	}
+	// 4xx is the caller's mistake or the platform saying no: routine. A 5xx
+	// is worth an operator's look, unless the client hung up and the error
+	// is only the echo of that.
+	level := slog.LevelDebug
+	if status >= 500 && r.Context().Err() == nil {
+		level = slog.LevelError
+	}
+	h.log.Log(r.Context(), level, "lambda invoke failed",
+		"request_id", in.requestID, "function", in.name, "qualifier", in.qualifier,
+		"invocation_type", in.invType, "status", status, "error", e.Name, "err", err)
+	writeErrorBody(w, status, in.requestID, e.Name, e.Reason, e.Message)
+}
+
+func (h *handler) methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeErrorBody(w, http.StatusMethodNotAllowed, newRequestID(), unknownOperation,
+			"", fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
+	}
+}
+
+func (h *handler) unknownOperation(w http.ResponseWriter, r *http.Request) {
+	writeErrorBody(w, http.StatusNotFound, newRequestID(), unknownOperation,
+		"", fmt.Sprintf("no Lambda operation at %s %s", r.Method, r.URL.Path))
+}
+
+// writeErrorBody writes the restJson1 error: status, X-Amzn-ErrorType and
+// the JSON body; Type is "Service" for 5xx (the platform's fault) and
+// "User" otherwise, as Lambda does.
+func writeErrorBody(w http.ResponseWriter, status int, requestID, name, reason, message string) {
+	typ := "User"
+	if status >= 500 {
+		typ = "Service"
+	}
+	body := errorBody{Type: typ, Message: message}
+	if name == apierr.TooManyRequests {
+		body.Reason = reason
+		// Lambda's throttles say when to come back; the SDK exposes it as
+		// RetryAfterSeconds. A short fixed hint: the SDK's own backoff
+		// decides when it actually retries.
+		w.Header().Set("Retry-After", "1")
+	}
+	b, err := json.Marshal(body)
+	if err != nil { // strings only: cannot happen, but never send a bad body
+		b = []byte(`{"Type":"Service","message":"could not encode error"}`)
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set(hdrErrorType, name)
+	hdr.Set(hdrRequestID, requestID)
+	hdr.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
