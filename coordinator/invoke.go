@@ -48,10 +48,7 @@ func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gust
 		defer lease.Release()
 	}
 	res, err := iv.worker.Invoke(ctx, worker.InvokeRequest{
-		Function: worker.FunctionSpec{
-			Name: cfg.GetName(), Version: fn.GetVersion(), Revision: fn.GetRevision(), CodeDigest: fn.GetCodeDigest(),
-			Handler: cfg.GetHandler(), MemoryMB: int(cfg.GetMemoryMb()), Timeout: cfg.GetTimeout().AsDuration(), Env: cfg.GetEnvironment(),
-		},
+		Function:      specOf(fn),
 		RequestID:     newRequestID(),
 		Payload:       payload,
 		ClientContext: req.GetClientContext(),
@@ -81,6 +78,15 @@ func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gust
 		Payload:          res.Payload,
 		LogTail:          res.LogTail,
 	}, nil
+}
+
+// specOf is what a worker needs to run a function version.
+func specOf(fn *gustv1.Function) worker.FunctionSpec {
+	cfg := fn.GetConfig()
+	return worker.FunctionSpec{
+		Name: cfg.GetName(), Version: fn.GetVersion(), Revision: fn.GetRevision(), CodeDigest: fn.GetCodeDigest(),
+		Handler: cfg.GetHandler(), MemoryMB: int(cfg.GetMemoryMb()), Timeout: cfg.GetTimeout().AsDuration(), Env: cfg.GetEnvironment(),
+	}
 }
 
 // ms converts seconds to milliseconds rounded to 0.01, as Lambda reports.

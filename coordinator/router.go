@@ -311,3 +311,23 @@ func (r *Router) Close() {
 		r.RemoveWorker(n)
 	}
 }
+
+// counts returns, per available worker, its sandboxes (idle and busy) of
+// one pool key and its free memory.
+func (r *Router) counts(key string) (have map[string]int, free map[string]int64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	have, free = map[string]int{}, map[string]int64{}
+	for name, e := range r.workers {
+		if !r.available(e) {
+			continue
+		}
+		free[name] = e.state.GetFreeMemoryMb()
+		for _, en := range e.state.GetEntries() {
+			if en.GetKey() == key {
+				have[name] = int(en.GetIdle() + en.GetBusy())
+			}
+		}
+	}
+	return have, free
+}

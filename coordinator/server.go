@@ -116,6 +116,7 @@ func (c *Coordinator) Serve() error {
 		go c.reconcile(ctx)
 	}
 	go c.admit.Run(ctx, c.quotas)
+	go c.provisionLoop(ctx)
 	errc := make(chan error, 2)
 	go func() { errc <- c.grpc.Serve(c.gln) }()
 	go func() {

@@ -31,6 +31,7 @@ type workerConn interface {
 	watch(ctx context.Context, fn func(*nodev1.WatchPoolResponse)) error
 	listSandboxes(ctx context.Context) ([]*nodev1.Sandbox, error)
 	drain(ctx context.Context) error
+	provision(ctx context.Context, req *nodev1.ProvisionRequest) error
 	close() error
 }
 
@@ -112,6 +113,11 @@ func (g *grpcWorker) drain(ctx context.Context) error {
 	return err
 }
 
+func (g *grpcWorker) provision(ctx context.Context, req *nodev1.ProvisionRequest) error {
+	_, err := g.c.Provision(ctx, req)
+	return err
+}
+
 func (g *grpcWorker) close() error { return g.conn.Close() }
 
 // LocalWorker adapts an in-process worker (gustd dev) without gRPC on the hot path.
@@ -153,4 +159,10 @@ func (l LocalWorker) listSandboxes(context.Context) ([]*nodev1.Sandbox, error) {
 }
 
 func (l LocalWorker) drain(context.Context) error { l.W.Drain(); return nil }
-func (l LocalWorker) close() error                { return nil }
+
+func (l LocalWorker) provision(ctx context.Context, req *nodev1.ProvisionRequest) error {
+	_, _, err := l.W.Provision(ctx, worker.SpecFromProto(req.GetFunction()), int(req.GetCount()),
+		time.Duration(req.GetHoldMs())*time.Millisecond)
+	return err
+}
+func (l LocalWorker) close() error { return nil }

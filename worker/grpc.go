@@ -88,6 +88,16 @@ func (s *GRPCServer) Drain(context.Context, *nodev1.DrainRequest) (*nodev1.Drain
 	return &nodev1.DrainResponse{}, nil
 }
 
+// Provision keeps initialised sandboxes for provisioned concurrency.
+func (s *GRPCServer) Provision(ctx context.Context, req *nodev1.ProvisionRequest) (*nodev1.ProvisionResponse, error) {
+	existing, started, err := s.W.Provision(ctx, SpecFromProto(req.GetFunction()), int(req.GetCount()),
+		time.Duration(req.GetHoldMs())*time.Millisecond)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &nodev1.ProvisionResponse{Existing: int32(existing), Started: int32(started)}, nil
+}
+
 // SandboxesToProto converts a sandbox listing.
 func SandboxesToProto(worker string, list []SandboxInfo) []*nodev1.Sandbox {
 	out := make([]*nodev1.Sandbox, 0, len(list))

@@ -26,6 +26,9 @@ type instance struct {
 	reported     bool // Init Duration goes on the first REPORT only
 	lastUsed     time.Time
 	frozen       bool
+	// provisionedUntil exempts the sandbox from keep-alive and eviction
+	// (provisioned concurrency); guarded by the pool's lock once pooled.
+	provisionedUntil time.Time
 }
 
 // say writes a platform line (START, END, REPORT) into the invocation's
@@ -217,20 +220,54 @@ func (p *pool) takeLeastRecent() *instance {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var victim *instance
+	now := time.Now()
 	for _, list := range p.idle {
-		if len(list) > 0 && (victim == nil || list[0].lastUsed.Before(victim.lastUsed)) {
-			victim = list[0]
+		for _, i := range list {
+			if !i.provisionedUntil.After(now) && (victim == nil || i.lastUsed.Before(victim.lastUsed)) {
+				victim = i
+			}
 		}
 	}
 	if victim != nil {
-		p.setIdle(victim.key, p.idle[victim.key][1:])
+		list := p.idle[victim.key]
+		for j, i := range list {
+			if i == victim {
+				p.setIdle(victim.key, append(list[:j:j], list[j+1:]...))
+				break
+			}
+		}
 	}
 	return victim
 }
 
-// takeIdleSince removes idle sandboxes last used before t.
+// takeIdleSince removes idle sandboxes last used before t, except
+// provisioned ones.
 func (p *pool) takeIdleSince(t time.Time) []*instance {
-	return p.takeWhere(func(i *instance) bool { return i.lastUsed.Before(t) })
+	now := time.Now()
+	return p.takeWhere(func(i *instance) bool { return i.lastUsed.Before(t) && !i.provisionedUntil.After(now) })
+}
+
+// markProvisioned exempts up to count sandboxes of key until the given
+// time and returns how many sandboxes of key exist.
+func (p *pool) markProvisioned(key string, count int, until time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	mark := func(i *instance) {
+		if n < count {
+			i.provisionedUntil = until
+		}
+		n++
+	}
+	for _, i := range p.idle[key] {
+		mark(i)
+	}
+	for _, i := range p.busy {
+		if i.key == key {
+			mark(i)
+		}
+	}
+	return n
 }
 
 // takeUnfrozenIdleSince removes thawed idle sandboxes last used before t.

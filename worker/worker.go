@@ -33,8 +33,10 @@ type Worker struct {
 	done  chan struct{}
 	inflt sync.WaitGroup
 
-	mu       sync.Mutex
-	draining bool
+	mu        sync.Mutex
+	draining  bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New reaps what a previous run left, then returns a ready worker.
@@ -344,7 +346,13 @@ func (w *Worker) janitor() {
 
 // Close drains: new invocations are refused, in-flight ones finish (or
 // ctx ends them), then every sandbox is destroyed and nothing is left.
+// Calling it again returns the first call's result.
 func (w *Worker) Close(ctx context.Context) error {
+	w.closeOnce.Do(func() { w.closeErr = w.close(ctx) })
+	return w.closeErr
+}
+
+func (w *Worker) close(ctx context.Context) error {
 	w.mu.Lock()
 	w.draining = true
 	w.mu.Unlock()
@@ -366,6 +374,33 @@ func (w *Worker) Close(ctx context.Context) error {
 
 // Sandboxes lists live sandboxes, for operators.
 func (w *Worker) Sandboxes() []SandboxInfo { return w.pool.list() }
+
+// Provision keeps count initialised sandboxes of a function version here
+// for hold (provisioned concurrency): it marks those it has and starts the
+// rest. The leader calls it again before hold runs out.
+func (w *Worker) Provision(ctx context.Context, fn FunctionSpec, count int, hold time.Duration) (existing, started int, err error) {
+	w.mu.Lock()
+	draining := w.draining
+	w.mu.Unlock()
+	if draining {
+		return 0, 0, ErrDraining
+	}
+	until := time.Now().Add(hold)
+	existing = w.pool.markProvisioned(PoolKey(fn), count, until)
+	for i := existing; i < count; i++ {
+		inst, res, err := w.coldStart(ctx, fn, "provisioned")
+		if err != nil {
+			return existing, started, err
+		}
+		if res != nil {
+			return existing, started, fmt.Errorf("provisioned sandbox failed to initialise: %s", res.Payload)
+		}
+		inst.provisionedUntil, inst.lastUsed = until, time.Now()
+		w.pool.put(inst)
+		started++
+	}
+	return existing, started, nil
+}
 
 // Drain refuses new invocations from now on; in-flight ones finish.
 func (w *Worker) Drain() {

@@ -147,3 +147,62 @@ func TestDeployThroughFollowerInProcess(t *testing.T) {
 		t.Fatalf("payload %s worker %s: %v", res.GetPayload(), res.GetWorker(), err)
 	}
 }
+
+// Provisioned concurrency: N sandboxes are started and kept warm before
+// any invocation, the first invocation is warm, and when the worker that
+// held them is lost they are started again elsewhere.
+func TestProvisionedConcurrency(t *testing.T) {
+	c := testcluster.New(t, 1, 2)
+	ctx := context.Background()
+	cl := c.Client(t)
+	if _, err := cl.Deploy(ctx, &gustv1.FunctionConfig{Name: "prov"}, bytes.NewReader(probeZip(t))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PutFunctionConcurrency(ctx, "prov", 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	provisioned := func() map[string]int {
+		list, err := cl.ListSandboxes(ctx, "")
+		if err != nil {
+			return nil
+		}
+		per := map[string]int{}
+		for _, sb := range list {
+			if sb.GetFunction() == "prov:$LATEST" {
+				per[sb.GetNode()]++
+			}
+		}
+		return per
+	}
+	total := func(m map[string]int) int {
+		n := 0
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	testutil.Eventually(t, 15*time.Second, func() bool { return total(provisioned()) == 2 }, "2 provisioned sandboxes never started: %v", provisioned())
+	res, err := cl.Invoke(ctx, &gustv1.InvokeRequest{Function: "prov", Payload: []byte(`{"action":"count"}`)})
+	if err != nil || res.GetColdStart() {
+		t.Fatalf("first invoke of a provisioned function: cold=%v err=%v", res.GetColdStart(), err)
+	}
+	// Lose a worker that holds some: they come back on the other.
+	var lost string
+	for w, n := range provisioned() {
+		if n > 0 {
+			lost = w
+			break
+		}
+	}
+	for _, w := range c.Workers {
+		if w.Name() == lost {
+			stopCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			w.Stop(stopCtx)
+			cancel()
+		}
+	}
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		m := provisioned()
+		return total(m) == 2 && m[lost] == 0
+	}, "provisioned sandboxes were not re-created after losing %s: %v", lost, provisioned())
+}

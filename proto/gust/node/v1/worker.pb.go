@@ -24,6 +24,121 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ProvisionRequest asks for count initialised sandboxes.
+type ProvisionRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Function *FunctionSpec          `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	Count    int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// HoldMs is how long the sandboxes stay exempt from keep-alive.
+	HoldMs        int64 `protobuf:"varint,3,opt,name=hold_ms,json=holdMs,proto3" json:"hold_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionRequest) Reset() {
+	*x = ProvisionRequest{}
+	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionRequest) ProtoMessage() {}
+
+func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionRequest.ProtoReflect.Descriptor instead.
+func (*ProvisionRequest) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ProvisionRequest) GetFunction() *FunctionSpec {
+	if x != nil {
+		return x.Function
+	}
+	return nil
+}
+
+func (x *ProvisionRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ProvisionRequest) GetHoldMs() int64 {
+	if x != nil {
+		return x.HoldMs
+	}
+	return 0
+}
+
+// ProvisionResponse says what the worker has.
+type ProvisionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Existing      int32                  `protobuf:"varint,1,opt,name=existing,proto3" json:"existing,omitempty"`
+	Started       int32                  `protobuf:"varint,2,opt,name=started,proto3" json:"started,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionResponse) Reset() {
+	*x = ProvisionResponse{}
+	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionResponse) ProtoMessage() {}
+
+func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionResponse.ProtoReflect.Descriptor instead.
+func (*ProvisionResponse) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ProvisionResponse) GetExisting() int32 {
+	if x != nil {
+		return x.Existing
+	}
+	return 0
+}
+
+func (x *ProvisionResponse) GetStarted() int32 {
+	if x != nil {
+		return x.Started
+	}
+	return 0
+}
+
 // FunctionSpec is what a worker needs to run one function version.
 type FunctionSpec struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -41,7 +156,7 @@ type FunctionSpec struct {
 
 func (x *FunctionSpec) Reset() {
 	*x = FunctionSpec{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +168,7 @@ func (x *FunctionSpec) String() string {
 func (*FunctionSpec) ProtoMessage() {}
 
 func (x *FunctionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +181,7 @@ func (x *FunctionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionSpec.ProtoReflect.Descriptor instead.
 func (*FunctionSpec) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{0}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *FunctionSpec) GetName() string {
@@ -144,7 +259,7 @@ type InvokeRequest struct {
 
 func (x *InvokeRequest) Reset() {
 	*x = InvokeRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -156,7 +271,7 @@ func (x *InvokeRequest) String() string {
 func (*InvokeRequest) ProtoMessage() {}
 
 func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -169,7 +284,7 @@ func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeRequest.ProtoReflect.Descriptor instead.
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{1}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *InvokeRequest) GetFunction() *FunctionSpec {
@@ -236,7 +351,7 @@ type InvokeResponse struct {
 
 func (x *InvokeResponse) Reset() {
 	*x = InvokeResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -248,7 +363,7 @@ func (x *InvokeResponse) String() string {
 func (*InvokeResponse) ProtoMessage() {}
 
 func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -261,7 +376,7 @@ func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResponse.ProtoReflect.Descriptor instead.
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{2}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *InvokeResponse) GetEvent() isInvokeResponse_Event {
@@ -331,7 +446,7 @@ type Started struct {
 
 func (x *Started) Reset() {
 	*x = Started{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +458,7 @@ func (x *Started) String() string {
 func (*Started) ProtoMessage() {}
 
 func (x *Started) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +471,7 @@ func (x *Started) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Started.ProtoReflect.Descriptor instead.
 func (*Started) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{3}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Started) GetSandbox() string {
@@ -382,7 +497,7 @@ type NoWarmSandbox struct {
 
 func (x *NoWarmSandbox) Reset() {
 	*x = NoWarmSandbox{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +509,7 @@ func (x *NoWarmSandbox) String() string {
 func (*NoWarmSandbox) ProtoMessage() {}
 
 func (x *NoWarmSandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +522,7 @@ func (x *NoWarmSandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoWarmSandbox.ProtoReflect.Descriptor instead.
 func (*NoWarmSandbox) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{4}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
 // InvokeResult is the outcome of one invocation.
@@ -431,7 +546,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +558,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +571,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{5}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *InvokeResult) GetRequestId() string {
@@ -554,7 +669,7 @@ type WatchPoolRequest struct {
 
 func (x *WatchPoolRequest) Reset() {
 	*x = WatchPoolRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +681,7 @@ func (x *WatchPoolRequest) String() string {
 func (*WatchPoolRequest) ProtoMessage() {}
 
 func (x *WatchPoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +694,7 @@ func (x *WatchPoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPoolRequest.ProtoReflect.Descriptor instead.
 func (*WatchPoolRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{6}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchPoolRequest) GetCoordinator() string {
@@ -606,7 +721,7 @@ type WatchPoolResponse struct {
 
 func (x *WatchPoolResponse) Reset() {
 	*x = WatchPoolResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +733,7 @@ func (x *WatchPoolResponse) String() string {
 func (*WatchPoolResponse) ProtoMessage() {}
 
 func (x *WatchPoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +746,7 @@ func (x *WatchPoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPoolResponse.ProtoReflect.Descriptor instead.
 func (*WatchPoolResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{7}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchPoolResponse) GetWorker() string {
@@ -696,7 +811,7 @@ type PoolEntry struct {
 
 func (x *PoolEntry) Reset() {
 	*x = PoolEntry{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +823,7 @@ func (x *PoolEntry) String() string {
 func (*PoolEntry) ProtoMessage() {}
 
 func (x *PoolEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +836,7 @@ func (x *PoolEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolEntry.ProtoReflect.Descriptor instead.
 func (*PoolEntry) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PoolEntry) GetKey() string {
@@ -754,7 +869,7 @@ type ListSandboxesRequest struct {
 
 func (x *ListSandboxesRequest) Reset() {
 	*x = ListSandboxesRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +881,7 @@ func (x *ListSandboxesRequest) String() string {
 func (*ListSandboxesRequest) ProtoMessage() {}
 
 func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +894,7 @@ func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListSandboxesRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{11}
 }
 
 // ListSandboxesResponse lists sandboxes.
@@ -792,7 +907,7 @@ type ListSandboxesResponse struct {
 
 func (x *ListSandboxesResponse) Reset() {
 	*x = ListSandboxesResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +919,7 @@ func (x *ListSandboxesResponse) String() string {
 func (*ListSandboxesResponse) ProtoMessage() {}
 
 func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +932,7 @@ func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListSandboxesResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{10}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListSandboxesResponse) GetSandboxes() []*Sandbox {
@@ -843,7 +958,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +970,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +983,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{11}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Sandbox) GetId() string {
@@ -922,7 +1037,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1049,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1062,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{12}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{14}
 }
 
 // DrainResponse is empty.
@@ -959,7 +1074,7 @@ type DrainResponse struct {
 
 func (x *DrainResponse) Reset() {
 	*x = DrainResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1086,7 @@ func (x *DrainResponse) String() string {
 func (*DrainResponse) ProtoMessage() {}
 
 func (x *DrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,14 +1099,21 @@ func (x *DrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainResponse.ProtoReflect.Descriptor instead.
 func (*DrainResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{13}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{15}
 }
 
 var File_gust_node_v1_worker_proto protoreflect.FileDescriptor
 
 const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x19gust/node/v1/worker.proto\x12\fgust.node.v1\"\xde\x02\n" +
+	"\x19gust/node/v1/worker.proto\x12\fgust.node.v1\"y\n" +
+	"\x10ProvisionRequest\x126\n" +
+	"\bfunction\x18\x01 \x01(\v2\x1a.gust.node.v1.FunctionSpecR\bfunction\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x17\n" +
+	"\ahold_ms\x18\x03 \x01(\x03R\x06holdMs\"I\n" +
+	"\x11ProvisionResponse\x12\x1a\n" +
+	"\bexisting\x18\x01 \x01(\x05R\bexisting\x12\x18\n" +
+	"\astarted\x18\x02 \x01(\x05R\astarted\"\xde\x02\n" +
 	"\fFunctionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
@@ -1067,12 +1189,13 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12)\n" +
 	"\x11last_used_unix_ms\x18\x06 \x01(\x03R\x0elastUsedUnixMs\"\x0e\n" +
 	"\fDrainRequest\"\x0f\n" +
-	"\rDrainResponse2\xc2\x02\n" +
+	"\rDrainResponse2\x90\x03\n" +
 	"\rWorkerService\x12E\n" +
 	"\x06Invoke\x12\x1b.gust.node.v1.InvokeRequest\x1a\x1c.gust.node.v1.InvokeResponse0\x01\x12N\n" +
 	"\tWatchPool\x12\x1e.gust.node.v1.WatchPoolRequest\x1a\x1f.gust.node.v1.WatchPoolResponse0\x01\x12X\n" +
 	"\rListSandboxes\x12\".gust.node.v1.ListSandboxesRequest\x1a#.gust.node.v1.ListSandboxesResponse\x12@\n" +
-	"\x05Drain\x12\x1a.gust.node.v1.DrainRequest\x1a\x1b.gust.node.v1.DrainResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
+	"\x05Drain\x12\x1a.gust.node.v1.DrainRequest\x1a\x1b.gust.node.v1.DrainResponse\x12L\n" +
+	"\tProvision\x12\x1e.gust.node.v1.ProvisionRequest\x1a\x1f.gust.node.v1.ProvisionResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
 
 var (
 	file_gust_node_v1_worker_proto_rawDescOnce sync.Once
@@ -1086,45 +1209,50 @@ func file_gust_node_v1_worker_proto_rawDescGZIP() []byte {
 	return file_gust_node_v1_worker_proto_rawDescData
 }
 
-var file_gust_node_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_gust_node_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_gust_node_v1_worker_proto_goTypes = []any{
-	(*FunctionSpec)(nil),          // 0: gust.node.v1.FunctionSpec
-	(*InvokeRequest)(nil),         // 1: gust.node.v1.InvokeRequest
-	(*InvokeResponse)(nil),        // 2: gust.node.v1.InvokeResponse
-	(*Started)(nil),               // 3: gust.node.v1.Started
-	(*NoWarmSandbox)(nil),         // 4: gust.node.v1.NoWarmSandbox
-	(*InvokeResult)(nil),          // 5: gust.node.v1.InvokeResult
-	(*WatchPoolRequest)(nil),      // 6: gust.node.v1.WatchPoolRequest
-	(*WatchPoolResponse)(nil),     // 7: gust.node.v1.WatchPoolResponse
-	(*PoolEntry)(nil),             // 8: gust.node.v1.PoolEntry
-	(*ListSandboxesRequest)(nil),  // 9: gust.node.v1.ListSandboxesRequest
-	(*ListSandboxesResponse)(nil), // 10: gust.node.v1.ListSandboxesResponse
-	(*Sandbox)(nil),               // 11: gust.node.v1.Sandbox
-	(*DrainRequest)(nil),          // 12: gust.node.v1.DrainRequest
-	(*DrainResponse)(nil),         // 13: gust.node.v1.DrainResponse
-	nil,                           // 14: gust.node.v1.FunctionSpec.EnvironmentEntry
+	(*ProvisionRequest)(nil),      // 0: gust.node.v1.ProvisionRequest
+	(*ProvisionResponse)(nil),     // 1: gust.node.v1.ProvisionResponse
+	(*FunctionSpec)(nil),          // 2: gust.node.v1.FunctionSpec
+	(*InvokeRequest)(nil),         // 3: gust.node.v1.InvokeRequest
+	(*InvokeResponse)(nil),        // 4: gust.node.v1.InvokeResponse
+	(*Started)(nil),               // 5: gust.node.v1.Started
+	(*NoWarmSandbox)(nil),         // 6: gust.node.v1.NoWarmSandbox
+	(*InvokeResult)(nil),          // 7: gust.node.v1.InvokeResult
+	(*WatchPoolRequest)(nil),      // 8: gust.node.v1.WatchPoolRequest
+	(*WatchPoolResponse)(nil),     // 9: gust.node.v1.WatchPoolResponse
+	(*PoolEntry)(nil),             // 10: gust.node.v1.PoolEntry
+	(*ListSandboxesRequest)(nil),  // 11: gust.node.v1.ListSandboxesRequest
+	(*ListSandboxesResponse)(nil), // 12: gust.node.v1.ListSandboxesResponse
+	(*Sandbox)(nil),               // 13: gust.node.v1.Sandbox
+	(*DrainRequest)(nil),          // 14: gust.node.v1.DrainRequest
+	(*DrainResponse)(nil),         // 15: gust.node.v1.DrainResponse
+	nil,                           // 16: gust.node.v1.FunctionSpec.EnvironmentEntry
 }
 var file_gust_node_v1_worker_proto_depIdxs = []int32{
-	14, // 0: gust.node.v1.FunctionSpec.environment:type_name -> gust.node.v1.FunctionSpec.EnvironmentEntry
-	0,  // 1: gust.node.v1.InvokeRequest.function:type_name -> gust.node.v1.FunctionSpec
-	3,  // 2: gust.node.v1.InvokeResponse.started:type_name -> gust.node.v1.Started
-	5,  // 3: gust.node.v1.InvokeResponse.result:type_name -> gust.node.v1.InvokeResult
-	4,  // 4: gust.node.v1.InvokeResponse.no_warm_sandbox:type_name -> gust.node.v1.NoWarmSandbox
-	8,  // 5: gust.node.v1.WatchPoolResponse.entries:type_name -> gust.node.v1.PoolEntry
-	11, // 6: gust.node.v1.ListSandboxesResponse.sandboxes:type_name -> gust.node.v1.Sandbox
-	1,  // 7: gust.node.v1.WorkerService.Invoke:input_type -> gust.node.v1.InvokeRequest
-	6,  // 8: gust.node.v1.WorkerService.WatchPool:input_type -> gust.node.v1.WatchPoolRequest
-	9,  // 9: gust.node.v1.WorkerService.ListSandboxes:input_type -> gust.node.v1.ListSandboxesRequest
-	12, // 10: gust.node.v1.WorkerService.Drain:input_type -> gust.node.v1.DrainRequest
-	2,  // 11: gust.node.v1.WorkerService.Invoke:output_type -> gust.node.v1.InvokeResponse
-	7,  // 12: gust.node.v1.WorkerService.WatchPool:output_type -> gust.node.v1.WatchPoolResponse
-	10, // 13: gust.node.v1.WorkerService.ListSandboxes:output_type -> gust.node.v1.ListSandboxesResponse
-	13, // 14: gust.node.v1.WorkerService.Drain:output_type -> gust.node.v1.DrainResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	2,  // 0: gust.node.v1.ProvisionRequest.function:type_name -> gust.node.v1.FunctionSpec
+	16, // 1: gust.node.v1.FunctionSpec.environment:type_name -> gust.node.v1.FunctionSpec.EnvironmentEntry
+	2,  // 2: gust.node.v1.InvokeRequest.function:type_name -> gust.node.v1.FunctionSpec
+	5,  // 3: gust.node.v1.InvokeResponse.started:type_name -> gust.node.v1.Started
+	7,  // 4: gust.node.v1.InvokeResponse.result:type_name -> gust.node.v1.InvokeResult
+	6,  // 5: gust.node.v1.InvokeResponse.no_warm_sandbox:type_name -> gust.node.v1.NoWarmSandbox
+	10, // 6: gust.node.v1.WatchPoolResponse.entries:type_name -> gust.node.v1.PoolEntry
+	13, // 7: gust.node.v1.ListSandboxesResponse.sandboxes:type_name -> gust.node.v1.Sandbox
+	3,  // 8: gust.node.v1.WorkerService.Invoke:input_type -> gust.node.v1.InvokeRequest
+	8,  // 9: gust.node.v1.WorkerService.WatchPool:input_type -> gust.node.v1.WatchPoolRequest
+	11, // 10: gust.node.v1.WorkerService.ListSandboxes:input_type -> gust.node.v1.ListSandboxesRequest
+	14, // 11: gust.node.v1.WorkerService.Drain:input_type -> gust.node.v1.DrainRequest
+	0,  // 12: gust.node.v1.WorkerService.Provision:input_type -> gust.node.v1.ProvisionRequest
+	4,  // 13: gust.node.v1.WorkerService.Invoke:output_type -> gust.node.v1.InvokeResponse
+	9,  // 14: gust.node.v1.WorkerService.WatchPool:output_type -> gust.node.v1.WatchPoolResponse
+	12, // 15: gust.node.v1.WorkerService.ListSandboxes:output_type -> gust.node.v1.ListSandboxesResponse
+	15, // 16: gust.node.v1.WorkerService.Drain:output_type -> gust.node.v1.DrainResponse
+	1,  // 17: gust.node.v1.WorkerService.Provision:output_type -> gust.node.v1.ProvisionResponse
+	13, // [13:18] is the sub-list for method output_type
+	8,  // [8:13] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_gust_node_v1_worker_proto_init() }
@@ -1132,7 +1260,7 @@ func file_gust_node_v1_worker_proto_init() {
 	if File_gust_node_v1_worker_proto != nil {
 		return
 	}
-	file_gust_node_v1_worker_proto_msgTypes[2].OneofWrappers = []any{
+	file_gust_node_v1_worker_proto_msgTypes[4].OneofWrappers = []any{
 		(*InvokeResponse_Started)(nil),
 		(*InvokeResponse_Result)(nil),
 		(*InvokeResponse_NoWarmSandbox)(nil),
@@ -1143,7 +1271,7 @@ func file_gust_node_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_node_v1_worker_proto_rawDesc), len(file_gust_node_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	WorkerService_WatchPool_FullMethodName     = "/gust.node.v1.WorkerService/WatchPool"
 	WorkerService_ListSandboxes_FullMethodName = "/gust.node.v1.WorkerService/ListSandboxes"
 	WorkerService_Drain_FullMethodName         = "/gust.node.v1.WorkerService/Drain"
+	WorkerService_Provision_FullMethodName     = "/gust.node.v1.WorkerService/Provision"
 )
 
 // WorkerServiceClient is the client API for WorkerService service.
@@ -45,6 +46,10 @@ type WorkerServiceClient interface {
 	ListSandboxes(ctx context.Context, in *ListSandboxesRequest, opts ...grpc.CallOption) (*ListSandboxesResponse, error)
 	// Drain stops new invocations; in-flight ones finish.
 	Drain(ctx context.Context, in *DrainRequest, opts ...grpc.CallOption) (*DrainResponse, error)
+	// Provision keeps count sandboxes of a function version initialised on
+	// this worker, starting what is missing; the leader repeats it while the
+	// function has provisioned concurrency, and the marks lapse otherwise.
+	Provision(ctx context.Context, in *ProvisionRequest, opts ...grpc.CallOption) (*ProvisionResponse, error)
 }
 
 type workerServiceClient struct {
@@ -113,6 +118,16 @@ func (c *workerServiceClient) Drain(ctx context.Context, in *DrainRequest, opts 
 	return out, nil
 }
 
+func (c *workerServiceClient) Provision(ctx context.Context, in *ProvisionRequest, opts ...grpc.CallOption) (*ProvisionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProvisionResponse)
+	err := c.cc.Invoke(ctx, WorkerService_Provision_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkerServiceServer is the server API for WorkerService service.
 // All implementations must embed UnimplementedWorkerServiceServer
 // for forward compatibility.
@@ -130,6 +145,10 @@ type WorkerServiceServer interface {
 	ListSandboxes(context.Context, *ListSandboxesRequest) (*ListSandboxesResponse, error)
 	// Drain stops new invocations; in-flight ones finish.
 	Drain(context.Context, *DrainRequest) (*DrainResponse, error)
+	// Provision keeps count sandboxes of a function version initialised on
+	// this worker, starting what is missing; the leader repeats it while the
+	// function has provisioned concurrency, and the marks lapse otherwise.
+	Provision(context.Context, *ProvisionRequest) (*ProvisionResponse, error)
 	mustEmbedUnimplementedWorkerServiceServer()
 }
 
@@ -151,6 +170,9 @@ func (UnimplementedWorkerServiceServer) ListSandboxes(context.Context, *ListSand
 }
 func (UnimplementedWorkerServiceServer) Drain(context.Context, *DrainRequest) (*DrainResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Drain not implemented")
+}
+func (UnimplementedWorkerServiceServer) Provision(context.Context, *ProvisionRequest) (*ProvisionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Provision not implemented")
 }
 func (UnimplementedWorkerServiceServer) mustEmbedUnimplementedWorkerServiceServer() {}
 func (UnimplementedWorkerServiceServer) testEmbeddedByValue()                       {}
@@ -231,6 +253,24 @@ func _WorkerService_Drain_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkerService_Provision_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProvisionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServiceServer).Provision(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkerService_Provision_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServiceServer).Provision(ctx, req.(*ProvisionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WorkerService_ServiceDesc is the grpc.ServiceDesc for WorkerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -245,6 +285,10 @@ var WorkerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Drain",
 			Handler:    _WorkerService_Drain_Handler,
+		},
+		{
+			MethodName: "Provision",
+			Handler:    _WorkerService_Provision_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
