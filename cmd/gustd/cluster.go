@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator"
 	"github.com/gustfaas/gust/internal/flagconf"
 	"github.com/gustfaas/gust/internal/node"
 	"github.com/gustfaas/gust/worker"
@@ -59,6 +60,7 @@ func coordinatorCmd() *cobra.Command {
 		n                  nodeFlags
 		httpAddr, raftAddr string
 		bootstrap          bool
+		unreservedMin      int
 	)
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -78,21 +80,24 @@ func coordinatorCmd() *cobra.Command {
 			if httpAddr == "" || raftAddr == "" {
 				return fmt.Errorf("--http and --raft are required")
 			}
-			return runCoordinator(n.logger(), n, httpAddr, raftAddr, bootstrap)
+			return runCoordinator(n.logger(), n, httpAddr, raftAddr, bootstrap, unreservedMin)
 		},
 	}
 	n.register(cmd)
 	cmd.Flags().StringVar(&httpAddr, "http", "", "HTTP listen address (required)")
 	cmd.Flags().StringVar(&raftAddr, "raft", "", "Raft listen address (required)")
 	cmd.Flags().BoolVar(&bootstrap, "bootstrap", false, "start a new cluster with this coordinator as its first voter")
+	cmd.Flags().IntVar(&unreservedMin, "unreserved-min", coordinator.DefaultLimits().UnreservedMin,
+		"concurrency that reservations must leave unreserved (or the whole limit, if smaller)")
 	withConfig(cmd)
 	return cmd
 }
 
-func runCoordinator(log *slog.Logger, n nodeFlags, httpAddr, raftAddr string, bootstrap bool) error {
+func runCoordinator(log *slog.Logger, n nodeFlags, httpAddr, raftAddr string, bootstrap bool, unreservedMin int) error {
 	c, err := node.StartCoordinator(node.CoordinatorConfig{
 		Name: n.name, DataDir: n.dataDir, GRPCAddr: n.grpcAddr, HTTPAddr: httpAddr, RaftAddr: raftAddr,
 		GossipAddr: n.gossipAddr, Join: n.join, Bootstrap: bootstrap, FastGossip: n.fastGossip, Logger: log,
+		UnreservedMin: unreservedMin,
 	})
 	if err != nil {
 		return err

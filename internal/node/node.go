@@ -32,7 +32,9 @@ type CoordinatorConfig struct {
 	Bootstrap                    bool
 	// FastGossip and FastRaft shorten timings for loopback clusters and tests.
 	FastGossip, FastRaft bool
-	Logger               *slog.Logger
+	// UnreservedMin overrides coordinator.Limits.UnreservedMin when > 0.
+	UnreservedMin int
+	Logger        *slog.Logger
 }
 
 // Coordinator is a running coordinator node.
@@ -68,6 +70,9 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	}()
 	ccfg := coordinator.DefaultConfig()
 	ccfg.Name, ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = cfg.Name, cfg.GRPCAddr, cfg.HTTPAddr, log
+	if cfg.UnreservedMin > 0 {
+		ccfg.Limits.UnreservedMin = cfg.UnreservedMin
+	}
 	code, err := codestore.Open(filepath.Join(dataDir, "code"), ccfg.Limits.Code)
 	if err != nil {
 		return nil, err
