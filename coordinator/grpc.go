@@ -13,24 +13,37 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// toStatus maps an error to the wire, once, using apierr's table.
+// toStatus maps an error to gRPC, once, using apierr's table.
 func toStatus(log *slog.Logger, err error) error {
 	if err == nil {
 		return nil
-	}
-	if e, ok := apierr.As(err); ok {
-		return e.GRPCStatus().Err()
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
-	case errors.Is(err, raftstore.ErrNotLeader):
-		return apierr.New(apierr.ResourceNotReady, "%v", err).GRPCStatus().Err()
 	}
-	log.Error("internal error", "err", err)
-	return apierr.New(apierr.Service, "%v", err).GRPCStatus().Err()
+	e := toAPIError(err).(*apierr.Error)
+	if e.Name == apierr.Service {
+		log.Error("internal error", "err", err)
+	}
+	return e.GRPCStatus().Err()
+}
+
+// toAPIError names an error for users: named errors pass through; the
+// platform's own sentinels get their name; anything else is a ServiceException.
+func toAPIError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := apierr.As(err); ok {
+		return e
+	}
+	if errors.Is(err, raftstore.ErrNotLeader) {
+		return apierr.New(apierr.ResourceNotReady, "%v", err)
+	}
+	return apierr.New(apierr.Service, "%v", err)
 }
 
 // functionServer adapts functions to gRPC.

@@ -102,3 +102,19 @@ func newRequestID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
+
+// restInvoker adapts the invoker to the Lambda REST front, mapping errors
+// the way the gRPC adapter does.
+type restInvoker struct{ iv *invoker }
+
+// Invoke runs one invocation.
+func (r restInvoker) Invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.InvokeResponse, error) {
+	res, err := r.iv.invoke(ctx, req)
+	return res, toAPIError(err)
+}
+
+// CheckFunction answers DryRun: does the function exist?
+func (r restInvoker) CheckFunction(ctx context.Context, name, qualifier string) error {
+	_, err := r.iv.fns.get(ctx, name, qualifier)
+	return toAPIError(err)
+}

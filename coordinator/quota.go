@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/gustfaas/gust/coordinator/admission"
@@ -15,9 +16,10 @@ import (
 // quotas is the logic behind quota and concurrency settings, and the
 // coordinator's side of the lease protocol.
 type quotas struct {
-	store  *raftstore.Store
-	write  *writer
-	limits Limits
+	store   *raftstore.Store
+	write   *writer
+	limits  Limits
+	grantMu sync.Mutex // one grant decided and committed at a time
 }
 
 // Quota implements admission.View.
@@ -76,6 +78,8 @@ func (q *quotas) RenewLeases(ctx context.Context, req *nodev1.RenewLeasesRequest
 
 // grant decides and commits leases; leader only.
 func (q *quotas) grant(ctx context.Context, req *nodev1.RenewLeasesRequest) (*nodev1.RenewLeasesResponse, error) {
+	q.grantMu.Lock()
+	defer q.grantMu.Unlock()
 	records, grants := admission.Grant(q.store.Quota(), req, time.Now())
 	_, err := q.store.Apply(ctx, raftstore.Command{Type: raftstore.CmdGrantLeases,
 		Msg: &raftv1.GrantLeases{Coordinator: req.GetCoordinator(), Leases: records}})
@@ -114,9 +118,11 @@ func (q *quotas) set(ctx context.Context, tenant string, limit int64) (*gustv1.Q
 		return nil, apierr.New(apierr.InvalidParameterValue,
 			"concurrency %d leaves less than %d unreserved after %d reserved", limit, q.unreservedFloor(limit), view.ReservedTotal())
 	}
+	changed := time.Now()
 	if err := q.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetAccountLimit, Msg: &raftv1.SetAccountLimit{Limit: limit}}, nil); err != nil {
 		return nil, err
 	}
+	q.awaitLeases(ctx, changed)
 	return q.get(), nil
 }
 
@@ -150,10 +156,50 @@ func (q *quotas) setConcurrency(ctx context.Context, fns *functions, name string
 	if left := view.AccountLimit - othersReserved - reserved; reserved > 0 && left < q.unreservedFloor(view.AccountLimit) {
 		return nil, bad("reserving %d leaves %d unreserved; at least %d must stay unreserved", reserved, left, q.unreservedFloor(view.AccountLimit))
 	}
+	changed := time.Now()
 	err := q.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetFunctionConcurrency,
 		Msg: &raftv1.SetFunctionConcurrency{Function: name, Reserved: reserved, Provisioned: provisioned}}, nil)
 	if err != nil {
 		return nil, err
 	}
+	q.awaitLeases(ctx, changed)
 	return q.concurrency(name), nil
+}
+
+// awaitLeases waits until every coordinator still holding a lease has
+// renewed, in every pool, since the limits changed: from then on the new
+// limits hold everywhere, so a caller that changed them can rely on them.
+// Coordinators whose leases ran out cannot admit and are not waited for.
+// It gives up after a few TTLs (a coordinator cut off stops by itself).
+func (q *quotas) awaitLeases(ctx context.Context, changed time.Time) {
+	deadline := time.Now().Add(3 * admission.TTL)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if q.leasesRenewedSince(changed) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (q *quotas) leasesRenewedSince(changed time.Time) bool {
+	view := q.store.Quota()
+	now := time.Now().UnixNano()
+	grantedAt := func(expires int64) int64 { return expires - int64(admission.TTL) }
+	holders := map[string]bool{}
+	for _, byCoord := range view.Leases {
+		for coord, l := range byCoord {
+			if l.GetExpiresUnixNano() > now {
+				holders[coord] = true
+			}
+		}
+	}
+	for coord := range holders {
+		for _, pool := range view.Pools() {
+			l, ok := view.Leases[pool][coord]
+			if !ok || grantedAt(l.GetExpiresUnixNano()) < changed.UnixNano() {
+				return false
+			}
+		}
+	}
+	return true
 }

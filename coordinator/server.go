@@ -11,6 +11,7 @@ import (
 
 	"github.com/gustfaas/gust/coordinator/admission"
 	"github.com/gustfaas/gust/coordinator/codestore"
+	"github.com/gustfaas/gust/coordinator/lambdahttp"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
@@ -89,6 +90,8 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", c.readyz)
+	mux.Handle("/", lambdahttp.Handler(restInvoker{iv}, lambdahttp.Options{
+		MaxSyncPayload: int64(cfg.Limits.MaxSyncPayload), Logger: cfg.Logger}))
 	c.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	var err error

@@ -146,6 +146,7 @@ func (a *Admission) Run(ctx context.Context, g Granter) {
 		for _, gr := range res.GetGrants() {
 			l := a.lease(gr.GetPool())
 			l.setSlots(uint32(gr.GetSlots()))
+			l.contended.Store(gr.GetContended())
 			l.validUntil.Store(t0 + int64(time.Duration(gr.GetTtlMs())*time.Millisecond-Margin))
 		}
 	}
@@ -177,6 +178,9 @@ func (a *Admission) demands(view raftstore.QuotaView) (*nodev1.RenewLeasesReques
 		slots, inFlight, throttled := l.Stats()
 		throttledTotal += throttled
 		headroom := max(1, (limit+2*n-1)/(2*n))
+		if l.contended.Load() {
+			headroom = 0 // others are short: keep only what runs here
+		}
 		if throttled > l.lastThrottled() {
 			headroom = max(headroom, limit) // refused: ask for all that is free
 		}

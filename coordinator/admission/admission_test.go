@@ -54,9 +54,10 @@ func TestGrantNeverExceedsLimit(t *testing.T) {
 
 // fakeView is a quota view with one account pool.
 type fakeView struct {
-	mu     sync.Mutex
-	leases map[string]*raftv1.Lease
-	limit  int64
+	mu      sync.Mutex
+	grantMu sync.Mutex // the leader decides one grant at a time
+	leases  map[string]*raftv1.Lease
+	limit   int64
 }
 
 func (f *fakeView) Quota() raftstore.QuotaView {
@@ -73,6 +74,8 @@ func (f *fakeView) Coordinators() int               { return 3 }
 
 // leader grants against the fake view, as the Raft leader would.
 func (f *fakeView) RenewLeases(_ context.Context, req *nodev1.RenewLeasesRequest) (*nodev1.RenewLeasesResponse, error) {
+	f.grantMu.Lock()
+	defer f.grantMu.Unlock()
 	records, grants := Grant(f.Quota(), req, time.Now())
 	f.mu.Lock()
 	for _, r := range records {

@@ -20,7 +20,9 @@ const (
 	Skew = 500 * time.Millisecond
 )
 
-// Grant decides one coordinator's leases, on the leader. For each pool it
+// Grant decides one coordinator's leases, on the leader. Callers must
+// serialise Grant and the commit of its records: two grants computed from
+// the same view would hand out the same free slots twice. For each pool it
 // grants min(want, limit − what every other coordinator's grants still
 // cover), where a grant covers its slots until it expires plus the longest
 // timeout admitted under it, plus Skew. It returns the Raft records to
@@ -35,12 +37,16 @@ func Grant(view raftstore.QuotaView, req *nodev1.RenewLeasesRequest, now time.Ti
 			limit = 0
 		}
 		var others int64
+		contended := false
 		for coord, l := range view.Leases[d.GetPool()] {
 			if coord == req.GetCoordinator() {
 				continue
 			}
 			if nowNs < l.GetExpiresUnixNano()+l.GetTailNano()+int64(Skew) {
 				others += l.GetSlots()
+			}
+			if nowNs < l.GetExpiresUnixNano() && l.GetWant() > l.GetSlots() {
+				contended = true
 			}
 		}
 		slots := min(d.GetWant(), limit-others)
@@ -50,9 +56,9 @@ func Grant(view raftstore.QuotaView, req *nodev1.RenewLeasesRequest, now time.Ti
 		tail := time.Duration(d.GetMaxTimeoutMs()) * time.Millisecond
 		records = append(records, &raftv1.Lease{
 			Pool: d.GetPool(), Slots: slots, ExpiresUnixNano: now.Add(TTL).UnixNano(), TailNano: int64(tail),
-			InFlight: d.GetInFlight(), Throttled: d.GetThrottled(),
+			InFlight: d.GetInFlight(), Throttled: d.GetThrottled(), Want: d.GetWant(),
 		})
-		grants = append(grants, &nodev1.LeaseGrant{Pool: d.GetPool(), Slots: slots, TtlMs: TTL.Milliseconds()})
+		grants = append(grants, &nodev1.LeaseGrant{Pool: d.GetPool(), Slots: slots, TtlMs: TTL.Milliseconds(), Contended: contended})
 	}
 	return records, grants
 }

@@ -200,10 +200,13 @@ func (x *RenewLeasesResponse) GetGrants() []*LeaseGrant {
 
 // LeaseGrant is slots in one pool, valid for ttl_ms from when the request was sent.
 type LeaseGrant struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pool          string                 `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
-	Slots         int64                  `protobuf:"varint,2,opt,name=slots,proto3" json:"slots,omitempty"`
-	TtlMs         int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pool  string                 `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	Slots int64                  `protobuf:"varint,2,opt,name=slots,proto3" json:"slots,omitempty"`
+	TtlMs int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// Contended says another coordinator wants more than it holds: an idle
+	// coordinator should then keep no headroom in this pool.
+	Contended     bool `protobuf:"varint,4,opt,name=contended,proto3" json:"contended,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -257,6 +260,13 @@ func (x *LeaseGrant) GetTtlMs() int64 {
 		return x.TtlMs
 	}
 	return 0
+}
+
+func (x *LeaseGrant) GetContended() bool {
+	if x != nil {
+		return x.Contended
+	}
+	return false
 }
 
 // AppliedIndexRequest asks for the applied index.
@@ -635,12 +645,13 @@ const file_gust_node_v1_peer_proto_rawDesc = "" +
 	"\tthrottled\x18\x04 \x01(\x03R\tthrottled\x12$\n" +
 	"\x0emax_timeout_ms\x18\x05 \x01(\x03R\fmaxTimeoutMs\"G\n" +
 	"\x13RenewLeasesResponse\x120\n" +
-	"\x06grants\x18\x01 \x03(\v2\x18.gust.node.v1.LeaseGrantR\x06grants\"M\n" +
+	"\x06grants\x18\x01 \x03(\v2\x18.gust.node.v1.LeaseGrantR\x06grants\"k\n" +
 	"\n" +
 	"LeaseGrant\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x14\n" +
 	"\x05slots\x18\x02 \x01(\x03R\x05slots\x12\x15\n" +
-	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\"\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\x12\x1c\n" +
+	"\tcontended\x18\x04 \x01(\bR\tcontended\"\x15\n" +
 	"\x13AppliedIndexRequest\",\n" +
 	"\x14AppliedIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"(\n" +

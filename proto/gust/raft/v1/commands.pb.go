@@ -297,8 +297,11 @@ type Lease struct {
 	TailNano int64 `protobuf:"varint,4,opt,name=tail_nano,json=tailNano,proto3" json:"tail_nano,omitempty"`
 	// InFlight and Throttled are the coordinator's counters when it asked,
 	// for operators (`gust quota get`, `gust fn get`).
-	InFlight      int64 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
-	Throttled     int64 `protobuf:"varint,6,opt,name=throttled,proto3" json:"throttled,omitempty"`
+	InFlight  int64 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	Throttled int64 `protobuf:"varint,6,opt,name=throttled,proto3" json:"throttled,omitempty"`
+	// Want is what the coordinator asked for; want above slots means the
+	// pool is contended and idle coordinators should give back headroom.
+	Want          int64 `protobuf:"varint,7,opt,name=want,proto3" json:"want,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -375,6 +378,13 @@ func (x *Lease) GetThrottled() int64 {
 	return 0
 }
 
+func (x *Lease) GetWant() int64 {
+	if x != nil {
+		return x.Want
+	}
+	return 0
+}
+
 var File_gust_raft_v1_commands_proto protoreflect.FileDescriptor
 
 const file_gust_raft_v1_commands_proto_rawDesc = "" +
@@ -393,14 +403,15 @@ const file_gust_raft_v1_commands_proto_rawDesc = "" +
 	"\vprovisioned\x18\x03 \x01(\x03R\vprovisioned\"\\\n" +
 	"\vGrantLeases\x12 \n" +
 	"\vcoordinator\x18\x01 \x01(\tR\vcoordinator\x12+\n" +
-	"\x06leases\x18\x02 \x03(\v2\x13.gust.raft.v1.LeaseR\x06leases\"\xb5\x01\n" +
+	"\x06leases\x18\x02 \x03(\v2\x13.gust.raft.v1.LeaseR\x06leases\"\xc9\x01\n" +
 	"\x05Lease\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x14\n" +
 	"\x05slots\x18\x02 \x01(\x03R\x05slots\x12*\n" +
 	"\x11expires_unix_nano\x18\x03 \x01(\x03R\x0fexpiresUnixNano\x12\x1b\n" +
 	"\ttail_nano\x18\x04 \x01(\x03R\btailNano\x12\x1b\n" +
 	"\tin_flight\x18\x05 \x01(\x03R\binFlight\x12\x1c\n" +
-	"\tthrottled\x18\x06 \x01(\x03R\tthrottledB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
+	"\tthrottled\x18\x06 \x01(\x03R\tthrottled\x12\x12\n" +
+	"\x04want\x18\a \x01(\x03R\x04wantB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
 
 var (
 	file_gust_raft_v1_commands_proto_rawDescOnce sync.Once
