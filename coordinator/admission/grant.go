@@ -54,9 +54,15 @@ func Grant(view raftstore.QuotaView, req *nodev1.RenewLeasesRequest, now time.Ti
 			slots = 0
 		}
 		tail := time.Duration(d.GetMaxTimeoutMs()) * time.Millisecond
+		// Want is kept only when the coordinator refused requests since its
+		// last grant: unmet demand, not idle headroom, makes a pool contended.
+		var starvedWant int64
+		if prev, ok := view.Leases[d.GetPool()][req.GetCoordinator()]; ok && d.GetThrottled() > prev.GetThrottled() {
+			starvedWant = d.GetWant()
+		}
 		records = append(records, &raftv1.Lease{
 			Pool: d.GetPool(), Slots: slots, ExpiresUnixNano: now.Add(TTL).UnixNano(), TailNano: int64(tail),
-			InFlight: d.GetInFlight(), Throttled: d.GetThrottled(), Want: d.GetWant(),
+			InFlight: d.GetInFlight(), Throttled: d.GetThrottled(), Want: starvedWant,
 		})
 		grants = append(grants, &nodev1.LeaseGrant{Pool: d.GetPool(), Slots: slots, TtlMs: TTL.Milliseconds(), Contended: contended})
 	}

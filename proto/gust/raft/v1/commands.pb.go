@@ -299,8 +299,9 @@ type Lease struct {
 	// for operators (`gust quota get`, `gust fn get`).
 	InFlight  int64 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
 	Throttled int64 `protobuf:"varint,6,opt,name=throttled,proto3" json:"throttled,omitempty"`
-	// Want is what the coordinator asked for; want above slots means the
-	// pool is contended and idle coordinators should give back headroom.
+	// Want is what the coordinator asked for after it refused requests (0
+	// otherwise); want above slots means the pool is contended and idle
+	// coordinators should give back their headroom.
 	Want          int64 `protobuf:"varint,7,opt,name=want,proto3" json:"want,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
