@@ -178,3 +178,6 @@ func (c *Coordinator) Shutdown(ctx context.Context) {
 	c.router.Close()
 	c.clients.close()
 }
+
+// Name is the coordinator's --name.
+func (c *Coordinator) Name() string { return c.cfg.Name }

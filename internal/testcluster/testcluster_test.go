@@ -206,3 +206,49 @@ func TestProvisionedConcurrency(t *testing.T) {
 		return total(m) == 2 && m[lost] == 0
 	}, "provisioned sandboxes were not re-created after losing %s: %v", lost, provisioned())
 }
+
+// A coordinator that is gone can be removed from Raft by name; the
+// remaining two keep a quorum and accept writes. (A live coordinator that
+// is removed is added back by the leader while it stays in gossip: stop it
+// first.)
+func TestRaftRemoveGoneCoordinator(t *testing.T) {
+	c := testcluster.New(t, 3, 0)
+	ctx := context.Background()
+	gone := c.Coordinators[2]
+	if gone.Store.IsLeader() {
+		gone = c.Coordinators[1]
+	}
+	gone.Kill()
+	var live *client.Client
+	for i, co := range c.Coordinators {
+		if co != gone {
+			live = c.ClientOf(t, i)
+			break
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		nodes, err := live.ListNodes(ctx)
+		if err != nil {
+			return false
+		}
+		for _, n := range nodes {
+			if n.GetName() == gone.Name() && n.GetStatus() != "alive" {
+				return true
+			}
+		}
+		return false
+	}, "gossip never saw the killed coordinator go")
+	if err := live.RemoveRaftPeer(ctx, gone.Name()); err != nil {
+		t.Fatal(err)
+	}
+	peers, err := live.ListRaftPeers(ctx)
+	if err != nil || len(peers) != 2 {
+		t.Fatalf("peers after remove: %v %v", peers, err)
+	}
+	if err := live.RemoveRaftPeer(ctx, "nope"); err == nil {
+		t.Fatal("removing an unknown peer succeeded")
+	}
+	if _, err := live.SetQuota(ctx, "", 500); err != nil {
+		t.Fatalf("write after remove: %v", err)
+	}
+}
