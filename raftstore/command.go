@@ -18,6 +18,9 @@ const (
 	CmdSetAccountLimit        CommandType = 3
 	CmdSetFunctionConcurrency CommandType = 4
 	CmdGrantLeases            CommandType = 5
+	CmdPublishVersion         CommandType = 6
+	CmdPutAlias               CommandType = 7
+	CmdDeleteVersion          CommandType = 8
 )
 
 // Command is one typed change to apply through Raft.

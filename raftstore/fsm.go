@@ -50,6 +50,9 @@ const (
 	recAccount     recordType = 2
 	recConcurrency recordType = 3
 	recLeases      recordType = 4
+	recVersion     recordType = 5
+	recAlias       recordType = 6
+	recCounter     recordType = 7
 )
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -93,8 +96,8 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 
 func (s *state) restore(t recordType, body []byte) error {
 	switch t {
-	case recFunction:
-		return s.functions.restore(body)
+	case recFunction, recVersion, recAlias, recCounter:
+		return s.functions.restoreRecord(t, body)
 	case recAccount, recConcurrency, recLeases:
 		return s.quota.restore(t, body)
 	default:

@@ -3,6 +3,7 @@ package raftstore
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
@@ -17,10 +18,11 @@ func init() {
 // functionState holds every function's $LATEST, by name.
 type functionState struct {
 	byName map[string]*gustv1.Function
+	v      versionState
 }
 
 func newFunctionState() functionState {
-	return functionState{byName: map[string]*gustv1.Function{}}
+	return functionState{byName: map[string]*gustv1.Function{}, v: newVersionState()}
 }
 
 func applyPutFunction(s *state, body []byte) any {
@@ -44,6 +46,7 @@ func applyDeleteFunction(s *state, body []byte) any {
 		return fmt.Errorf("function %q: %w", c.GetName(), ErrNotFound)
 	}
 	delete(s.functions.byName, c.GetName())
+	s.functions.v.forget(c.GetName())
 	return nil
 }
 
@@ -55,7 +58,14 @@ func (f *functionState) snapshot(recs []record) []record {
 		}
 		recs = append(recs, record{t: recFunction, body: body})
 	}
-	return recs
+	return f.v.snapshot(recs)
+}
+
+func (f *functionState) restoreRecord(t recordType, body []byte) error {
+	if t == recFunction {
+		return f.restore(body)
+	}
+	return f.v.restore(t, body)
 }
 
 func (f *functionState) restore(body []byte) error {
@@ -88,6 +98,8 @@ func (s *Store) Functions() []*gustv1.Function {
 	}
 	return out
 }
+
+func timeFromNano(n int64) time.Time { return time.Unix(0, n).UTC() }
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -17,7 +17,9 @@ import (
 
 // Sentinel errors; servers map them to API errors.
 var (
-	ErrNotFound  = errors.New("not found")
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid is a command the state refuses (bad version, alias exists…).
+	ErrInvalid   = errors.New("invalid")
 	ErrNotLeader = errors.New("not the raft leader")
 )
 

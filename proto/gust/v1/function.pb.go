@@ -23,6 +23,479 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Alias names a version of a function.
+type Alias struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Function string                 `protobuf:"bytes,2,opt,name=function,proto3" json:"function,omitempty"`
+	// Version is the version most invocations go to.
+	Version string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	// AdditionalWeights sends a share (0 to 1) of invocations to other versions.
+	AdditionalWeights map[string]float64 `protobuf:"bytes,4,rep,name=additional_weights,json=additionalWeights,proto3" json:"additional_weights,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	Description       string             `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	Revision          uint64             `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Alias) Reset() {
+	*x = Alias{}
+	mi := &file_gust_v1_function_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alias) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alias) ProtoMessage() {}
+
+func (x *Alias) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alias.ProtoReflect.Descriptor instead.
+func (*Alias) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Alias) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Alias) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *Alias) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Alias) GetAdditionalWeights() map[string]float64 {
+	if x != nil {
+		return x.AdditionalWeights
+	}
+	return nil
+}
+
+func (x *Alias) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Alias) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// PublishVersionRequest names the function.
+type PublishVersionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishVersionRequest) Reset() {
+	*x = PublishVersionRequest{}
+	mi := &file_gust_v1_function_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishVersionRequest) ProtoMessage() {}
+
+func (x *PublishVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishVersionRequest.ProtoReflect.Descriptor instead.
+func (*PublishVersionRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PublishVersionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PublishVersionRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// PublishVersionResponse returns the new version.
+type PublishVersionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Function      *Function              `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishVersionResponse) Reset() {
+	*x = PublishVersionResponse{}
+	mi := &file_gust_v1_function_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishVersionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishVersionResponse) ProtoMessage() {}
+
+func (x *PublishVersionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishVersionResponse.ProtoReflect.Descriptor instead.
+func (*PublishVersionResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PublishVersionResponse) GetFunction() *Function {
+	if x != nil {
+		return x.Function
+	}
+	return nil
+}
+
+// PutAliasRequest creates or updates an alias.
+type PutAliasRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Alias *Alias                 `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"`
+	// Create fails if the alias exists; otherwise it is created or updated.
+	CreateOnly bool `protobuf:"varint,2,opt,name=create_only,json=createOnly,proto3" json:"create_only,omitempty"`
+	// UpdateOnly fails if the alias does not exist.
+	UpdateOnly    bool `protobuf:"varint,3,opt,name=update_only,json=updateOnly,proto3" json:"update_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutAliasRequest) Reset() {
+	*x = PutAliasRequest{}
+	mi := &file_gust_v1_function_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutAliasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutAliasRequest) ProtoMessage() {}
+
+func (x *PutAliasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutAliasRequest.ProtoReflect.Descriptor instead.
+func (*PutAliasRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PutAliasRequest) GetAlias() *Alias {
+	if x != nil {
+		return x.Alias
+	}
+	return nil
+}
+
+func (x *PutAliasRequest) GetCreateOnly() bool {
+	if x != nil {
+		return x.CreateOnly
+	}
+	return false
+}
+
+func (x *PutAliasRequest) GetUpdateOnly() bool {
+	if x != nil {
+		return x.UpdateOnly
+	}
+	return false
+}
+
+// PutAliasResponse returns the alias.
+type PutAliasResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alias         *Alias                 `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutAliasResponse) Reset() {
+	*x = PutAliasResponse{}
+	mi := &file_gust_v1_function_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutAliasResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutAliasResponse) ProtoMessage() {}
+
+func (x *PutAliasResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutAliasResponse.ProtoReflect.Descriptor instead.
+func (*PutAliasResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PutAliasResponse) GetAlias() *Alias {
+	if x != nil {
+		return x.Alias
+	}
+	return nil
+}
+
+// ListAliasesRequest names the function.
+type ListAliasesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAliasesRequest) Reset() {
+	*x = ListAliasesRequest{}
+	mi := &file_gust_v1_function_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAliasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAliasesRequest) ProtoMessage() {}
+
+func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
+func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListAliasesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ListAliasesResponse lists aliases.
+type ListAliasesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Aliases       []*Alias               `protobuf:"bytes,1,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAliasesResponse) Reset() {
+	*x = ListAliasesResponse{}
+	mi := &file_gust_v1_function_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAliasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAliasesResponse) ProtoMessage() {}
+
+func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
+func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListAliasesResponse) GetAliases() []*Alias {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+// ListVersionsRequest names the function.
+type ListVersionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVersionsRequest) Reset() {
+	*x = ListVersionsRequest{}
+	mi := &file_gust_v1_function_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVersionsRequest) ProtoMessage() {}
+
+func (x *ListVersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVersionsRequest.ProtoReflect.Descriptor instead.
+func (*ListVersionsRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListVersionsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ListVersionsResponse lists $LATEST and the published versions.
+type ListVersionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Versions      []*Function            `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVersionsResponse) Reset() {
+	*x = ListVersionsResponse{}
+	mi := &file_gust_v1_function_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVersionsResponse) ProtoMessage() {}
+
+func (x *ListVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVersionsResponse.ProtoReflect.Descriptor instead.
+func (*ListVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListVersionsResponse) GetVersions() []*Function {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
 // Concurrency is a function's reserved and provisioned concurrency and use.
 type Concurrency struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -39,7 +512,7 @@ type Concurrency struct {
 
 func (x *Concurrency) Reset() {
 	*x = Concurrency{}
-	mi := &file_gust_v1_function_proto_msgTypes[0]
+	mi := &file_gust_v1_function_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +524,7 @@ func (x *Concurrency) String() string {
 func (*Concurrency) ProtoMessage() {}
 
 func (x *Concurrency) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[0]
+	mi := &file_gust_v1_function_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +537,7 @@ func (x *Concurrency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Concurrency.ProtoReflect.Descriptor instead.
 func (*Concurrency) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{0}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Concurrency) GetReserved() int64 {
@@ -107,7 +580,7 @@ type PutFunctionConcurrencyRequest struct {
 
 func (x *PutFunctionConcurrencyRequest) Reset() {
 	*x = PutFunctionConcurrencyRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[1]
+	mi := &file_gust_v1_function_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -119,7 +592,7 @@ func (x *PutFunctionConcurrencyRequest) String() string {
 func (*PutFunctionConcurrencyRequest) ProtoMessage() {}
 
 func (x *PutFunctionConcurrencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[1]
+	mi := &file_gust_v1_function_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -132,7 +605,7 @@ func (x *PutFunctionConcurrencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFunctionConcurrencyRequest.ProtoReflect.Descriptor instead.
 func (*PutFunctionConcurrencyRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{1}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PutFunctionConcurrencyRequest) GetName() string {
@@ -166,7 +639,7 @@ type PutFunctionConcurrencyResponse struct {
 
 func (x *PutFunctionConcurrencyResponse) Reset() {
 	*x = PutFunctionConcurrencyResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[2]
+	mi := &file_gust_v1_function_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -178,7 +651,7 @@ func (x *PutFunctionConcurrencyResponse) String() string {
 func (*PutFunctionConcurrencyResponse) ProtoMessage() {}
 
 func (x *PutFunctionConcurrencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[2]
+	mi := &file_gust_v1_function_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -191,7 +664,7 @@ func (x *PutFunctionConcurrencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFunctionConcurrencyResponse.ProtoReflect.Descriptor instead.
 func (*PutFunctionConcurrencyResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{2}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PutFunctionConcurrencyResponse) GetConcurrency() *Concurrency {
@@ -222,7 +695,7 @@ type FunctionConfig struct {
 
 func (x *FunctionConfig) Reset() {
 	*x = FunctionConfig{}
-	mi := &file_gust_v1_function_proto_msgTypes[3]
+	mi := &file_gust_v1_function_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +707,7 @@ func (x *FunctionConfig) String() string {
 func (*FunctionConfig) ProtoMessage() {}
 
 func (x *FunctionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[3]
+	mi := &file_gust_v1_function_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +720,7 @@ func (x *FunctionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionConfig.ProtoReflect.Descriptor instead.
 func (*FunctionConfig) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{3}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FunctionConfig) GetName() string {
@@ -305,14 +778,16 @@ type Function struct {
 	// LastModified is when this version last changed.
 	LastModified *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_modified,json=lastModified,proto3" json:"last_modified,omitempty"`
 	// Revision changes whenever code or configuration changes.
-	Revision      uint64 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision uint64 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Description is set when a version is published.
+	Description   string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Function) Reset() {
 	*x = Function{}
-	mi := &file_gust_v1_function_proto_msgTypes[4]
+	mi := &file_gust_v1_function_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +799,7 @@ func (x *Function) String() string {
 func (*Function) ProtoMessage() {}
 
 func (x *Function) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[4]
+	mi := &file_gust_v1_function_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +812,7 @@ func (x *Function) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Function.ProtoReflect.Descriptor instead.
 func (*Function) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{4}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Function) GetConfig() *FunctionConfig {
@@ -382,6 +857,13 @@ func (x *Function) GetRevision() uint64 {
 	return 0
 }
 
+func (x *Function) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 // UploadCodeRequest is one chunk of a code zip.
 type UploadCodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -392,7 +874,7 @@ type UploadCodeRequest struct {
 
 func (x *UploadCodeRequest) Reset() {
 	*x = UploadCodeRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[5]
+	mi := &file_gust_v1_function_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +886,7 @@ func (x *UploadCodeRequest) String() string {
 func (*UploadCodeRequest) ProtoMessage() {}
 
 func (x *UploadCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[5]
+	mi := &file_gust_v1_function_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +899,7 @@ func (x *UploadCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadCodeRequest.ProtoReflect.Descriptor instead.
 func (*UploadCodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{5}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UploadCodeRequest) GetChunk() []byte {
@@ -439,7 +921,7 @@ type UploadCodeResponse struct {
 
 func (x *UploadCodeResponse) Reset() {
 	*x = UploadCodeResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[6]
+	mi := &file_gust_v1_function_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +933,7 @@ func (x *UploadCodeResponse) String() string {
 func (*UploadCodeResponse) ProtoMessage() {}
 
 func (x *UploadCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[6]
+	mi := &file_gust_v1_function_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +946,7 @@ func (x *UploadCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadCodeResponse.ProtoReflect.Descriptor instead.
 func (*UploadCodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{6}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UploadCodeResponse) GetDigest() string {
@@ -500,7 +982,7 @@ type PutFunctionRequest struct {
 
 func (x *PutFunctionRequest) Reset() {
 	*x = PutFunctionRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[7]
+	mi := &file_gust_v1_function_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -512,7 +994,7 @@ func (x *PutFunctionRequest) String() string {
 func (*PutFunctionRequest) ProtoMessage() {}
 
 func (x *PutFunctionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[7]
+	mi := &file_gust_v1_function_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -525,7 +1007,7 @@ func (x *PutFunctionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFunctionRequest.ProtoReflect.Descriptor instead.
 func (*PutFunctionRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{7}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PutFunctionRequest) GetConfig() *FunctionConfig {
@@ -552,7 +1034,7 @@ type PutFunctionResponse struct {
 
 func (x *PutFunctionResponse) Reset() {
 	*x = PutFunctionResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[8]
+	mi := &file_gust_v1_function_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +1046,7 @@ func (x *PutFunctionResponse) String() string {
 func (*PutFunctionResponse) ProtoMessage() {}
 
 func (x *PutFunctionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[8]
+	mi := &file_gust_v1_function_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +1059,7 @@ func (x *PutFunctionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFunctionResponse.ProtoReflect.Descriptor instead.
 func (*PutFunctionResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{8}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PutFunctionResponse) GetFunction() *Function {
@@ -589,15 +1071,17 @@ func (x *PutFunctionResponse) GetFunction() *Function {
 
 // GetFunctionRequest names a function.
 type GetFunctionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Qualifier is a version or alias; empty means $LATEST.
+	Qualifier     string `protobuf:"bytes,2,opt,name=qualifier,proto3" json:"qualifier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetFunctionRequest) Reset() {
 	*x = GetFunctionRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[9]
+	mi := &file_gust_v1_function_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +1093,7 @@ func (x *GetFunctionRequest) String() string {
 func (*GetFunctionRequest) ProtoMessage() {}
 
 func (x *GetFunctionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[9]
+	mi := &file_gust_v1_function_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,12 +1106,19 @@ func (x *GetFunctionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFunctionRequest.ProtoReflect.Descriptor instead.
 func (*GetFunctionRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{9}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetFunctionRequest) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *GetFunctionRequest) GetQualifier() string {
+	if x != nil {
+		return x.Qualifier
 	}
 	return ""
 }
@@ -643,7 +1134,7 @@ type GetFunctionResponse struct {
 
 func (x *GetFunctionResponse) Reset() {
 	*x = GetFunctionResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[10]
+	mi := &file_gust_v1_function_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +1146,7 @@ func (x *GetFunctionResponse) String() string {
 func (*GetFunctionResponse) ProtoMessage() {}
 
 func (x *GetFunctionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[10]
+	mi := &file_gust_v1_function_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +1159,7 @@ func (x *GetFunctionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFunctionResponse.ProtoReflect.Descriptor instead.
 func (*GetFunctionResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{10}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetFunctionResponse) GetFunction() *Function {
@@ -694,7 +1185,7 @@ type ListFunctionsRequest struct {
 
 func (x *ListFunctionsRequest) Reset() {
 	*x = ListFunctionsRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[11]
+	mi := &file_gust_v1_function_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +1197,7 @@ func (x *ListFunctionsRequest) String() string {
 func (*ListFunctionsRequest) ProtoMessage() {}
 
 func (x *ListFunctionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[11]
+	mi := &file_gust_v1_function_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +1210,7 @@ func (x *ListFunctionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFunctionsRequest.ProtoReflect.Descriptor instead.
 func (*ListFunctionsRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{11}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{20}
 }
 
 // ListFunctionsResponse lists functions.
@@ -732,7 +1223,7 @@ type ListFunctionsResponse struct {
 
 func (x *ListFunctionsResponse) Reset() {
 	*x = ListFunctionsResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[12]
+	mi := &file_gust_v1_function_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +1235,7 @@ func (x *ListFunctionsResponse) String() string {
 func (*ListFunctionsResponse) ProtoMessage() {}
 
 func (x *ListFunctionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[12]
+	mi := &file_gust_v1_function_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +1248,7 @@ func (x *ListFunctionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFunctionsResponse.ProtoReflect.Descriptor instead.
 func (*ListFunctionsResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{12}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListFunctionsResponse) GetFunctions() []*Function {
@@ -769,15 +1260,17 @@ func (x *ListFunctionsResponse) GetFunctions() []*Function {
 
 // DeleteFunctionRequest names a function.
 type DeleteFunctionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Qualifier deletes one published version only; empty deletes everything.
+	Qualifier     string `protobuf:"bytes,2,opt,name=qualifier,proto3" json:"qualifier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteFunctionRequest) Reset() {
 	*x = DeleteFunctionRequest{}
-	mi := &file_gust_v1_function_proto_msgTypes[13]
+	mi := &file_gust_v1_function_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +1282,7 @@ func (x *DeleteFunctionRequest) String() string {
 func (*DeleteFunctionRequest) ProtoMessage() {}
 
 func (x *DeleteFunctionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[13]
+	mi := &file_gust_v1_function_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,12 +1295,19 @@ func (x *DeleteFunctionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFunctionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFunctionRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{13}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteFunctionRequest) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteFunctionRequest) GetQualifier() string {
+	if x != nil {
+		return x.Qualifier
 	}
 	return ""
 }
@@ -821,7 +1321,7 @@ type DeleteFunctionResponse struct {
 
 func (x *DeleteFunctionResponse) Reset() {
 	*x = DeleteFunctionResponse{}
-	mi := &file_gust_v1_function_proto_msgTypes[14]
+	mi := &file_gust_v1_function_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1333,7 @@ func (x *DeleteFunctionResponse) String() string {
 func (*DeleteFunctionResponse) ProtoMessage() {}
 
 func (x *DeleteFunctionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_function_proto_msgTypes[14]
+	mi := &file_gust_v1_function_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,14 +1346,45 @@ func (x *DeleteFunctionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFunctionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFunctionResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_function_proto_rawDescGZIP(), []int{14}
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{23}
 }
 
 var File_gust_v1_function_proto protoreflect.FileDescriptor
 
 const file_gust_v1_function_proto_rawDesc = "" +
 	"\n" +
-	"\x16gust/v1/function.proto\x12\agust.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x01\n" +
+	"\x16gust/v1/function.proto\x12\agust.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x02\n" +
+	"\x05Alias\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12T\n" +
+	"\x12additional_weights\x18\x04 \x03(\v2%.gust.v1.Alias.AdditionalWeightsEntryR\x11additionalWeights\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x1a\n" +
+	"\brevision\x18\x06 \x01(\x04R\brevision\x1aD\n" +
+	"\x16AdditionalWeightsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"M\n" +
+	"\x15PublishVersionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\"G\n" +
+	"\x16PublishVersionResponse\x12-\n" +
+	"\bfunction\x18\x01 \x01(\v2\x11.gust.v1.FunctionR\bfunction\"y\n" +
+	"\x0fPutAliasRequest\x12$\n" +
+	"\x05alias\x18\x01 \x01(\v2\x0e.gust.v1.AliasR\x05alias\x12\x1f\n" +
+	"\vcreate_only\x18\x02 \x01(\bR\n" +
+	"createOnly\x12\x1f\n" +
+	"\vupdate_only\x18\x03 \x01(\bR\n" +
+	"updateOnly\"8\n" +
+	"\x10PutAliasResponse\x12$\n" +
+	"\x05alias\x18\x01 \x01(\v2\x0e.gust.v1.AliasR\x05alias\"(\n" +
+	"\x12ListAliasesRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"?\n" +
+	"\x13ListAliasesResponse\x12(\n" +
+	"\aaliases\x18\x01 \x03(\v2\x0e.gust.v1.AliasR\aaliases\")\n" +
+	"\x13ListVersionsRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"E\n" +
+	"\x14ListVersionsResponse\x12-\n" +
+	"\bversions\x18\x01 \x03(\v2\x11.gust.v1.FunctionR\bversions\"\x86\x01\n" +
 	"\vConcurrency\x12\x1a\n" +
 	"\breserved\x18\x01 \x01(\x03R\breserved\x12 \n" +
 	"\vprovisioned\x18\x02 \x01(\x03R\vprovisioned\x12\x1b\n" +
@@ -874,7 +1405,7 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\venvironment\x18\x06 \x03(\v2(.gust.v1.FunctionConfig.EnvironmentEntryR\venvironment\x1a>\n" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x02\n" +
 	"\bFunction\x12/\n" +
 	"\x06config\x18\x01 \x01(\v2\x17.gust.v1.FunctionConfigR\x06config\x12\x1f\n" +
 	"\vcode_digest\x18\x02 \x01(\tR\n" +
@@ -882,7 +1413,8 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\tcode_size\x18\x03 \x01(\x03R\bcodeSize\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\tR\aversion\x12?\n" +
 	"\rlast_modified\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\flastModified\x12\x1a\n" +
-	"\brevision\x18\x06 \x01(\x04R\brevision\")\n" +
+	"\brevision\x18\x06 \x01(\x04R\brevision\x12 \n" +
+	"\vdescription\x18\a \x01(\tR\vdescription\")\n" +
 	"\x11UploadCodeRequest\x12\x14\n" +
 	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"e\n" +
 	"\x12UploadCodeResponse\x12\x16\n" +
@@ -894,18 +1426,20 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\vcode_digest\x18\x02 \x01(\tR\n" +
 	"codeDigest\"D\n" +
 	"\x13PutFunctionResponse\x12-\n" +
-	"\bfunction\x18\x01 \x01(\v2\x11.gust.v1.FunctionR\bfunction\"(\n" +
+	"\bfunction\x18\x01 \x01(\v2\x11.gust.v1.FunctionR\bfunction\"F\n" +
 	"\x12GetFunctionRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"|\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tqualifier\x18\x02 \x01(\tR\tqualifier\"|\n" +
 	"\x13GetFunctionResponse\x12-\n" +
 	"\bfunction\x18\x01 \x01(\v2\x11.gust.v1.FunctionR\bfunction\x126\n" +
 	"\vconcurrency\x18\x02 \x01(\v2\x14.gust.v1.ConcurrencyR\vconcurrency\"\x16\n" +
 	"\x14ListFunctionsRequest\"H\n" +
 	"\x15ListFunctionsResponse\x12/\n" +
-	"\tfunctions\x18\x01 \x03(\v2\x11.gust.v1.FunctionR\tfunctions\"+\n" +
+	"\tfunctions\x18\x01 \x03(\v2\x11.gust.v1.FunctionR\tfunctions\"I\n" +
 	"\x15DeleteFunctionRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
-	"\x16DeleteFunctionResponse2\xfc\x03\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tqualifier\x18\x02 \x01(\tR\tqualifier\"\x18\n" +
+	"\x16DeleteFunctionResponse2\xa7\x06\n" +
 	"\x0fFunctionService\x12G\n" +
 	"\n" +
 	"UploadCode\x12\x1a.gust.v1.UploadCodeRequest\x1a\x1b.gust.v1.UploadCodeResponse(\x01\x12H\n" +
@@ -913,7 +1447,11 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\vGetFunction\x12\x1b.gust.v1.GetFunctionRequest\x1a\x1c.gust.v1.GetFunctionResponse\x12N\n" +
 	"\rListFunctions\x12\x1d.gust.v1.ListFunctionsRequest\x1a\x1e.gust.v1.ListFunctionsResponse\x12Q\n" +
 	"\x0eDeleteFunction\x12\x1e.gust.v1.DeleteFunctionRequest\x1a\x1f.gust.v1.DeleteFunctionResponse\x12i\n" +
-	"\x16PutFunctionConcurrency\x12&.gust.v1.PutFunctionConcurrencyRequest\x1a'.gust.v1.PutFunctionConcurrencyResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
+	"\x16PutFunctionConcurrency\x12&.gust.v1.PutFunctionConcurrencyRequest\x1a'.gust.v1.PutFunctionConcurrencyResponse\x12Q\n" +
+	"\x0ePublishVersion\x12\x1e.gust.v1.PublishVersionRequest\x1a\x1f.gust.v1.PublishVersionResponse\x12?\n" +
+	"\bPutAlias\x12\x18.gust.v1.PutAliasRequest\x1a\x19.gust.v1.PutAliasResponse\x12H\n" +
+	"\vListAliases\x12\x1b.gust.v1.ListAliasesRequest\x1a\x1c.gust.v1.ListAliasesResponse\x12K\n" +
+	"\fListVersions\x12\x1c.gust.v1.ListVersionsRequest\x1a\x1d.gust.v1.ListVersionsResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
 
 var (
 	file_gust_v1_function_proto_rawDescOnce sync.Once
@@ -927,55 +1465,79 @@ func file_gust_v1_function_proto_rawDescGZIP() []byte {
 	return file_gust_v1_function_proto_rawDescData
 }
 
-var file_gust_v1_function_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_gust_v1_function_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_gust_v1_function_proto_goTypes = []any{
-	(*Concurrency)(nil),                    // 0: gust.v1.Concurrency
-	(*PutFunctionConcurrencyRequest)(nil),  // 1: gust.v1.PutFunctionConcurrencyRequest
-	(*PutFunctionConcurrencyResponse)(nil), // 2: gust.v1.PutFunctionConcurrencyResponse
-	(*FunctionConfig)(nil),                 // 3: gust.v1.FunctionConfig
-	(*Function)(nil),                       // 4: gust.v1.Function
-	(*UploadCodeRequest)(nil),              // 5: gust.v1.UploadCodeRequest
-	(*UploadCodeResponse)(nil),             // 6: gust.v1.UploadCodeResponse
-	(*PutFunctionRequest)(nil),             // 7: gust.v1.PutFunctionRequest
-	(*PutFunctionResponse)(nil),            // 8: gust.v1.PutFunctionResponse
-	(*GetFunctionRequest)(nil),             // 9: gust.v1.GetFunctionRequest
-	(*GetFunctionResponse)(nil),            // 10: gust.v1.GetFunctionResponse
-	(*ListFunctionsRequest)(nil),           // 11: gust.v1.ListFunctionsRequest
-	(*ListFunctionsResponse)(nil),          // 12: gust.v1.ListFunctionsResponse
-	(*DeleteFunctionRequest)(nil),          // 13: gust.v1.DeleteFunctionRequest
-	(*DeleteFunctionResponse)(nil),         // 14: gust.v1.DeleteFunctionResponse
-	nil,                                    // 15: gust.v1.FunctionConfig.EnvironmentEntry
-	(*durationpb.Duration)(nil),            // 16: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),          // 17: google.protobuf.Timestamp
+	(*Alias)(nil),                          // 0: gust.v1.Alias
+	(*PublishVersionRequest)(nil),          // 1: gust.v1.PublishVersionRequest
+	(*PublishVersionResponse)(nil),         // 2: gust.v1.PublishVersionResponse
+	(*PutAliasRequest)(nil),                // 3: gust.v1.PutAliasRequest
+	(*PutAliasResponse)(nil),               // 4: gust.v1.PutAliasResponse
+	(*ListAliasesRequest)(nil),             // 5: gust.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),            // 6: gust.v1.ListAliasesResponse
+	(*ListVersionsRequest)(nil),            // 7: gust.v1.ListVersionsRequest
+	(*ListVersionsResponse)(nil),           // 8: gust.v1.ListVersionsResponse
+	(*Concurrency)(nil),                    // 9: gust.v1.Concurrency
+	(*PutFunctionConcurrencyRequest)(nil),  // 10: gust.v1.PutFunctionConcurrencyRequest
+	(*PutFunctionConcurrencyResponse)(nil), // 11: gust.v1.PutFunctionConcurrencyResponse
+	(*FunctionConfig)(nil),                 // 12: gust.v1.FunctionConfig
+	(*Function)(nil),                       // 13: gust.v1.Function
+	(*UploadCodeRequest)(nil),              // 14: gust.v1.UploadCodeRequest
+	(*UploadCodeResponse)(nil),             // 15: gust.v1.UploadCodeResponse
+	(*PutFunctionRequest)(nil),             // 16: gust.v1.PutFunctionRequest
+	(*PutFunctionResponse)(nil),            // 17: gust.v1.PutFunctionResponse
+	(*GetFunctionRequest)(nil),             // 18: gust.v1.GetFunctionRequest
+	(*GetFunctionResponse)(nil),            // 19: gust.v1.GetFunctionResponse
+	(*ListFunctionsRequest)(nil),           // 20: gust.v1.ListFunctionsRequest
+	(*ListFunctionsResponse)(nil),          // 21: gust.v1.ListFunctionsResponse
+	(*DeleteFunctionRequest)(nil),          // 22: gust.v1.DeleteFunctionRequest
+	(*DeleteFunctionResponse)(nil),         // 23: gust.v1.DeleteFunctionResponse
+	nil,                                    // 24: gust.v1.Alias.AdditionalWeightsEntry
+	nil,                                    // 25: gust.v1.FunctionConfig.EnvironmentEntry
+	(*durationpb.Duration)(nil),            // 26: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 27: google.protobuf.Timestamp
 }
 var file_gust_v1_function_proto_depIdxs = []int32{
-	0,  // 0: gust.v1.PutFunctionConcurrencyResponse.concurrency:type_name -> gust.v1.Concurrency
-	16, // 1: gust.v1.FunctionConfig.timeout:type_name -> google.protobuf.Duration
-	15, // 2: gust.v1.FunctionConfig.environment:type_name -> gust.v1.FunctionConfig.EnvironmentEntry
-	3,  // 3: gust.v1.Function.config:type_name -> gust.v1.FunctionConfig
-	17, // 4: gust.v1.Function.last_modified:type_name -> google.protobuf.Timestamp
-	3,  // 5: gust.v1.PutFunctionRequest.config:type_name -> gust.v1.FunctionConfig
-	4,  // 6: gust.v1.PutFunctionResponse.function:type_name -> gust.v1.Function
-	4,  // 7: gust.v1.GetFunctionResponse.function:type_name -> gust.v1.Function
-	0,  // 8: gust.v1.GetFunctionResponse.concurrency:type_name -> gust.v1.Concurrency
-	4,  // 9: gust.v1.ListFunctionsResponse.functions:type_name -> gust.v1.Function
-	5,  // 10: gust.v1.FunctionService.UploadCode:input_type -> gust.v1.UploadCodeRequest
-	7,  // 11: gust.v1.FunctionService.PutFunction:input_type -> gust.v1.PutFunctionRequest
-	9,  // 12: gust.v1.FunctionService.GetFunction:input_type -> gust.v1.GetFunctionRequest
-	11, // 13: gust.v1.FunctionService.ListFunctions:input_type -> gust.v1.ListFunctionsRequest
-	13, // 14: gust.v1.FunctionService.DeleteFunction:input_type -> gust.v1.DeleteFunctionRequest
-	1,  // 15: gust.v1.FunctionService.PutFunctionConcurrency:input_type -> gust.v1.PutFunctionConcurrencyRequest
-	6,  // 16: gust.v1.FunctionService.UploadCode:output_type -> gust.v1.UploadCodeResponse
-	8,  // 17: gust.v1.FunctionService.PutFunction:output_type -> gust.v1.PutFunctionResponse
-	10, // 18: gust.v1.FunctionService.GetFunction:output_type -> gust.v1.GetFunctionResponse
-	12, // 19: gust.v1.FunctionService.ListFunctions:output_type -> gust.v1.ListFunctionsResponse
-	14, // 20: gust.v1.FunctionService.DeleteFunction:output_type -> gust.v1.DeleteFunctionResponse
-	2,  // 21: gust.v1.FunctionService.PutFunctionConcurrency:output_type -> gust.v1.PutFunctionConcurrencyResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	24, // 0: gust.v1.Alias.additional_weights:type_name -> gust.v1.Alias.AdditionalWeightsEntry
+	13, // 1: gust.v1.PublishVersionResponse.function:type_name -> gust.v1.Function
+	0,  // 2: gust.v1.PutAliasRequest.alias:type_name -> gust.v1.Alias
+	0,  // 3: gust.v1.PutAliasResponse.alias:type_name -> gust.v1.Alias
+	0,  // 4: gust.v1.ListAliasesResponse.aliases:type_name -> gust.v1.Alias
+	13, // 5: gust.v1.ListVersionsResponse.versions:type_name -> gust.v1.Function
+	9,  // 6: gust.v1.PutFunctionConcurrencyResponse.concurrency:type_name -> gust.v1.Concurrency
+	26, // 7: gust.v1.FunctionConfig.timeout:type_name -> google.protobuf.Duration
+	25, // 8: gust.v1.FunctionConfig.environment:type_name -> gust.v1.FunctionConfig.EnvironmentEntry
+	12, // 9: gust.v1.Function.config:type_name -> gust.v1.FunctionConfig
+	27, // 10: gust.v1.Function.last_modified:type_name -> google.protobuf.Timestamp
+	12, // 11: gust.v1.PutFunctionRequest.config:type_name -> gust.v1.FunctionConfig
+	13, // 12: gust.v1.PutFunctionResponse.function:type_name -> gust.v1.Function
+	13, // 13: gust.v1.GetFunctionResponse.function:type_name -> gust.v1.Function
+	9,  // 14: gust.v1.GetFunctionResponse.concurrency:type_name -> gust.v1.Concurrency
+	13, // 15: gust.v1.ListFunctionsResponse.functions:type_name -> gust.v1.Function
+	14, // 16: gust.v1.FunctionService.UploadCode:input_type -> gust.v1.UploadCodeRequest
+	16, // 17: gust.v1.FunctionService.PutFunction:input_type -> gust.v1.PutFunctionRequest
+	18, // 18: gust.v1.FunctionService.GetFunction:input_type -> gust.v1.GetFunctionRequest
+	20, // 19: gust.v1.FunctionService.ListFunctions:input_type -> gust.v1.ListFunctionsRequest
+	22, // 20: gust.v1.FunctionService.DeleteFunction:input_type -> gust.v1.DeleteFunctionRequest
+	10, // 21: gust.v1.FunctionService.PutFunctionConcurrency:input_type -> gust.v1.PutFunctionConcurrencyRequest
+	1,  // 22: gust.v1.FunctionService.PublishVersion:input_type -> gust.v1.PublishVersionRequest
+	3,  // 23: gust.v1.FunctionService.PutAlias:input_type -> gust.v1.PutAliasRequest
+	5,  // 24: gust.v1.FunctionService.ListAliases:input_type -> gust.v1.ListAliasesRequest
+	7,  // 25: gust.v1.FunctionService.ListVersions:input_type -> gust.v1.ListVersionsRequest
+	15, // 26: gust.v1.FunctionService.UploadCode:output_type -> gust.v1.UploadCodeResponse
+	17, // 27: gust.v1.FunctionService.PutFunction:output_type -> gust.v1.PutFunctionResponse
+	19, // 28: gust.v1.FunctionService.GetFunction:output_type -> gust.v1.GetFunctionResponse
+	21, // 29: gust.v1.FunctionService.ListFunctions:output_type -> gust.v1.ListFunctionsResponse
+	23, // 30: gust.v1.FunctionService.DeleteFunction:output_type -> gust.v1.DeleteFunctionResponse
+	11, // 31: gust.v1.FunctionService.PutFunctionConcurrency:output_type -> gust.v1.PutFunctionConcurrencyResponse
+	2,  // 32: gust.v1.FunctionService.PublishVersion:output_type -> gust.v1.PublishVersionResponse
+	4,  // 33: gust.v1.FunctionService.PutAlias:output_type -> gust.v1.PutAliasResponse
+	6,  // 34: gust.v1.FunctionService.ListAliases:output_type -> gust.v1.ListAliasesResponse
+	8,  // 35: gust.v1.FunctionService.ListVersions:output_type -> gust.v1.ListVersionsResponse
+	26, // [26:36] is the sub-list for method output_type
+	16, // [16:26] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_gust_v1_function_proto_init() }
@@ -989,7 +1551,7 @@ func file_gust_v1_function_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_v1_function_proto_rawDesc), len(file_gust_v1_function_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

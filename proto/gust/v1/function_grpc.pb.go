@@ -25,6 +25,10 @@ const (
 	FunctionService_ListFunctions_FullMethodName          = "/gust.v1.FunctionService/ListFunctions"
 	FunctionService_DeleteFunction_FullMethodName         = "/gust.v1.FunctionService/DeleteFunction"
 	FunctionService_PutFunctionConcurrency_FullMethodName = "/gust.v1.FunctionService/PutFunctionConcurrency"
+	FunctionService_PublishVersion_FullMethodName         = "/gust.v1.FunctionService/PublishVersion"
+	FunctionService_PutAlias_FullMethodName               = "/gust.v1.FunctionService/PutAlias"
+	FunctionService_ListAliases_FullMethodName            = "/gust.v1.FunctionService/ListAliases"
+	FunctionService_ListVersions_FullMethodName           = "/gust.v1.FunctionService/ListVersions"
 )
 
 // FunctionServiceClient is the client API for FunctionService service.
@@ -46,6 +50,16 @@ type FunctionServiceClient interface {
 	DeleteFunction(ctx context.Context, in *DeleteFunctionRequest, opts ...grpc.CallOption) (*DeleteFunctionResponse, error)
 	// PutFunctionConcurrency sets reserved and provisioned concurrency.
 	PutFunctionConcurrency(ctx context.Context, in *PutFunctionConcurrencyRequest, opts ...grpc.CallOption) (*PutFunctionConcurrencyResponse, error)
+	// PublishVersion freezes $LATEST (code digest and configuration) as the
+	// next numbered version.
+	PublishVersion(ctx context.Context, in *PublishVersionRequest, opts ...grpc.CallOption) (*PublishVersionResponse, error)
+	// PutAlias creates or updates an alias: a name for a version, optionally
+	// sending a weighted share of invocations to other versions.
+	PutAlias(ctx context.Context, in *PutAliasRequest, opts ...grpc.CallOption) (*PutAliasResponse, error)
+	// ListAliases lists a function's aliases.
+	ListAliases(ctx context.Context, in *ListAliasesRequest, opts ...grpc.CallOption) (*ListAliasesResponse, error)
+	// ListVersions lists a function's published versions.
+	ListVersions(ctx context.Context, in *ListVersionsRequest, opts ...grpc.CallOption) (*ListVersionsResponse, error)
 }
 
 type functionServiceClient struct {
@@ -119,6 +133,46 @@ func (c *functionServiceClient) PutFunctionConcurrency(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *functionServiceClient) PublishVersion(ctx context.Context, in *PublishVersionRequest, opts ...grpc.CallOption) (*PublishVersionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishVersionResponse)
+	err := c.cc.Invoke(ctx, FunctionService_PublishVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *functionServiceClient) PutAlias(ctx context.Context, in *PutAliasRequest, opts ...grpc.CallOption) (*PutAliasResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutAliasResponse)
+	err := c.cc.Invoke(ctx, FunctionService_PutAlias_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *functionServiceClient) ListAliases(ctx context.Context, in *ListAliasesRequest, opts ...grpc.CallOption) (*ListAliasesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAliasesResponse)
+	err := c.cc.Invoke(ctx, FunctionService_ListAliases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *functionServiceClient) ListVersions(ctx context.Context, in *ListVersionsRequest, opts ...grpc.CallOption) (*ListVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListVersionsResponse)
+	err := c.cc.Invoke(ctx, FunctionService_ListVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FunctionServiceServer is the server API for FunctionService service.
 // All implementations must embed UnimplementedFunctionServiceServer
 // for forward compatibility.
@@ -138,6 +192,16 @@ type FunctionServiceServer interface {
 	DeleteFunction(context.Context, *DeleteFunctionRequest) (*DeleteFunctionResponse, error)
 	// PutFunctionConcurrency sets reserved and provisioned concurrency.
 	PutFunctionConcurrency(context.Context, *PutFunctionConcurrencyRequest) (*PutFunctionConcurrencyResponse, error)
+	// PublishVersion freezes $LATEST (code digest and configuration) as the
+	// next numbered version.
+	PublishVersion(context.Context, *PublishVersionRequest) (*PublishVersionResponse, error)
+	// PutAlias creates or updates an alias: a name for a version, optionally
+	// sending a weighted share of invocations to other versions.
+	PutAlias(context.Context, *PutAliasRequest) (*PutAliasResponse, error)
+	// ListAliases lists a function's aliases.
+	ListAliases(context.Context, *ListAliasesRequest) (*ListAliasesResponse, error)
+	// ListVersions lists a function's published versions.
+	ListVersions(context.Context, *ListVersionsRequest) (*ListVersionsResponse, error)
 	mustEmbedUnimplementedFunctionServiceServer()
 }
 
@@ -165,6 +229,18 @@ func (UnimplementedFunctionServiceServer) DeleteFunction(context.Context, *Delet
 }
 func (UnimplementedFunctionServiceServer) PutFunctionConcurrency(context.Context, *PutFunctionConcurrencyRequest) (*PutFunctionConcurrencyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutFunctionConcurrency not implemented")
+}
+func (UnimplementedFunctionServiceServer) PublishVersion(context.Context, *PublishVersionRequest) (*PublishVersionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PublishVersion not implemented")
+}
+func (UnimplementedFunctionServiceServer) PutAlias(context.Context, *PutAliasRequest) (*PutAliasResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutAlias not implemented")
+}
+func (UnimplementedFunctionServiceServer) ListAliases(context.Context, *ListAliasesRequest) (*ListAliasesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAliases not implemented")
+}
+func (UnimplementedFunctionServiceServer) ListVersions(context.Context, *ListVersionsRequest) (*ListVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListVersions not implemented")
 }
 func (UnimplementedFunctionServiceServer) mustEmbedUnimplementedFunctionServiceServer() {}
 func (UnimplementedFunctionServiceServer) testEmbeddedByValue()                         {}
@@ -284,6 +360,78 @@ func _FunctionService_PutFunctionConcurrency_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FunctionService_PublishVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublishVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FunctionServiceServer).PublishVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FunctionService_PublishVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FunctionServiceServer).PublishVersion(ctx, req.(*PublishVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FunctionService_PutAlias_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutAliasRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FunctionServiceServer).PutAlias(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FunctionService_PutAlias_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FunctionServiceServer).PutAlias(ctx, req.(*PutAliasRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FunctionService_ListAliases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAliasesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FunctionServiceServer).ListAliases(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FunctionService_ListAliases_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FunctionServiceServer).ListAliases(ctx, req.(*ListAliasesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FunctionService_ListVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FunctionServiceServer).ListVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FunctionService_ListVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FunctionServiceServer).ListVersions(ctx, req.(*ListVersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FunctionService_ServiceDesc is the grpc.ServiceDesc for FunctionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -310,6 +458,22 @@ var FunctionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PutFunctionConcurrency",
 			Handler:    _FunctionService_PutFunctionConcurrency_Handler,
+		},
+		{
+			MethodName: "PublishVersion",
+			Handler:    _FunctionService_PublishVersion_Handler,
+		},
+		{
+			MethodName: "PutAlias",
+			Handler:    _FunctionService_PutAlias_Handler,
+		},
+		{
+			MethodName: "ListAliases",
+			Handler:    _FunctionService_ListAliases_Handler,
+		},
+		{
+			MethodName: "ListVersions",
+			Handler:    _FunctionService_ListVersions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -386,6 +386,235 @@ func (x *Lease) GetWant() int64 {
 	return 0
 }
 
+// PublishVersion freezes a function's $LATEST as its next version.
+type PublishVersion struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Name              string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description       string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	PublishedUnixNano int64                  `protobuf:"varint,3,opt,name=published_unix_nano,json=publishedUnixNano,proto3" json:"published_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *PublishVersion) Reset() {
+	*x = PublishVersion{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishVersion) ProtoMessage() {}
+
+func (x *PublishVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishVersion.ProtoReflect.Descriptor instead.
+func (*PublishVersion) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PublishVersion) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PublishVersion) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *PublishVersion) GetPublishedUnixNano() int64 {
+	if x != nil {
+		return x.PublishedUnixNano
+	}
+	return 0
+}
+
+// PutAlias stores an alias.
+type PutAlias struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alias         *v1.Alias              `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"`
+	CreateOnly    bool                   `protobuf:"varint,2,opt,name=create_only,json=createOnly,proto3" json:"create_only,omitempty"`
+	UpdateOnly    bool                   `protobuf:"varint,3,opt,name=update_only,json=updateOnly,proto3" json:"update_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutAlias) Reset() {
+	*x = PutAlias{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutAlias) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutAlias) ProtoMessage() {}
+
+func (x *PutAlias) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutAlias.ProtoReflect.Descriptor instead.
+func (*PutAlias) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PutAlias) GetAlias() *v1.Alias {
+	if x != nil {
+		return x.Alias
+	}
+	return nil
+}
+
+func (x *PutAlias) GetCreateOnly() bool {
+	if x != nil {
+		return x.CreateOnly
+	}
+	return false
+}
+
+func (x *PutAlias) GetUpdateOnly() bool {
+	if x != nil {
+		return x.UpdateOnly
+	}
+	return false
+}
+
+// DeleteVersion removes one published version.
+type DeleteVersion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVersion) Reset() {
+	*x = DeleteVersion{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVersion) ProtoMessage() {}
+
+func (x *DeleteVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVersion.ProtoReflect.Descriptor instead.
+func (*DeleteVersion) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DeleteVersion) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteVersion) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+// VersionCounter is a snapshot record: the next version number of a
+// function (numbers are never reused, even after a version is deleted).
+type VersionCounter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Next          uint64                 `protobuf:"varint,2,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionCounter) Reset() {
+	*x = VersionCounter{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionCounter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionCounter) ProtoMessage() {}
+
+func (x *VersionCounter) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionCounter.ProtoReflect.Descriptor instead.
+func (*VersionCounter) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *VersionCounter) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VersionCounter) GetNext() uint64 {
+	if x != nil {
+		return x.Next
+	}
+	return 0
+}
+
 var File_gust_raft_v1_commands_proto protoreflect.FileDescriptor
 
 const file_gust_raft_v1_commands_proto_rawDesc = "" +
@@ -412,7 +641,23 @@ const file_gust_raft_v1_commands_proto_rawDesc = "" +
 	"\ttail_nano\x18\x04 \x01(\x03R\btailNano\x12\x1b\n" +
 	"\tin_flight\x18\x05 \x01(\x03R\binFlight\x12\x1c\n" +
 	"\tthrottled\x18\x06 \x01(\x03R\tthrottled\x12\x12\n" +
-	"\x04want\x18\a \x01(\x03R\x04wantB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
+	"\x04want\x18\a \x01(\x03R\x04want\"v\n" +
+	"\x0ePublishVersion\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12.\n" +
+	"\x13published_unix_nano\x18\x03 \x01(\x03R\x11publishedUnixNano\"r\n" +
+	"\bPutAlias\x12$\n" +
+	"\x05alias\x18\x01 \x01(\v2\x0e.gust.v1.AliasR\x05alias\x12\x1f\n" +
+	"\vcreate_only\x18\x02 \x01(\bR\n" +
+	"createOnly\x12\x1f\n" +
+	"\vupdate_only\x18\x03 \x01(\bR\n" +
+	"updateOnly\"=\n" +
+	"\rDeleteVersion\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\"8\n" +
+	"\x0eVersionCounter\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04next\x18\x02 \x01(\x04R\x04nextB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
 
 var (
 	file_gust_raft_v1_commands_proto_rawDescOnce sync.Once
@@ -426,7 +671,7 @@ func file_gust_raft_v1_commands_proto_rawDescGZIP() []byte {
 	return file_gust_raft_v1_commands_proto_rawDescData
 }
 
-var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*PutFunction)(nil),            // 0: gust.raft.v1.PutFunction
 	(*DeleteFunction)(nil),         // 1: gust.raft.v1.DeleteFunction
@@ -434,16 +679,22 @@ var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*SetFunctionConcurrency)(nil), // 3: gust.raft.v1.SetFunctionConcurrency
 	(*GrantLeases)(nil),            // 4: gust.raft.v1.GrantLeases
 	(*Lease)(nil),                  // 5: gust.raft.v1.Lease
-	(*v1.Function)(nil),            // 6: gust.v1.Function
+	(*PublishVersion)(nil),         // 6: gust.raft.v1.PublishVersion
+	(*PutAlias)(nil),               // 7: gust.raft.v1.PutAlias
+	(*DeleteVersion)(nil),          // 8: gust.raft.v1.DeleteVersion
+	(*VersionCounter)(nil),         // 9: gust.raft.v1.VersionCounter
+	(*v1.Function)(nil),            // 10: gust.v1.Function
+	(*v1.Alias)(nil),               // 11: gust.v1.Alias
 }
 var file_gust_raft_v1_commands_proto_depIdxs = []int32{
-	6, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
-	5, // 1: gust.raft.v1.GrantLeases.leases:type_name -> gust.raft.v1.Lease
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	10, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
+	5,  // 1: gust.raft.v1.GrantLeases.leases:type_name -> gust.raft.v1.Lease
+	11, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
+	3,  // [3:3] is the sub-list for method output_type
+	3,  // [3:3] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_gust_raft_v1_commands_proto_init() }
@@ -457,7 +708,7 @@ func file_gust_raft_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_raft_v1_commands_proto_rawDesc), len(file_gust_raft_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
