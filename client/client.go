@@ -310,3 +310,43 @@ func (c *Client) PutFunctionConcurrency(ctx context.Context, name string, reserv
 	})
 	return res.GetConcurrency(), err
 }
+
+// PublishVersion freezes $LATEST as the next version.
+func (c *Client) PublishVersion(ctx context.Context, name, description string) (*gustv1.Function, error) {
+	var res *gustv1.PublishVersionResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewFunctionServiceClient(conn).PublishVersion(ctx, &gustv1.PublishVersionRequest{Name: name, Description: description})
+		return err
+	})
+	return res.GetFunction(), err
+}
+
+// PutAlias creates or updates an alias.
+func (c *Client) PutAlias(ctx context.Context, a *gustv1.Alias) (*gustv1.Alias, error) {
+	var res *gustv1.PutAliasResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewFunctionServiceClient(conn).PutAlias(ctx, &gustv1.PutAliasRequest{Alias: a})
+		return err
+	})
+	return res.GetAlias(), err
+}
+
+// ListAliases lists a function's aliases.
+func (c *Client) ListAliases(ctx context.Context, name string) ([]*gustv1.Alias, error) {
+	var res *gustv1.ListAliasesResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewFunctionServiceClient(conn).ListAliases(ctx, &gustv1.ListAliasesRequest{Name: name})
+		return err
+	})
+	return res.GetAliases(), err
+}
+
+// ListVersions lists $LATEST and the published versions.
+func (c *Client) ListVersions(ctx context.Context, name string) ([]*gustv1.Function, error) {
+	var res *gustv1.ListVersionsResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewFunctionServiceClient(conn).ListVersions(ctx, &gustv1.ListVersionsRequest{Name: name})
+		return err
+	})
+	return res.GetVersions(), err
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,8 +22,9 @@ import (
 )
 
 var (
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	envRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+	aliasRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	nameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	envRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 )
 
 // reservedEnv are set by gust for every function; Lambda refuses them too.
@@ -135,26 +138,122 @@ func (f *functions) normalize(cfg *gustv1.FunctionConfig) error {
 	return nil
 }
 
-// get returns a function by name and qualifier ("" or $LATEST for now).
-// Reads are local; only a miss asks the leader how far to catch up, so a
-// deploy acknowledged by one coordinator is visible through every other.
+// get returns the function version a qualifier names: "" or $LATEST, a
+// version number, or an alias (its main version). Reads are local; only a
+// miss asks the leader how far to catch up, so a deploy acknowledged by one
+// coordinator is visible through every other.
 func (f *functions) get(ctx context.Context, name, qualifier string) (*gustv1.Function, error) {
-	if qualifier != "" && qualifier != "$LATEST" {
-		return nil, apierr.New(apierr.ResourceNotFound, "function not found: %s:%s", name, qualifier)
-	}
-	fn, err := f.store.Function(name)
+	return f.resolve(ctx, name, qualifier, false)
+}
+
+// route is get for an invocation: an alias with routing weights sends
+// that share of invocations to its other versions.
+func (f *functions) route(ctx context.Context, name, qualifier string) (*gustv1.Function, error) {
+	return f.resolve(ctx, name, qualifier, true)
+}
+
+func (f *functions) resolve(ctx context.Context, name, qualifier string, weighted bool) (*gustv1.Function, error) {
+	fn, err := f.lookup(name, qualifier, weighted)
 	if errors.Is(err, raftstore.ErrNotFound) && f.write.catchUp(ctx) == nil {
-		fn, err = f.store.Function(name)
+		fn, err = f.lookup(name, qualifier, weighted)
 	}
 	if errors.Is(err, raftstore.ErrNotFound) {
+		if qualifier != "" {
+			return nil, apierr.New(apierr.ResourceNotFound, "function not found: %s:%s", name, qualifier)
+		}
 		return nil, apierr.New(apierr.ResourceNotFound, "function not found: %s", name)
 	}
 	return fn, err
 }
 
+func (f *functions) lookup(name, qualifier string, weighted bool) (*gustv1.Function, error) {
+	switch {
+	case qualifier == "" || qualifier == "$LATEST":
+		return f.store.Function(name)
+	case isVersionNumber(qualifier):
+		return f.store.FunctionVersion(name, qualifier)
+	}
+	a, err := f.store.Alias(name, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	version := a.GetVersion()
+	if weighted && len(a.GetAdditionalWeights()) > 0 {
+		r := rand.Float64()
+		for _, v := range sortedVersions(a.GetAdditionalWeights()) {
+			if r -= a.GetAdditionalWeights()[v]; r < 0 {
+				version = v
+				break
+			}
+		}
+	}
+	if version == "$LATEST" {
+		return f.store.Function(name)
+	}
+	return f.store.FunctionVersion(name, version)
+}
+
+func isVersionNumber(q string) bool {
+	if q == "" || len(q) > 10 {
+		return false
+	}
+	for _, c := range q {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedVersions(m map[string]float64) []string {
+	out := make([]string, 0, len(m))
+	for v := range m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// publish freezes $LATEST as the next version.
+func (f *functions) publish(ctx context.Context, name, description string) (*gustv1.Function, error) {
+	out := &gustv1.Function{}
+	err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPublishVersion,
+		Msg: &raftv1.PublishVersion{Name: name, Description: description, PublishedUnixNano: f.now().UnixNano()}}, out)
+	return out, named(err, name)
+}
+
+// putAlias creates or updates an alias.
+func (f *functions) putAlias(ctx context.Context, a *gustv1.Alias, createOnly, updateOnly bool) (*gustv1.Alias, error) {
+	if !aliasRE.MatchString(a.GetName()) || isVersionNumber(a.GetName()) || a.GetName() == "$LATEST" {
+		return nil, apierr.New(apierr.InvalidParameterValue, "alias name %q must be 1 to 128 letters, digits, '-' or '_', and not a number", a.GetName())
+	}
+	out := &gustv1.Alias{}
+	err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPutAlias,
+		Msg: &raftv1.PutAlias{Alias: a, CreateOnly: createOnly, UpdateOnly: updateOnly}}, out)
+	return out, named(err, a.GetFunction())
+}
+
+// named maps the store's refusals to API errors.
+func named(err error, name string) error {
+	switch {
+	case errors.Is(err, raftstore.ErrNotFound):
+		return &apierr.Error{Name: apierr.ResourceNotFound, Message: err.Error()}
+	case errors.Is(err, raftstore.ErrInvalid):
+		return &apierr.Error{Name: apierr.InvalidParameterValue, Message: err.Error()}
+	}
+	return err
+}
+
 func (f *functions) list() []*gustv1.Function { return f.store.Functions() }
 
-func (f *functions) delete(ctx context.Context, name string) error {
+func (f *functions) delete(ctx context.Context, name, qualifier string) error {
+	if qualifier != "" {
+		if !isVersionNumber(qualifier) {
+			return apierr.New(apierr.InvalidParameterValue, "only a version number can be deleted on its own, not %q", qualifier)
+		}
+		return named(f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteVersion,
+			Msg: &raftv1.DeleteVersion{Name: name, Version: qualifier}}, nil), name)
+	}
 	err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteFunction, Msg: &raftv1.DeleteFunction{Name: name}}, nil)
 	if errors.Is(err, raftstore.ErrNotFound) {
 		return apierr.New(apierr.ResourceNotFound, "function not found: %s", name)

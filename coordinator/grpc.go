@@ -70,7 +70,7 @@ func (s *functionServer) PutFunction(ctx context.Context, req *gustv1.PutFunctio
 }
 
 func (s *functionServer) GetFunction(ctx context.Context, req *gustv1.GetFunctionRequest) (*gustv1.GetFunctionResponse, error) {
-	fn, err := s.fns.get(ctx, req.GetName(), "")
+	fn, err := s.fns.get(ctx, req.GetName(), req.GetQualifier())
 	if err != nil {
 		return nil, toStatus(s.log, err)
 	}
@@ -90,10 +90,41 @@ func (s *functionServer) ListFunctions(context.Context, *gustv1.ListFunctionsReq
 }
 
 func (s *functionServer) DeleteFunction(ctx context.Context, req *gustv1.DeleteFunctionRequest) (*gustv1.DeleteFunctionResponse, error) {
-	if err := s.fns.delete(ctx, req.GetName()); err != nil {
+	if err := s.fns.delete(ctx, req.GetName(), req.GetQualifier()); err != nil {
 		return nil, toStatus(s.log, err)
 	}
 	return &gustv1.DeleteFunctionResponse{}, nil
+}
+
+func (s *functionServer) PublishVersion(ctx context.Context, req *gustv1.PublishVersionRequest) (*gustv1.PublishVersionResponse, error) {
+	fn, err := s.fns.publish(ctx, req.GetName(), req.GetDescription())
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &gustv1.PublishVersionResponse{Function: fn}, nil
+}
+
+func (s *functionServer) PutAlias(ctx context.Context, req *gustv1.PutAliasRequest) (*gustv1.PutAliasResponse, error) {
+	a, err := s.fns.putAlias(ctx, req.GetAlias(), req.GetCreateOnly(), req.GetUpdateOnly())
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &gustv1.PutAliasResponse{Alias: a}, nil
+}
+
+func (s *functionServer) ListAliases(ctx context.Context, req *gustv1.ListAliasesRequest) (*gustv1.ListAliasesResponse, error) {
+	if _, err := s.fns.get(ctx, req.GetName(), ""); err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &gustv1.ListAliasesResponse{Aliases: s.fns.store.Aliases(req.GetName())}, nil
+}
+
+func (s *functionServer) ListVersions(ctx context.Context, req *gustv1.ListVersionsRequest) (*gustv1.ListVersionsResponse, error) {
+	latest, err := s.fns.get(ctx, req.GetName(), "")
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &gustv1.ListVersionsResponse{Versions: append([]*gustv1.Function{latest}, s.fns.store.Versions(req.GetName())...)}, nil
 }
 
 // invokeServer adapts invoker to gRPC.

@@ -31,7 +31,7 @@ func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gust
 	if len(req.GetPayload()) > iv.limits.MaxSyncPayload {
 		return nil, apierr.New(apierr.RequestTooLarge, "request payload of %d bytes is over the %d byte limit", len(req.GetPayload()), iv.limits.MaxSyncPayload)
 	}
-	fn, err := iv.fns.get(ctx, req.GetFunction(), req.GetQualifier())
+	fn, err := iv.fns.route(ctx, req.GetFunction(), req.GetQualifier())
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func fnCmd(g *globals) *cobra.Command {
 		Short:   "Manage functions",
 		Example: "  gust fn deploy hello --code ./hello.zip\n  gust fn ls",
 	}
-	cmd.AddCommand(fnDeployCmd(g), fnLsCmd(g), fnGetCmd(g), fnRmCmd(g), fnConcurrencyCmd(g))
+	cmd.AddCommand(fnDeployCmd(g), fnLsCmd(g), fnGetCmd(g), fnRmCmd(g), fnConcurrencyCmd(g), fnPublishCmd(g), fnVersionsCmd(g))
 	return cmd
 }
 
@@ -43,9 +43,6 @@ func fnDeployCmd(g *globals) *cobra.Command {
   gust fn deploy hello --code ./build/hello/ --memory-mb 256 --timeout 10s --env GREETING=hi`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if publish {
-				return fmt.Errorf("--publish: versions are not available yet; deploy updates $LATEST")
-			}
 			if code == "" {
 				return fmt.Errorf("--code PATH is required (a folder or a .zip)")
 			}
@@ -80,11 +77,19 @@ func fnDeployCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if publish {
+				if fn, err = c.PublishVersion(ctx, cfg.GetName(), ""); err != nil {
+					return err
+				}
+			}
 			if g.json() {
 				return g.printJSON(functionJSON(fn))
 			}
 			fmt.Fprintf(g.stdout, "deployed %s %s (revision %d)\ncode sha256:%s (%s)\n",
 				fn.GetConfig().GetName(), fn.GetVersion(), fn.GetRevision(), fn.GetCodeDigest(), humanBytes(fn.GetCodeSize()))
+			if publish {
+				fmt.Fprintf(g.stdout, "published version %s\n", fn.GetVersion())
+			}
 			return nil
 		},
 	}
@@ -237,6 +242,7 @@ type functionView struct {
 	Name         string            `json:"name"`
 	Version      string            `json:"version"`
 	Revision     uint64            `json:"revision"`
+	Description  string            `json:"description,omitempty"`
 	Runtime      string            `json:"runtime"`
 	Handler      string            `json:"handler"`
 	MemoryMB     int32             `json:"memory_mb"`
@@ -256,7 +262,7 @@ func functionJSON(fn *gustv1.Function) functionView {
 		env = map[string]string{}
 	}
 	return functionView{
-		Name: c.GetName(), Version: fn.GetVersion(), Revision: fn.GetRevision(), Runtime: c.GetRuntime(),
+		Name: c.GetName(), Version: fn.GetVersion(), Revision: fn.GetRevision(), Description: fn.GetDescription(), Runtime: c.GetRuntime(),
 		Handler: c.GetHandler(), MemoryMB: c.GetMemoryMb(), Timeout: c.GetTimeout().AsDuration().String(),
 		Environment: env, CodeDigest: fn.GetCodeDigest(), CodeSize: fn.GetCodeSize(),
 		LastModified: fn.GetLastModified().AsTime().Format(time.RFC3339Nano),
