@@ -350,3 +350,51 @@ func (c *Client) ListVersions(ctx context.Context, name string) ([]*gustv1.Funct
 	})
 	return res.GetVersions(), err
 }
+
+// InvokeAsync queues an event and returns its invocation id once it is durable.
+func (c *Client) InvokeAsync(ctx context.Context, req *gustv1.InvokeAsyncRequest) (string, error) {
+	var res *gustv1.InvokeAsyncResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewInvokeServiceClient(conn).InvokeAsync(ctx, req)
+		return err
+	})
+	return res.GetInvocationId(), err
+}
+
+// GetInvocation returns an asynchronous invocation's status and result.
+func (c *Client) GetInvocation(ctx context.Context, id string) (*gustv1.Invocation, error) {
+	var res *gustv1.GetInvocationResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewInvokeServiceClient(conn).GetInvocation(ctx, &gustv1.GetInvocationRequest{Id: id})
+		return err
+	})
+	return res.GetInvocation(), err
+}
+
+// AddSchedule creates or replaces a cron schedule.
+func (c *Client) AddSchedule(ctx context.Context, s *gustv1.ScheduleInfo) (*gustv1.ScheduleInfo, error) {
+	var res *gustv1.AddScheduleResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewClusterServiceClient(conn).AddSchedule(ctx, &gustv1.AddScheduleRequest{Schedule: s})
+		return err
+	})
+	return res.GetSchedule(), err
+}
+
+// ListSchedules lists schedules.
+func (c *Client) ListSchedules(ctx context.Context) ([]*gustv1.ScheduleInfo, error) {
+	var res *gustv1.ListSchedulesResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewClusterServiceClient(conn).ListSchedules(ctx, &gustv1.ListSchedulesRequest{})
+		return err
+	})
+	return res.GetSchedules(), err
+}
+
+// RemoveSchedule deletes a schedule.
+func (c *Client) RemoveSchedule(ctx context.Context, name string) error {
+	return c.call(ctx, func(conn *grpc.ClientConn) error {
+		_, err := gustv1.NewClusterServiceClient(conn).RemoveSchedule(ctx, &gustv1.RemoveScheduleRequest{Name: name})
+		return err
+	})
+}

@@ -117,3 +117,22 @@ func (s *clusterServer) SetQuota(ctx context.Context, req *gustv1.SetQuotaReques
 	}
 	return &gustv1.SetQuotaResponse{Quota: q}, nil
 }
+
+func (s *clusterServer) AddSchedule(ctx context.Context, req *gustv1.AddScheduleRequest) (*gustv1.AddScheduleResponse, error) {
+	sc, err := s.c.iv.addSchedule(ctx, req.GetSchedule())
+	if err != nil {
+		return nil, toStatus(s.c.log, err)
+	}
+	return &gustv1.AddScheduleResponse{Schedule: sc}, nil
+}
+
+func (s *clusterServer) ListSchedules(context.Context, *gustv1.ListSchedulesRequest) (*gustv1.ListSchedulesResponse, error) {
+	return &gustv1.ListSchedulesResponse{Schedules: s.c.iv.listSchedules()}, nil
+}
+
+func (s *clusterServer) RemoveSchedule(ctx context.Context, req *gustv1.RemoveScheduleRequest) (*gustv1.RemoveScheduleResponse, error) {
+	if err := s.c.iv.removeSchedule(ctx, req.GetName()); err != nil {
+		return nil, toStatus(s.c.log, err)
+	}
+	return &gustv1.RemoveScheduleResponse{}, nil
+}

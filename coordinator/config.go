@@ -11,6 +11,10 @@ import (
 type Limits struct {
 	// MaxSyncPayload bounds a synchronous invocation's event (6 MB).
 	MaxSyncPayload int
+	// MaxAsyncPayload bounds an asynchronous event (256 KB).
+	MaxAsyncPayload int
+	// AsyncResultRetention is how long finished async events are kept.
+	AsyncResultRetention time.Duration
 	// Code bounds uploaded archives (50 MB zipped, 250 MB unzipped).
 	Code codezip.Limits
 	// MaxEnvBytes bounds a function's environment (4 KB).
@@ -27,15 +31,17 @@ type Limits struct {
 // DefaultLimits returns Lambda's limits.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxSyncPayload:  6 * 1024 * 1024,
-		Code:            codezip.DefaultLimits(),
-		MaxEnvBytes:     4 * 1024,
-		DefaultTimeout:  3 * time.Second,
-		MaxTimeout:      900 * time.Second,
-		DefaultMemoryMB: 128,
-		MinMemoryMB:     128,
-		MaxMemoryMB:     10240,
-		UnreservedMin:   100,
+		MaxSyncPayload:       6 * 1024 * 1024,
+		MaxAsyncPayload:      256 * 1024,
+		AsyncResultRetention: time.Hour,
+		Code:                 codezip.DefaultLimits(),
+		MaxEnvBytes:          4 * 1024,
+		DefaultTimeout:       3 * time.Second,
+		MaxTimeout:           900 * time.Second,
+		DefaultMemoryMB:      128,
+		MinMemoryMB:          128,
+		MaxMemoryMB:          10240,
+		UnreservedMin:        100,
 	}
 }
 

@@ -119,6 +119,17 @@ func (f *functions) normalize(cfg *gustv1.FunctionConfig) error {
 		return bad("timeout %s is outside 1s to %s", timeout, f.limits.MaxTimeout)
 	}
 	cfg.Timeout = durationpb.New(timeout)
+	if cfg.MaxRetries != nil && (cfg.GetMaxRetries() < 0 || cfg.GetMaxRetries() > 2) {
+		return bad("max retries %d is outside 0 to 2", cfg.GetMaxRetries())
+	}
+	if cfg.MaxEventAge != nil {
+		if age := cfg.GetMaxEventAge().AsDuration(); age < minEventAge || age > defaultMaxEventAge {
+			return bad("maximum event age %s is outside %s to %s", age, minEventAge, defaultMaxEventAge)
+		}
+	}
+	if cfg.GetOnFailure() != "" && !nameRE.MatchString(cfg.GetOnFailure()) {
+		return bad("on-failure function name %q is invalid", cfg.GetOnFailure())
+	}
 	size := 0
 	for k, v := range cfg.GetEnvironment() {
 		if !envRE.MatchString(k) {

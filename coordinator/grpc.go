@@ -139,6 +139,22 @@ func (s *invokeServer) Invoke(ctx context.Context, req *gustv1.InvokeRequest) (*
 	return res, toStatus(s.log, err)
 }
 
+func (s *invokeServer) InvokeAsync(ctx context.Context, req *gustv1.InvokeAsyncRequest) (*gustv1.InvokeAsyncResponse, error) {
+	id, err := s.iv.invokeAsync(ctx, req)
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &gustv1.InvokeAsyncResponse{InvocationId: id}, nil
+}
+
+func (s *invokeServer) GetInvocation(ctx context.Context, req *gustv1.GetInvocationRequest) (*gustv1.GetInvocationResponse, error) {
+	inv, err := s.iv.getInvocation(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &gustv1.GetInvocationResponse{Invocation: inv}, nil
+}
+
 // chunkReader turns a stream of chunks into an io.Reader.
 type chunkReader struct {
 	recv func() (*gustv1.UploadCodeRequest, error)

@@ -23,6 +23,7 @@ type invoker struct {
 	worker Worker
 	limits Limits
 	admit  *admission.Admission
+	wake   chan struct{} // wakes the async dispatcher
 }
 
 // invoke runs one synchronous invocation. Function errors are results;
@@ -117,4 +118,10 @@ func (r restInvoker) Invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gu
 func (r restInvoker) CheckFunction(ctx context.Context, name, qualifier string) error {
 	_, err := r.iv.fns.get(ctx, name, qualifier)
 	return toAPIError(err)
+}
+
+// InvokeAsync queues an event (the REST front's Event invocation type).
+func (r restInvoker) InvokeAsync(ctx context.Context, req *gustv1.InvokeRequest) (string, error) {
+	id, err := r.iv.invokeAsync(ctx, &gustv1.InvokeAsyncRequest{Function: req.GetFunction(), Qualifier: req.GetQualifier(), Payload: req.GetPayload()})
+	return id, toAPIError(err)
 }

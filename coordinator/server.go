@@ -40,22 +40,24 @@ type Deps struct {
 
 // Coordinator is one running coordinator.
 type Coordinator struct {
-	cfg     Config
-	log     *slog.Logger
-	raft    *raftstore.Store
-	code    *codestore.Store
-	router  *Router
-	members Membership
-	write   *writer
-	clients *peerClients
-	quotas  *quotas
-	admit   *admission.Admission
-	grpc    *grpc.Server
-	http    *http.Server
-	health  *health.Server
-	gln     net.Listener
-	hln     net.Listener
-	stop    context.CancelFunc
+	cfg      Config
+	log      *slog.Logger
+	raft     *raftstore.Store
+	code     *codestore.Store
+	router   *Router
+	members  Membership
+	write    *writer
+	clients  *peerClients
+	quotas   *quotas
+	admit    *admission.Admission
+	dispatch *dispatcher
+	iv       *invoker
+	grpc     *grpc.Server
+	http     *http.Server
+	health   *health.Server
+	gln      net.Listener
+	hln      net.Listener
+	stop     context.CancelFunc
 }
 
 // New binds the listeners; Serve starts answering.
@@ -72,7 +74,9 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	c.quotas = &quotas{store: d.Store, write: c.write, limits: cfg.Limits}
 	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
 	fns.quotas = c.quotas
-	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits}
+	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, wake: make(chan struct{}, 1)}
+	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, running: map[string]bool{}}
+	c.iv = iv
 	if !cfg.NoQuotas {
 		iv.admit = c.admit
 	}
@@ -120,6 +124,8 @@ func (c *Coordinator) Serve() error {
 	}
 	go c.admit.Run(ctx, c.quotas)
 	go c.provisionLoop(ctx)
+	go c.dispatch.loop(ctx)
+	go c.iv.scheduleLoop(ctx)
 	errc := make(chan error, 2)
 	go func() { errc <- c.grpc.Serve(c.gln) }()
 	go func() {

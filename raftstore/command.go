@@ -21,6 +21,13 @@ const (
 	CmdPublishVersion         CommandType = 6
 	CmdPutAlias               CommandType = 7
 	CmdDeleteVersion          CommandType = 8
+	CmdEnqueueEvent           CommandType = 9
+	CmdStartAttempt           CommandType = 10
+	CmdFinishAttempt          CommandType = 11
+	CmdPruneEvents            CommandType = 12
+	CmdPutSchedule            CommandType = 13
+	CmdDeleteSchedule         CommandType = 14
+	CmdFireSchedule           CommandType = 15
 )
 
 // Command is one typed change to apply through Raft.

@@ -16,10 +16,11 @@ import (
 type state struct {
 	functions functionState
 	quota     quotaState
+	events    eventState
 }
 
 func newState() *state {
-	return &state{functions: newFunctionState(), quota: newQuotaState()}
+	return &state{functions: newFunctionState(), quota: newQuotaState(), events: newEventState()}
 }
 
 // fsm adapts state to raft.FSM. Readers take mu for reading; the single
@@ -53,6 +54,8 @@ const (
 	recVersion     recordType = 5
 	recAlias       recordType = 6
 	recCounter     recordType = 7
+	recEvent       recordType = 8
+	recSchedule    recordType = 9
 )
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -61,6 +64,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	var recs []record
 	recs = f.st.functions.snapshot(recs)
 	recs = f.st.quota.snapshot(recs)
+	recs = f.st.events.snapshot(recs)
 	return &snapshot{records: recs}, nil
 }
 
@@ -100,6 +104,8 @@ func (s *state) restore(t recordType, body []byte) error {
 		return s.functions.restoreRecord(t, body)
 	case recAccount, recConcurrency, recLeases:
 		return s.quota.restore(t, body)
+	case recEvent, recSchedule:
+		return s.events.restore(t, body)
 	default:
 		return fmt.Errorf("restore: unknown record type %d", t)
 	}

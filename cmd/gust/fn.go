@@ -35,6 +35,9 @@ func fnDeployCmd(g *globals) *cobra.Command {
 		timeout                time.Duration
 		env                    []string
 		publish                bool
+		maxRetries             int32
+		maxEventAge            time.Duration
+		onFailure              string
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy NAME --code PATH",
@@ -62,6 +65,13 @@ func fnDeployCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("timeout") {
 				cfg.Timeout = durationpb.New(timeout)
 			}
+			if cmd.Flags().Changed("max-retries") {
+				cfg.MaxRetries = &maxRetries
+			}
+			if cmd.Flags().Changed("max-event-age") {
+				cfg.MaxEventAge = durationpb.New(maxEventAge)
+			}
+			cfg.OnFailure = onFailure
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -101,6 +111,9 @@ func fnDeployCmd(g *globals) *cobra.Command {
 	f.DurationVar(&timeout, "timeout", 3*time.Second, "time limit of one invocation, up to 900s")
 	f.StringArrayVar(&env, "env", nil, "environment variable KEY=VALUE (repeatable)")
 	f.BoolVar(&publish, "publish", false, "also publish an immutable version")
+	f.Int32Var(&maxRetries, "max-retries", 2, "async: retries after a function error, 0 to 2")
+	f.DurationVar(&maxEventAge, "max-event-age", 6*time.Hour, "async: how long an event may wait, 60s to 6h")
+	f.StringVar(&onFailure, "on-failure", "", "async: function that receives events that failed every attempt")
 	return cmd
 }
 

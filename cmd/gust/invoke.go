@@ -13,9 +13,10 @@ import (
 
 func invokeCmd(g *globals) *cobra.Command {
 	var (
-		payload string
-		async   bool
-		logTail bool
+		payload        string
+		async          bool
+		logTail        bool
+		idempotencyKey string
 	)
 	cmd := &cobra.Command{
 		Use:   "invoke NAME[:QUALIFIER] [-]",
@@ -28,9 +29,6 @@ error prints its name and message on stderr and exits 1.`,
   echo '{}' | gust invoke hello -`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if async {
-				return fmt.Errorf("--async: asynchronous invocation is not available yet")
-			}
 			body, err := readPayload(g, payload, args[1:])
 			if err != nil {
 				return err
@@ -43,6 +41,17 @@ error prints its name and message on stderr and exits 1.`,
 			defer c.Close()
 			ctx, cancel := signalContext()
 			defer cancel()
+			if async {
+				id, err := c.InvokeAsync(ctx, &gustv1.InvokeAsyncRequest{Function: name, Qualifier: qualifier, Payload: body, IdempotencyKey: idempotencyKey})
+				if err != nil {
+					return err
+				}
+				if g.json() {
+					return g.printJSON(map[string]string{"invocation_id": id})
+				}
+				fmt.Fprintln(g.stdout, id)
+				return nil
+			}
 			res, err := c.Invoke(ctx, &gustv1.InvokeRequest{Function: name, Qualifier: qualifier, Payload: body, LogTail: logTail})
 			if err != nil {
 				return err
@@ -68,7 +77,8 @@ error prints its name and message on stderr and exits 1.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&payload, "payload", "", "event JSON, or @FILE to read it from a file")
-	f.BoolVar(&async, "async", false, "queue the event and return its invocation id")
+	f.BoolVar(&async, "async", false, "queue the event durably and print its invocation id (see gust invocation get)")
+	f.StringVar(&idempotencyKey, "idempotency-key", "", "with --async: a retried request with the same key returns the first id")
 	f.BoolVar(&logTail, "log", false, "also return the last 4 KB of the function's log")
 	return cmd
 }

@@ -21,6 +21,345 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ScheduleInfo is a schedule as users see it.
+type ScheduleInfo struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Name              string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Function          string                 `protobuf:"bytes,2,opt,name=function,proto3" json:"function,omitempty"`
+	Cron              string                 `protobuf:"bytes,3,opt,name=cron,proto3" json:"cron,omitempty"`
+	Payload           []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
+	Fired             int64                  `protobuf:"varint,5,opt,name=fired,proto3" json:"fired,omitempty"`
+	LastFiredUnixNano int64                  `protobuf:"varint,6,opt,name=last_fired_unix_nano,json=lastFiredUnixNano,proto3" json:"last_fired_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ScheduleInfo) Reset() {
+	*x = ScheduleInfo{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleInfo) ProtoMessage() {}
+
+func (x *ScheduleInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleInfo.ProtoReflect.Descriptor instead.
+func (*ScheduleInfo) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ScheduleInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ScheduleInfo) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *ScheduleInfo) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *ScheduleInfo) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *ScheduleInfo) GetFired() int64 {
+	if x != nil {
+		return x.Fired
+	}
+	return 0
+}
+
+func (x *ScheduleInfo) GetLastFiredUnixNano() int64 {
+	if x != nil {
+		return x.LastFiredUnixNano
+	}
+	return 0
+}
+
+// AddScheduleRequest adds a schedule.
+type AddScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *ScheduleInfo          `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddScheduleRequest) Reset() {
+	*x = AddScheduleRequest{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddScheduleRequest) ProtoMessage() {}
+
+func (x *AddScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddScheduleRequest.ProtoReflect.Descriptor instead.
+func (*AddScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AddScheduleRequest) GetSchedule() *ScheduleInfo {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+// AddScheduleResponse returns it.
+type AddScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *ScheduleInfo          `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddScheduleResponse) Reset() {
+	*x = AddScheduleResponse{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddScheduleResponse) ProtoMessage() {}
+
+func (x *AddScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddScheduleResponse.ProtoReflect.Descriptor instead.
+func (*AddScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AddScheduleResponse) GetSchedule() *ScheduleInfo {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+// ListSchedulesRequest lists schedules.
+type ListSchedulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchedulesRequest) Reset() {
+	*x = ListSchedulesRequest{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchedulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchedulesRequest) ProtoMessage() {}
+
+func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchedulesRequest.ProtoReflect.Descriptor instead.
+func (*ListSchedulesRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{3}
+}
+
+// ListSchedulesResponse lists schedules.
+type ListSchedulesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedules     []*ScheduleInfo        `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchedulesResponse) Reset() {
+	*x = ListSchedulesResponse{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchedulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchedulesResponse) ProtoMessage() {}
+
+func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchedulesResponse.ProtoReflect.Descriptor instead.
+func (*ListSchedulesResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListSchedulesResponse) GetSchedules() []*ScheduleInfo {
+	if x != nil {
+		return x.Schedules
+	}
+	return nil
+}
+
+// RemoveScheduleRequest names a schedule.
+type RemoveScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveScheduleRequest) Reset() {
+	*x = RemoveScheduleRequest{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveScheduleRequest) ProtoMessage() {}
+
+func (x *RemoveScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveScheduleRequest.ProtoReflect.Descriptor instead.
+func (*RemoveScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RemoveScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// RemoveScheduleResponse is empty.
+type RemoveScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveScheduleResponse) Reset() {
+	*x = RemoveScheduleResponse{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveScheduleResponse) ProtoMessage() {}
+
+func (x *RemoveScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveScheduleResponse.ProtoReflect.Descriptor instead.
+func (*RemoveScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{6}
+}
+
 // Quota is a tenant's concurrency limit and its use.
 type Quota struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -41,7 +380,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[0]
+	mi := &file_gust_v1_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +392,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[0]
+	mi := &file_gust_v1_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +405,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{0}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Quota) GetTenant() string {
@@ -121,7 +460,7 @@ type GetQuotaRequest struct {
 
 func (x *GetQuotaRequest) Reset() {
 	*x = GetQuotaRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[1]
+	mi := &file_gust_v1_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -133,7 +472,7 @@ func (x *GetQuotaRequest) String() string {
 func (*GetQuotaRequest) ProtoMessage() {}
 
 func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[1]
+	mi := &file_gust_v1_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -146,7 +485,7 @@ func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetQuotaRequest) GetTenant() string {
@@ -166,7 +505,7 @@ type GetQuotaResponse struct {
 
 func (x *GetQuotaResponse) Reset() {
 	*x = GetQuotaResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[2]
+	mi := &file_gust_v1_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -178,7 +517,7 @@ func (x *GetQuotaResponse) String() string {
 func (*GetQuotaResponse) ProtoMessage() {}
 
 func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[2]
+	mi := &file_gust_v1_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -191,7 +530,7 @@ func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetQuotaResponse) GetQuota() *Quota {
@@ -212,7 +551,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[3]
+	mi := &file_gust_v1_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -224,7 +563,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[3]
+	mi := &file_gust_v1_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -237,7 +576,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SetQuotaRequest) GetTenant() string {
@@ -264,7 +603,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[4]
+	mi := &file_gust_v1_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +615,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[4]
+	mi := &file_gust_v1_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +628,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{4}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetQuotaResponse) GetQuota() *Quota {
@@ -320,7 +659,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[5]
+	mi := &file_gust_v1_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +671,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[5]
+	mi := &file_gust_v1_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +684,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{5}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Node) GetName() string {
@@ -420,7 +759,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[6]
+	mi := &file_gust_v1_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -432,7 +771,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[6]
+	mi := &file_gust_v1_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -445,7 +784,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{6}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 // ListNodesResponse lists nodes.
@@ -458,7 +797,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[7]
+	mi := &file_gust_v1_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +809,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[7]
+	mi := &file_gust_v1_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +822,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{7}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -503,7 +842,7 @@ type DrainNodeRequest struct {
 
 func (x *DrainNodeRequest) Reset() {
 	*x = DrainNodeRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[8]
+	mi := &file_gust_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +854,7 @@ func (x *DrainNodeRequest) String() string {
 func (*DrainNodeRequest) ProtoMessage() {}
 
 func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[8]
+	mi := &file_gust_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +867,7 @@ func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
 func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{8}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DrainNodeRequest) GetName() string {
@@ -547,7 +886,7 @@ type DrainNodeResponse struct {
 
 func (x *DrainNodeResponse) Reset() {
 	*x = DrainNodeResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[9]
+	mi := &file_gust_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +898,7 @@ func (x *DrainNodeResponse) String() string {
 func (*DrainNodeResponse) ProtoMessage() {}
 
 func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[9]
+	mi := &file_gust_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +911,7 @@ func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
 func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{9}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 // Sandbox is one live sandbox.
@@ -590,7 +929,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[10]
+	mi := &file_gust_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +941,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[10]
+	mi := &file_gust_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +954,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{10}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Sandbox) GetId() string {
@@ -670,7 +1009,7 @@ type ListSandboxesRequest struct {
 
 func (x *ListSandboxesRequest) Reset() {
 	*x = ListSandboxesRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[11]
+	mi := &file_gust_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +1021,7 @@ func (x *ListSandboxesRequest) String() string {
 func (*ListSandboxesRequest) ProtoMessage() {}
 
 func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[11]
+	mi := &file_gust_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +1034,7 @@ func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListSandboxesRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{11}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListSandboxesRequest) GetNode() string {
@@ -715,7 +1054,7 @@ type ListSandboxesResponse struct {
 
 func (x *ListSandboxesResponse) Reset() {
 	*x = ListSandboxesResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[12]
+	mi := &file_gust_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +1066,7 @@ func (x *ListSandboxesResponse) String() string {
 func (*ListSandboxesResponse) ProtoMessage() {}
 
 func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[12]
+	mi := &file_gust_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +1079,7 @@ func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListSandboxesResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListSandboxesResponse) GetSandboxes() []*Sandbox {
@@ -764,7 +1103,7 @@ type RaftPeer struct {
 
 func (x *RaftPeer) Reset() {
 	*x = RaftPeer{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[13]
+	mi := &file_gust_v1_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +1115,7 @@ func (x *RaftPeer) String() string {
 func (*RaftPeer) ProtoMessage() {}
 
 func (x *RaftPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[13]
+	mi := &file_gust_v1_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +1128,7 @@ func (x *RaftPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftPeer.ProtoReflect.Descriptor instead.
 func (*RaftPeer) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RaftPeer) GetName() string {
@@ -829,7 +1168,7 @@ type ListRaftPeersRequest struct {
 
 func (x *ListRaftPeersRequest) Reset() {
 	*x = ListRaftPeersRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[14]
+	mi := &file_gust_v1_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +1180,7 @@ func (x *ListRaftPeersRequest) String() string {
 func (*ListRaftPeersRequest) ProtoMessage() {}
 
 func (x *ListRaftPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[14]
+	mi := &file_gust_v1_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +1193,7 @@ func (x *ListRaftPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaftPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListRaftPeersRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 // ListRaftPeersResponse lists Raft peers.
@@ -867,7 +1206,7 @@ type ListRaftPeersResponse struct {
 
 func (x *ListRaftPeersResponse) Reset() {
 	*x = ListRaftPeersResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[15]
+	mi := &file_gust_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1218,7 @@ func (x *ListRaftPeersResponse) String() string {
 func (*ListRaftPeersResponse) ProtoMessage() {}
 
 func (x *ListRaftPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[15]
+	mi := &file_gust_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1231,7 @@ func (x *ListRaftPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaftPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListRaftPeersResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{15}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListRaftPeersResponse) GetPeers() []*RaftPeer {
@@ -912,7 +1251,7 @@ type RemoveRaftPeerRequest struct {
 
 func (x *RemoveRaftPeerRequest) Reset() {
 	*x = RemoveRaftPeerRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[16]
+	mi := &file_gust_v1_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +1263,7 @@ func (x *RemoveRaftPeerRequest) String() string {
 func (*RemoveRaftPeerRequest) ProtoMessage() {}
 
 func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[16]
+	mi := &file_gust_v1_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1276,7 @@ func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRaftPeerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRaftPeerRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{16}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveRaftPeerRequest) GetName() string {
@@ -956,7 +1295,7 @@ type RemoveRaftPeerResponse struct {
 
 func (x *RemoveRaftPeerResponse) Reset() {
 	*x = RemoveRaftPeerResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[17]
+	mi := &file_gust_v1_cluster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1307,7 @@ func (x *RemoveRaftPeerResponse) String() string {
 func (*RemoveRaftPeerResponse) ProtoMessage() {}
 
 func (x *RemoveRaftPeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[17]
+	mi := &file_gust_v1_cluster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,14 +1320,31 @@ func (x *RemoveRaftPeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRaftPeerResponse.ProtoReflect.Descriptor instead.
 func (*RemoveRaftPeerResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{17}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{24}
 }
 
 var File_gust_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_gust_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x15gust/v1/cluster.proto\x12\agust.v1\"\xb8\x01\n" +
+	"\x15gust/v1/cluster.proto\x12\agust.v1\"\xb3\x01\n" +
+	"\fScheduleInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x12\n" +
+	"\x04cron\x18\x03 \x01(\tR\x04cron\x12\x18\n" +
+	"\apayload\x18\x04 \x01(\fR\apayload\x12\x14\n" +
+	"\x05fired\x18\x05 \x01(\x03R\x05fired\x12/\n" +
+	"\x14last_fired_unix_nano\x18\x06 \x01(\x03R\x11lastFiredUnixNano\"G\n" +
+	"\x12AddScheduleRequest\x121\n" +
+	"\bschedule\x18\x01 \x01(\v2\x15.gust.v1.ScheduleInfoR\bschedule\"H\n" +
+	"\x13AddScheduleResponse\x121\n" +
+	"\bschedule\x18\x01 \x01(\v2\x15.gust.v1.ScheduleInfoR\bschedule\"\x16\n" +
+	"\x14ListSchedulesRequest\"L\n" +
+	"\x15ListSchedulesResponse\x123\n" +
+	"\tschedules\x18\x01 \x03(\v2\x15.gust.v1.ScheduleInfoR\tschedules\"+\n" +
+	"\x15RemoveScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
+	"\x16RemoveScheduleResponse\"\xb8\x01\n" +
 	"\x05Quota\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12 \n" +
 	"\vconcurrency\x18\x02 \x01(\x03R\vconcurrency\x12\x1a\n" +
@@ -1044,7 +1400,7 @@ const file_gust_v1_cluster_proto_rawDesc = "" +
 	"\x05peers\x18\x01 \x03(\v2\x11.gust.v1.RaftPeerR\x05peers\"+\n" +
 	"\x15RemoveRaftPeerRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
-	"\x16RemoveRaftPeerResponse2\x8d\x04\n" +
+	"\x16RemoveRaftPeerResponse2\xfa\x05\n" +
 	"\x0eClusterService\x12B\n" +
 	"\tListNodes\x12\x19.gust.v1.ListNodesRequest\x1a\x1a.gust.v1.ListNodesResponse\x12B\n" +
 	"\tDrainNode\x12\x19.gust.v1.DrainNodeRequest\x1a\x1a.gust.v1.DrainNodeResponse\x12N\n" +
@@ -1052,7 +1408,10 @@ const file_gust_v1_cluster_proto_rawDesc = "" +
 	"\rListRaftPeers\x12\x1d.gust.v1.ListRaftPeersRequest\x1a\x1e.gust.v1.ListRaftPeersResponse\x12Q\n" +
 	"\x0eRemoveRaftPeer\x12\x1e.gust.v1.RemoveRaftPeerRequest\x1a\x1f.gust.v1.RemoveRaftPeerResponse\x12?\n" +
 	"\bGetQuota\x12\x18.gust.v1.GetQuotaRequest\x1a\x19.gust.v1.GetQuotaResponse\x12?\n" +
-	"\bSetQuota\x12\x18.gust.v1.SetQuotaRequest\x1a\x19.gust.v1.SetQuotaResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
+	"\bSetQuota\x12\x18.gust.v1.SetQuotaRequest\x1a\x19.gust.v1.SetQuotaResponse\x12H\n" +
+	"\vAddSchedule\x12\x1b.gust.v1.AddScheduleRequest\x1a\x1c.gust.v1.AddScheduleResponse\x12N\n" +
+	"\rListSchedules\x12\x1d.gust.v1.ListSchedulesRequest\x1a\x1e.gust.v1.ListSchedulesResponse\x12Q\n" +
+	"\x0eRemoveSchedule\x12\x1e.gust.v1.RemoveScheduleRequest\x1a\x1f.gust.v1.RemoveScheduleResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
 
 var (
 	file_gust_v1_cluster_proto_rawDescOnce sync.Once
@@ -1066,52 +1425,68 @@ func file_gust_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_gust_v1_cluster_proto_rawDescData
 }
 
-var file_gust_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_gust_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_gust_v1_cluster_proto_goTypes = []any{
-	(*Quota)(nil),                  // 0: gust.v1.Quota
-	(*GetQuotaRequest)(nil),        // 1: gust.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),       // 2: gust.v1.GetQuotaResponse
-	(*SetQuotaRequest)(nil),        // 3: gust.v1.SetQuotaRequest
-	(*SetQuotaResponse)(nil),       // 4: gust.v1.SetQuotaResponse
-	(*Node)(nil),                   // 5: gust.v1.Node
-	(*ListNodesRequest)(nil),       // 6: gust.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),      // 7: gust.v1.ListNodesResponse
-	(*DrainNodeRequest)(nil),       // 8: gust.v1.DrainNodeRequest
-	(*DrainNodeResponse)(nil),      // 9: gust.v1.DrainNodeResponse
-	(*Sandbox)(nil),                // 10: gust.v1.Sandbox
-	(*ListSandboxesRequest)(nil),   // 11: gust.v1.ListSandboxesRequest
-	(*ListSandboxesResponse)(nil),  // 12: gust.v1.ListSandboxesResponse
-	(*RaftPeer)(nil),               // 13: gust.v1.RaftPeer
-	(*ListRaftPeersRequest)(nil),   // 14: gust.v1.ListRaftPeersRequest
-	(*ListRaftPeersResponse)(nil),  // 15: gust.v1.ListRaftPeersResponse
-	(*RemoveRaftPeerRequest)(nil),  // 16: gust.v1.RemoveRaftPeerRequest
-	(*RemoveRaftPeerResponse)(nil), // 17: gust.v1.RemoveRaftPeerResponse
+	(*ScheduleInfo)(nil),           // 0: gust.v1.ScheduleInfo
+	(*AddScheduleRequest)(nil),     // 1: gust.v1.AddScheduleRequest
+	(*AddScheduleResponse)(nil),    // 2: gust.v1.AddScheduleResponse
+	(*ListSchedulesRequest)(nil),   // 3: gust.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),  // 4: gust.v1.ListSchedulesResponse
+	(*RemoveScheduleRequest)(nil),  // 5: gust.v1.RemoveScheduleRequest
+	(*RemoveScheduleResponse)(nil), // 6: gust.v1.RemoveScheduleResponse
+	(*Quota)(nil),                  // 7: gust.v1.Quota
+	(*GetQuotaRequest)(nil),        // 8: gust.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),       // 9: gust.v1.GetQuotaResponse
+	(*SetQuotaRequest)(nil),        // 10: gust.v1.SetQuotaRequest
+	(*SetQuotaResponse)(nil),       // 11: gust.v1.SetQuotaResponse
+	(*Node)(nil),                   // 12: gust.v1.Node
+	(*ListNodesRequest)(nil),       // 13: gust.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),      // 14: gust.v1.ListNodesResponse
+	(*DrainNodeRequest)(nil),       // 15: gust.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),      // 16: gust.v1.DrainNodeResponse
+	(*Sandbox)(nil),                // 17: gust.v1.Sandbox
+	(*ListSandboxesRequest)(nil),   // 18: gust.v1.ListSandboxesRequest
+	(*ListSandboxesResponse)(nil),  // 19: gust.v1.ListSandboxesResponse
+	(*RaftPeer)(nil),               // 20: gust.v1.RaftPeer
+	(*ListRaftPeersRequest)(nil),   // 21: gust.v1.ListRaftPeersRequest
+	(*ListRaftPeersResponse)(nil),  // 22: gust.v1.ListRaftPeersResponse
+	(*RemoveRaftPeerRequest)(nil),  // 23: gust.v1.RemoveRaftPeerRequest
+	(*RemoveRaftPeerResponse)(nil), // 24: gust.v1.RemoveRaftPeerResponse
 }
 var file_gust_v1_cluster_proto_depIdxs = []int32{
-	0,  // 0: gust.v1.GetQuotaResponse.quota:type_name -> gust.v1.Quota
-	0,  // 1: gust.v1.SetQuotaResponse.quota:type_name -> gust.v1.Quota
-	5,  // 2: gust.v1.ListNodesResponse.nodes:type_name -> gust.v1.Node
-	10, // 3: gust.v1.ListSandboxesResponse.sandboxes:type_name -> gust.v1.Sandbox
-	13, // 4: gust.v1.ListRaftPeersResponse.peers:type_name -> gust.v1.RaftPeer
-	6,  // 5: gust.v1.ClusterService.ListNodes:input_type -> gust.v1.ListNodesRequest
-	8,  // 6: gust.v1.ClusterService.DrainNode:input_type -> gust.v1.DrainNodeRequest
-	11, // 7: gust.v1.ClusterService.ListSandboxes:input_type -> gust.v1.ListSandboxesRequest
-	14, // 8: gust.v1.ClusterService.ListRaftPeers:input_type -> gust.v1.ListRaftPeersRequest
-	16, // 9: gust.v1.ClusterService.RemoveRaftPeer:input_type -> gust.v1.RemoveRaftPeerRequest
-	1,  // 10: gust.v1.ClusterService.GetQuota:input_type -> gust.v1.GetQuotaRequest
-	3,  // 11: gust.v1.ClusterService.SetQuota:input_type -> gust.v1.SetQuotaRequest
-	7,  // 12: gust.v1.ClusterService.ListNodes:output_type -> gust.v1.ListNodesResponse
-	9,  // 13: gust.v1.ClusterService.DrainNode:output_type -> gust.v1.DrainNodeResponse
-	12, // 14: gust.v1.ClusterService.ListSandboxes:output_type -> gust.v1.ListSandboxesResponse
-	15, // 15: gust.v1.ClusterService.ListRaftPeers:output_type -> gust.v1.ListRaftPeersResponse
-	17, // 16: gust.v1.ClusterService.RemoveRaftPeer:output_type -> gust.v1.RemoveRaftPeerResponse
-	2,  // 17: gust.v1.ClusterService.GetQuota:output_type -> gust.v1.GetQuotaResponse
-	4,  // 18: gust.v1.ClusterService.SetQuota:output_type -> gust.v1.SetQuotaResponse
-	12, // [12:19] is the sub-list for method output_type
-	5,  // [5:12] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	0,  // 0: gust.v1.AddScheduleRequest.schedule:type_name -> gust.v1.ScheduleInfo
+	0,  // 1: gust.v1.AddScheduleResponse.schedule:type_name -> gust.v1.ScheduleInfo
+	0,  // 2: gust.v1.ListSchedulesResponse.schedules:type_name -> gust.v1.ScheduleInfo
+	7,  // 3: gust.v1.GetQuotaResponse.quota:type_name -> gust.v1.Quota
+	7,  // 4: gust.v1.SetQuotaResponse.quota:type_name -> gust.v1.Quota
+	12, // 5: gust.v1.ListNodesResponse.nodes:type_name -> gust.v1.Node
+	17, // 6: gust.v1.ListSandboxesResponse.sandboxes:type_name -> gust.v1.Sandbox
+	20, // 7: gust.v1.ListRaftPeersResponse.peers:type_name -> gust.v1.RaftPeer
+	13, // 8: gust.v1.ClusterService.ListNodes:input_type -> gust.v1.ListNodesRequest
+	15, // 9: gust.v1.ClusterService.DrainNode:input_type -> gust.v1.DrainNodeRequest
+	18, // 10: gust.v1.ClusterService.ListSandboxes:input_type -> gust.v1.ListSandboxesRequest
+	21, // 11: gust.v1.ClusterService.ListRaftPeers:input_type -> gust.v1.ListRaftPeersRequest
+	23, // 12: gust.v1.ClusterService.RemoveRaftPeer:input_type -> gust.v1.RemoveRaftPeerRequest
+	8,  // 13: gust.v1.ClusterService.GetQuota:input_type -> gust.v1.GetQuotaRequest
+	10, // 14: gust.v1.ClusterService.SetQuota:input_type -> gust.v1.SetQuotaRequest
+	1,  // 15: gust.v1.ClusterService.AddSchedule:input_type -> gust.v1.AddScheduleRequest
+	3,  // 16: gust.v1.ClusterService.ListSchedules:input_type -> gust.v1.ListSchedulesRequest
+	5,  // 17: gust.v1.ClusterService.RemoveSchedule:input_type -> gust.v1.RemoveScheduleRequest
+	14, // 18: gust.v1.ClusterService.ListNodes:output_type -> gust.v1.ListNodesResponse
+	16, // 19: gust.v1.ClusterService.DrainNode:output_type -> gust.v1.DrainNodeResponse
+	19, // 20: gust.v1.ClusterService.ListSandboxes:output_type -> gust.v1.ListSandboxesResponse
+	22, // 21: gust.v1.ClusterService.ListRaftPeers:output_type -> gust.v1.ListRaftPeersResponse
+	24, // 22: gust.v1.ClusterService.RemoveRaftPeer:output_type -> gust.v1.RemoveRaftPeerResponse
+	9,  // 23: gust.v1.ClusterService.GetQuota:output_type -> gust.v1.GetQuotaResponse
+	11, // 24: gust.v1.ClusterService.SetQuota:output_type -> gust.v1.SetQuotaResponse
+	2,  // 25: gust.v1.ClusterService.AddSchedule:output_type -> gust.v1.AddScheduleResponse
+	4,  // 26: gust.v1.ClusterService.ListSchedules:output_type -> gust.v1.ListSchedulesResponse
+	6,  // 27: gust.v1.ClusterService.RemoveSchedule:output_type -> gust.v1.RemoveScheduleResponse
+	18, // [18:28] is the sub-list for method output_type
+	8,  // [8:18] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_gust_v1_cluster_proto_init() }
@@ -1125,7 +1500,7 @@ func file_gust_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_v1_cluster_proto_rawDesc), len(file_gust_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

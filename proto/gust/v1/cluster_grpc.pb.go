@@ -26,6 +26,9 @@ const (
 	ClusterService_RemoveRaftPeer_FullMethodName = "/gust.v1.ClusterService/RemoveRaftPeer"
 	ClusterService_GetQuota_FullMethodName       = "/gust.v1.ClusterService/GetQuota"
 	ClusterService_SetQuota_FullMethodName       = "/gust.v1.ClusterService/SetQuota"
+	ClusterService_AddSchedule_FullMethodName    = "/gust.v1.ClusterService/AddSchedule"
+	ClusterService_ListSchedules_FullMethodName  = "/gust.v1.ClusterService/ListSchedules"
+	ClusterService_RemoveSchedule_FullMethodName = "/gust.v1.ClusterService/RemoveSchedule"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -48,6 +51,12 @@ type ClusterServiceClient interface {
 	GetQuota(ctx context.Context, in *GetQuotaRequest, opts ...grpc.CallOption) (*GetQuotaResponse, error)
 	// SetQuota sets a tenant's concurrency limit.
 	SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*SetQuotaResponse, error)
+	// AddSchedule creates or replaces a cron schedule.
+	AddSchedule(ctx context.Context, in *AddScheduleRequest, opts ...grpc.CallOption) (*AddScheduleResponse, error)
+	// ListSchedules lists schedules.
+	ListSchedules(ctx context.Context, in *ListSchedulesRequest, opts ...grpc.CallOption) (*ListSchedulesResponse, error)
+	// RemoveSchedule deletes a schedule.
+	RemoveSchedule(ctx context.Context, in *RemoveScheduleRequest, opts ...grpc.CallOption) (*RemoveScheduleResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -128,6 +137,36 @@ func (c *clusterServiceClient) SetQuota(ctx context.Context, in *SetQuotaRequest
 	return out, nil
 }
 
+func (c *clusterServiceClient) AddSchedule(ctx context.Context, in *AddScheduleRequest, opts ...grpc.CallOption) (*AddScheduleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddScheduleResponse)
+	err := c.cc.Invoke(ctx, ClusterService_AddSchedule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) ListSchedules(ctx context.Context, in *ListSchedulesRequest, opts ...grpc.CallOption) (*ListSchedulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSchedulesResponse)
+	err := c.cc.Invoke(ctx, ClusterService_ListSchedules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) RemoveSchedule(ctx context.Context, in *RemoveScheduleRequest, opts ...grpc.CallOption) (*RemoveScheduleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveScheduleResponse)
+	err := c.cc.Invoke(ctx, ClusterService_RemoveSchedule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -148,6 +187,12 @@ type ClusterServiceServer interface {
 	GetQuota(context.Context, *GetQuotaRequest) (*GetQuotaResponse, error)
 	// SetQuota sets a tenant's concurrency limit.
 	SetQuota(context.Context, *SetQuotaRequest) (*SetQuotaResponse, error)
+	// AddSchedule creates or replaces a cron schedule.
+	AddSchedule(context.Context, *AddScheduleRequest) (*AddScheduleResponse, error)
+	// ListSchedules lists schedules.
+	ListSchedules(context.Context, *ListSchedulesRequest) (*ListSchedulesResponse, error)
+	// RemoveSchedule deletes a schedule.
+	RemoveSchedule(context.Context, *RemoveScheduleRequest) (*RemoveScheduleResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -178,6 +223,15 @@ func (UnimplementedClusterServiceServer) GetQuota(context.Context, *GetQuotaRequ
 }
 func (UnimplementedClusterServiceServer) SetQuota(context.Context, *SetQuotaRequest) (*SetQuotaResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetQuota not implemented")
+}
+func (UnimplementedClusterServiceServer) AddSchedule(context.Context, *AddScheduleRequest) (*AddScheduleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddSchedule not implemented")
+}
+func (UnimplementedClusterServiceServer) ListSchedules(context.Context, *ListSchedulesRequest) (*ListSchedulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSchedules not implemented")
+}
+func (UnimplementedClusterServiceServer) RemoveSchedule(context.Context, *RemoveScheduleRequest) (*RemoveScheduleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveSchedule not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -326,6 +380,60 @@ func _ClusterService_SetQuota_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_AddSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).AddSchedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_AddSchedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).AddSchedule(ctx, req.(*AddScheduleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_ListSchedules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSchedulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).ListSchedules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_ListSchedules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).ListSchedules(ctx, req.(*ListSchedulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_RemoveSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).RemoveSchedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_RemoveSchedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).RemoveSchedule(ctx, req.(*RemoveScheduleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -360,6 +468,18 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetQuota",
 			Handler:    _ClusterService_SetQuota_Handler,
+		},
+		{
+			MethodName: "AddSchedule",
+			Handler:    _ClusterService_AddSchedule_Handler,
+		},
+		{
+			MethodName: "ListSchedules",
+			Handler:    _ClusterService_ListSchedules_Handler,
+		},
+		{
+			MethodName: "RemoveSchedule",
+			Handler:    _ClusterService_RemoveSchedule_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -688,7 +688,15 @@ type FunctionConfig struct {
 	// Timeout bounds one invocation; 3 s by default, 900 s at most.
 	Timeout *durationpb.Duration `protobuf:"bytes,5,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	// Environment variables handed to the function.
-	Environment   map[string]string `protobuf:"bytes,6,rep,name=environment,proto3" json:"environment,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Environment map[string]string `protobuf:"bytes,6,rep,name=environment,proto3" json:"environment,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// MaxRetries is how often a failed asynchronous event is retried, 0 to 2
+	// (unset: 2).
+	MaxRetries *int32 `protobuf:"varint,7,opt,name=max_retries,json=maxRetries,proto3,oneof" json:"max_retries,omitempty"`
+	// MaxEventAge bounds how long an asynchronous event may wait, 60 s to
+	// 6 h (unset: 6 h).
+	MaxEventAge *durationpb.Duration `protobuf:"bytes,8,opt,name=max_event_age,json=maxEventAge,proto3" json:"max_event_age,omitempty"`
+	// OnFailure is a function that receives events that failed every attempt.
+	OnFailure     string `protobuf:"bytes,9,opt,name=on_failure,json=onFailure,proto3" json:"on_failure,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -763,6 +771,27 @@ func (x *FunctionConfig) GetEnvironment() map[string]string {
 		return x.Environment
 	}
 	return nil
+}
+
+func (x *FunctionConfig) GetMaxRetries() int32 {
+	if x != nil && x.MaxRetries != nil {
+		return *x.MaxRetries
+	}
+	return 0
+}
+
+func (x *FunctionConfig) GetMaxEventAge() *durationpb.Duration {
+	if x != nil {
+		return x.MaxEventAge
+	}
+	return nil
+}
+
+func (x *FunctionConfig) GetOnFailure() string {
+	if x != nil {
+		return x.OnFailure
+	}
+	return ""
 }
 
 // Function is a deployed function version.
@@ -1395,17 +1424,23 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\breserved\x18\x02 \x01(\x03R\breserved\x12 \n" +
 	"\vprovisioned\x18\x03 \x01(\x03R\vprovisioned\"X\n" +
 	"\x1ePutFunctionConcurrencyResponse\x126\n" +
-	"\vconcurrency\x18\x01 \x01(\v2\x14.gust.v1.ConcurrencyR\vconcurrency\"\xb6\x02\n" +
+	"\vconcurrency\x18\x01 \x01(\v2\x14.gust.v1.ConcurrencyR\vconcurrency\"\xca\x03\n" +
 	"\x0eFunctionConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aruntime\x18\x02 \x01(\tR\aruntime\x12\x18\n" +
 	"\ahandler\x18\x03 \x01(\tR\ahandler\x12\x1b\n" +
 	"\tmemory_mb\x18\x04 \x01(\x05R\bmemoryMb\x123\n" +
 	"\atimeout\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12J\n" +
-	"\venvironment\x18\x06 \x03(\v2(.gust.v1.FunctionConfig.EnvironmentEntryR\venvironment\x1a>\n" +
+	"\venvironment\x18\x06 \x03(\v2(.gust.v1.FunctionConfig.EnvironmentEntryR\venvironment\x12$\n" +
+	"\vmax_retries\x18\a \x01(\x05H\x00R\n" +
+	"maxRetries\x88\x01\x01\x12=\n" +
+	"\rmax_event_age\x18\b \x01(\v2\x19.google.protobuf.DurationR\vmaxEventAge\x12\x1d\n" +
+	"\n" +
+	"on_failure\x18\t \x01(\tR\tonFailure\x1a>\n" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
+	"\f_max_retries\"\x92\x02\n" +
 	"\bFunction\x12/\n" +
 	"\x06config\x18\x01 \x01(\v2\x17.gust.v1.FunctionConfigR\x06config\x12\x1f\n" +
 	"\vcode_digest\x18\x02 \x01(\tR\n" +
@@ -1506,38 +1541,39 @@ var file_gust_v1_function_proto_depIdxs = []int32{
 	9,  // 6: gust.v1.PutFunctionConcurrencyResponse.concurrency:type_name -> gust.v1.Concurrency
 	26, // 7: gust.v1.FunctionConfig.timeout:type_name -> google.protobuf.Duration
 	25, // 8: gust.v1.FunctionConfig.environment:type_name -> gust.v1.FunctionConfig.EnvironmentEntry
-	12, // 9: gust.v1.Function.config:type_name -> gust.v1.FunctionConfig
-	27, // 10: gust.v1.Function.last_modified:type_name -> google.protobuf.Timestamp
-	12, // 11: gust.v1.PutFunctionRequest.config:type_name -> gust.v1.FunctionConfig
-	13, // 12: gust.v1.PutFunctionResponse.function:type_name -> gust.v1.Function
-	13, // 13: gust.v1.GetFunctionResponse.function:type_name -> gust.v1.Function
-	9,  // 14: gust.v1.GetFunctionResponse.concurrency:type_name -> gust.v1.Concurrency
-	13, // 15: gust.v1.ListFunctionsResponse.functions:type_name -> gust.v1.Function
-	14, // 16: gust.v1.FunctionService.UploadCode:input_type -> gust.v1.UploadCodeRequest
-	16, // 17: gust.v1.FunctionService.PutFunction:input_type -> gust.v1.PutFunctionRequest
-	18, // 18: gust.v1.FunctionService.GetFunction:input_type -> gust.v1.GetFunctionRequest
-	20, // 19: gust.v1.FunctionService.ListFunctions:input_type -> gust.v1.ListFunctionsRequest
-	22, // 20: gust.v1.FunctionService.DeleteFunction:input_type -> gust.v1.DeleteFunctionRequest
-	10, // 21: gust.v1.FunctionService.PutFunctionConcurrency:input_type -> gust.v1.PutFunctionConcurrencyRequest
-	1,  // 22: gust.v1.FunctionService.PublishVersion:input_type -> gust.v1.PublishVersionRequest
-	3,  // 23: gust.v1.FunctionService.PutAlias:input_type -> gust.v1.PutAliasRequest
-	5,  // 24: gust.v1.FunctionService.ListAliases:input_type -> gust.v1.ListAliasesRequest
-	7,  // 25: gust.v1.FunctionService.ListVersions:input_type -> gust.v1.ListVersionsRequest
-	15, // 26: gust.v1.FunctionService.UploadCode:output_type -> gust.v1.UploadCodeResponse
-	17, // 27: gust.v1.FunctionService.PutFunction:output_type -> gust.v1.PutFunctionResponse
-	19, // 28: gust.v1.FunctionService.GetFunction:output_type -> gust.v1.GetFunctionResponse
-	21, // 29: gust.v1.FunctionService.ListFunctions:output_type -> gust.v1.ListFunctionsResponse
-	23, // 30: gust.v1.FunctionService.DeleteFunction:output_type -> gust.v1.DeleteFunctionResponse
-	11, // 31: gust.v1.FunctionService.PutFunctionConcurrency:output_type -> gust.v1.PutFunctionConcurrencyResponse
-	2,  // 32: gust.v1.FunctionService.PublishVersion:output_type -> gust.v1.PublishVersionResponse
-	4,  // 33: gust.v1.FunctionService.PutAlias:output_type -> gust.v1.PutAliasResponse
-	6,  // 34: gust.v1.FunctionService.ListAliases:output_type -> gust.v1.ListAliasesResponse
-	8,  // 35: gust.v1.FunctionService.ListVersions:output_type -> gust.v1.ListVersionsResponse
-	26, // [26:36] is the sub-list for method output_type
-	16, // [16:26] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	26, // 9: gust.v1.FunctionConfig.max_event_age:type_name -> google.protobuf.Duration
+	12, // 10: gust.v1.Function.config:type_name -> gust.v1.FunctionConfig
+	27, // 11: gust.v1.Function.last_modified:type_name -> google.protobuf.Timestamp
+	12, // 12: gust.v1.PutFunctionRequest.config:type_name -> gust.v1.FunctionConfig
+	13, // 13: gust.v1.PutFunctionResponse.function:type_name -> gust.v1.Function
+	13, // 14: gust.v1.GetFunctionResponse.function:type_name -> gust.v1.Function
+	9,  // 15: gust.v1.GetFunctionResponse.concurrency:type_name -> gust.v1.Concurrency
+	13, // 16: gust.v1.ListFunctionsResponse.functions:type_name -> gust.v1.Function
+	14, // 17: gust.v1.FunctionService.UploadCode:input_type -> gust.v1.UploadCodeRequest
+	16, // 18: gust.v1.FunctionService.PutFunction:input_type -> gust.v1.PutFunctionRequest
+	18, // 19: gust.v1.FunctionService.GetFunction:input_type -> gust.v1.GetFunctionRequest
+	20, // 20: gust.v1.FunctionService.ListFunctions:input_type -> gust.v1.ListFunctionsRequest
+	22, // 21: gust.v1.FunctionService.DeleteFunction:input_type -> gust.v1.DeleteFunctionRequest
+	10, // 22: gust.v1.FunctionService.PutFunctionConcurrency:input_type -> gust.v1.PutFunctionConcurrencyRequest
+	1,  // 23: gust.v1.FunctionService.PublishVersion:input_type -> gust.v1.PublishVersionRequest
+	3,  // 24: gust.v1.FunctionService.PutAlias:input_type -> gust.v1.PutAliasRequest
+	5,  // 25: gust.v1.FunctionService.ListAliases:input_type -> gust.v1.ListAliasesRequest
+	7,  // 26: gust.v1.FunctionService.ListVersions:input_type -> gust.v1.ListVersionsRequest
+	15, // 27: gust.v1.FunctionService.UploadCode:output_type -> gust.v1.UploadCodeResponse
+	17, // 28: gust.v1.FunctionService.PutFunction:output_type -> gust.v1.PutFunctionResponse
+	19, // 29: gust.v1.FunctionService.GetFunction:output_type -> gust.v1.GetFunctionResponse
+	21, // 30: gust.v1.FunctionService.ListFunctions:output_type -> gust.v1.ListFunctionsResponse
+	23, // 31: gust.v1.FunctionService.DeleteFunction:output_type -> gust.v1.DeleteFunctionResponse
+	11, // 32: gust.v1.FunctionService.PutFunctionConcurrency:output_type -> gust.v1.PutFunctionConcurrencyResponse
+	2,  // 33: gust.v1.FunctionService.PublishVersion:output_type -> gust.v1.PublishVersionResponse
+	4,  // 34: gust.v1.FunctionService.PutAlias:output_type -> gust.v1.PutAliasResponse
+	6,  // 35: gust.v1.FunctionService.ListAliases:output_type -> gust.v1.ListAliasesResponse
+	8,  // 36: gust.v1.FunctionService.ListVersions:output_type -> gust.v1.ListVersionsResponse
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_gust_v1_function_proto_init() }
@@ -1545,6 +1581,7 @@ func file_gust_v1_function_proto_init() {
 	if File_gust_v1_function_proto != nil {
 		return
 	}
+	file_gust_v1_function_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -21,6 +21,382 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// InvokeAsyncRequest queues one event.
+type InvokeAsyncRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Function  string                 `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	Qualifier string                 `protobuf:"bytes,2,opt,name=qualifier,proto3" json:"qualifier,omitempty"`
+	Payload   []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	// IdempotencyKey makes a retried request return the first one's id.
+	IdempotencyKey string `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *InvokeAsyncRequest) Reset() {
+	*x = InvokeAsyncRequest{}
+	mi := &file_gust_v1_invoke_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvokeAsyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvokeAsyncRequest) ProtoMessage() {}
+
+func (x *InvokeAsyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_invoke_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvokeAsyncRequest.ProtoReflect.Descriptor instead.
+func (*InvokeAsyncRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_invoke_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *InvokeAsyncRequest) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *InvokeAsyncRequest) GetQualifier() string {
+	if x != nil {
+		return x.Qualifier
+	}
+	return ""
+}
+
+func (x *InvokeAsyncRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *InvokeAsyncRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+// InvokeAsyncResponse names the queued event.
+type InvokeAsyncResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InvocationId  string                 `protobuf:"bytes,1,opt,name=invocation_id,json=invocationId,proto3" json:"invocation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvokeAsyncResponse) Reset() {
+	*x = InvokeAsyncResponse{}
+	mi := &file_gust_v1_invoke_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvokeAsyncResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvokeAsyncResponse) ProtoMessage() {}
+
+func (x *InvokeAsyncResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_invoke_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvokeAsyncResponse.ProtoReflect.Descriptor instead.
+func (*InvokeAsyncResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_invoke_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InvokeAsyncResponse) GetInvocationId() string {
+	if x != nil {
+		return x.InvocationId
+	}
+	return ""
+}
+
+// GetInvocationRequest names an event.
+type GetInvocationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInvocationRequest) Reset() {
+	*x = GetInvocationRequest{}
+	mi := &file_gust_v1_invoke_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInvocationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInvocationRequest) ProtoMessage() {}
+
+func (x *GetInvocationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_invoke_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInvocationRequest.ProtoReflect.Descriptor instead.
+func (*GetInvocationRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_invoke_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetInvocationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Invocation is an asynchronous invocation.
+type Invocation struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Function  string                 `protobuf:"bytes,2,opt,name=function,proto3" json:"function,omitempty"`
+	Qualifier string                 `protobuf:"bytes,3,opt,name=qualifier,proto3" json:"qualifier,omitempty"`
+	// Status is queued, running, succeeded or failed.
+	Status   string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	Attempts int32  `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Payload  []byte `protobuf:"bytes,6,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Result is the function's response (succeeded) or last error object.
+	Result []byte `protobuf:"bytes,7,opt,name=result,proto3" json:"result,omitempty"`
+	// Error describes the last failure.
+	Error               string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	EnqueuedUnixNano    int64  `protobuf:"varint,9,opt,name=enqueued_unix_nano,json=enqueuedUnixNano,proto3" json:"enqueued_unix_nano,omitempty"`
+	NextAttemptUnixNano int64  `protobuf:"varint,10,opt,name=next_attempt_unix_nano,json=nextAttemptUnixNano,proto3" json:"next_attempt_unix_nano,omitempty"`
+	ExecutedVersion     string `protobuf:"bytes,11,opt,name=executed_version,json=executedVersion,proto3" json:"executed_version,omitempty"`
+	IdempotencyKey      string `protobuf:"bytes,12,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// Schedule names the schedule that fired it, if any.
+	Schedule string `protobuf:"bytes,13,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	// Finished is when it succeeded or failed for good.
+	FinishedUnixNano int64 `protobuf:"varint,14,opt,name=finished_unix_nano,json=finishedUnixNano,proto3" json:"finished_unix_nano,omitempty"`
+	// RunningSince and RunningOn mark an attempt under way.
+	RunningSinceUnixNano int64  `protobuf:"varint,15,opt,name=running_since_unix_nano,json=runningSinceUnixNano,proto3" json:"running_since_unix_nano,omitempty"`
+	RunningOn            string `protobuf:"bytes,16,opt,name=running_on,json=runningOn,proto3" json:"running_on,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *Invocation) Reset() {
+	*x = Invocation{}
+	mi := &file_gust_v1_invoke_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Invocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Invocation) ProtoMessage() {}
+
+func (x *Invocation) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_invoke_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Invocation.ProtoReflect.Descriptor instead.
+func (*Invocation) Descriptor() ([]byte, []int) {
+	return file_gust_v1_invoke_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Invocation) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Invocation) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *Invocation) GetQualifier() string {
+	if x != nil {
+		return x.Qualifier
+	}
+	return ""
+}
+
+func (x *Invocation) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Invocation) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Invocation) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Invocation) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *Invocation) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Invocation) GetEnqueuedUnixNano() int64 {
+	if x != nil {
+		return x.EnqueuedUnixNano
+	}
+	return 0
+}
+
+func (x *Invocation) GetNextAttemptUnixNano() int64 {
+	if x != nil {
+		return x.NextAttemptUnixNano
+	}
+	return 0
+}
+
+func (x *Invocation) GetExecutedVersion() string {
+	if x != nil {
+		return x.ExecutedVersion
+	}
+	return ""
+}
+
+func (x *Invocation) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *Invocation) GetSchedule() string {
+	if x != nil {
+		return x.Schedule
+	}
+	return ""
+}
+
+func (x *Invocation) GetFinishedUnixNano() int64 {
+	if x != nil {
+		return x.FinishedUnixNano
+	}
+	return 0
+}
+
+func (x *Invocation) GetRunningSinceUnixNano() int64 {
+	if x != nil {
+		return x.RunningSinceUnixNano
+	}
+	return 0
+}
+
+func (x *Invocation) GetRunningOn() string {
+	if x != nil {
+		return x.RunningOn
+	}
+	return ""
+}
+
+// GetInvocationResponse returns an event.
+type GetInvocationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invocation    *Invocation            `protobuf:"bytes,1,opt,name=invocation,proto3" json:"invocation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInvocationResponse) Reset() {
+	*x = GetInvocationResponse{}
+	mi := &file_gust_v1_invoke_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInvocationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInvocationResponse) ProtoMessage() {}
+
+func (x *GetInvocationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_invoke_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInvocationResponse.ProtoReflect.Descriptor instead.
+func (*GetInvocationResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_invoke_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetInvocationResponse) GetInvocation() *Invocation {
+	if x != nil {
+		return x.Invocation
+	}
+	return nil
+}
+
 // InvokeRequest asks for one synchronous invocation.
 type InvokeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -40,7 +416,7 @@ type InvokeRequest struct {
 
 func (x *InvokeRequest) Reset() {
 	*x = InvokeRequest{}
-	mi := &file_gust_v1_invoke_proto_msgTypes[0]
+	mi := &file_gust_v1_invoke_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -52,7 +428,7 @@ func (x *InvokeRequest) String() string {
 func (*InvokeRequest) ProtoMessage() {}
 
 func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_invoke_proto_msgTypes[0]
+	mi := &file_gust_v1_invoke_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -65,7 +441,7 @@ func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeRequest.ProtoReflect.Descriptor instead.
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_invoke_proto_rawDescGZIP(), []int{0}
+	return file_gust_v1_invoke_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *InvokeRequest) GetFunction() string {
@@ -130,7 +506,7 @@ type InvokeResponse struct {
 
 func (x *InvokeResponse) Reset() {
 	*x = InvokeResponse{}
-	mi := &file_gust_v1_invoke_proto_msgTypes[1]
+	mi := &file_gust_v1_invoke_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -142,7 +518,7 @@ func (x *InvokeResponse) String() string {
 func (*InvokeResponse) ProtoMessage() {}
 
 func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_invoke_proto_msgTypes[1]
+	mi := &file_gust_v1_invoke_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -155,7 +531,7 @@ func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResponse.ProtoReflect.Descriptor instead.
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_invoke_proto_rawDescGZIP(), []int{1}
+	return file_gust_v1_invoke_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InvokeResponse) GetRequestId() string {
@@ -246,7 +622,40 @@ var File_gust_v1_invoke_proto protoreflect.FileDescriptor
 
 const file_gust_v1_invoke_proto_rawDesc = "" +
 	"\n" +
-	"\x14gust/v1/invoke.proto\x12\agust.v1\"\xa5\x01\n" +
+	"\x14gust/v1/invoke.proto\x12\agust.v1\"\x91\x01\n" +
+	"\x12InvokeAsyncRequest\x12\x1a\n" +
+	"\bfunction\x18\x01 \x01(\tR\bfunction\x12\x1c\n" +
+	"\tqualifier\x18\x02 \x01(\tR\tqualifier\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12'\n" +
+	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\":\n" +
+	"\x13InvokeAsyncResponse\x12#\n" +
+	"\rinvocation_id\x18\x01 \x01(\tR\finvocationId\"&\n" +
+	"\x14GetInvocationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xa9\x04\n" +
+	"\n" +
+	"Invocation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x1c\n" +
+	"\tqualifier\x18\x03 \x01(\tR\tqualifier\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x1a\n" +
+	"\battempts\x18\x05 \x01(\x05R\battempts\x12\x18\n" +
+	"\apayload\x18\x06 \x01(\fR\apayload\x12\x16\n" +
+	"\x06result\x18\a \x01(\fR\x06result\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\x12,\n" +
+	"\x12enqueued_unix_nano\x18\t \x01(\x03R\x10enqueuedUnixNano\x123\n" +
+	"\x16next_attempt_unix_nano\x18\n" +
+	" \x01(\x03R\x13nextAttemptUnixNano\x12)\n" +
+	"\x10executed_version\x18\v \x01(\tR\x0fexecutedVersion\x12'\n" +
+	"\x0fidempotency_key\x18\f \x01(\tR\x0eidempotencyKey\x12\x1a\n" +
+	"\bschedule\x18\r \x01(\tR\bschedule\x12,\n" +
+	"\x12finished_unix_nano\x18\x0e \x01(\x03R\x10finishedUnixNano\x125\n" +
+	"\x17running_since_unix_nano\x18\x0f \x01(\x03R\x14runningSinceUnixNano\x12\x1d\n" +
+	"\n" +
+	"running_on\x18\x10 \x01(\tR\trunningOn\"L\n" +
+	"\x15GetInvocationResponse\x123\n" +
+	"\n" +
+	"invocation\x18\x01 \x01(\v2\x13.gust.v1.InvocationR\n" +
+	"invocation\"\xa5\x01\n" +
 	"\rInvokeRequest\x12\x1a\n" +
 	"\bfunction\x18\x01 \x01(\tR\bfunction\x12\x1c\n" +
 	"\tqualifier\x18\x02 \x01(\tR\tqualifier\x12\x18\n" +
@@ -269,9 +678,11 @@ const file_gust_v1_invoke_proto_rawDesc = "" +
 	"\x0efunction_error\x18\n" +
 	" \x01(\tR\rfunctionError\x12\x18\n" +
 	"\apayload\x18\v \x01(\fR\apayload\x12\x19\n" +
-	"\blog_tail\x18\f \x01(\tR\alogTail2J\n" +
+	"\blog_tail\x18\f \x01(\tR\alogTail2\xe4\x01\n" +
 	"\rInvokeService\x129\n" +
-	"\x06Invoke\x12\x16.gust.v1.InvokeRequest\x1a\x17.gust.v1.InvokeResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
+	"\x06Invoke\x12\x16.gust.v1.InvokeRequest\x1a\x17.gust.v1.InvokeResponse\x12H\n" +
+	"\vInvokeAsync\x12\x1b.gust.v1.InvokeAsyncRequest\x1a\x1c.gust.v1.InvokeAsyncResponse\x12N\n" +
+	"\rGetInvocation\x12\x1d.gust.v1.GetInvocationRequest\x1a\x1e.gust.v1.GetInvocationResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
 
 var (
 	file_gust_v1_invoke_proto_rawDescOnce sync.Once
@@ -285,19 +696,29 @@ func file_gust_v1_invoke_proto_rawDescGZIP() []byte {
 	return file_gust_v1_invoke_proto_rawDescData
 }
 
-var file_gust_v1_invoke_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_gust_v1_invoke_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_gust_v1_invoke_proto_goTypes = []any{
-	(*InvokeRequest)(nil),  // 0: gust.v1.InvokeRequest
-	(*InvokeResponse)(nil), // 1: gust.v1.InvokeResponse
+	(*InvokeAsyncRequest)(nil),    // 0: gust.v1.InvokeAsyncRequest
+	(*InvokeAsyncResponse)(nil),   // 1: gust.v1.InvokeAsyncResponse
+	(*GetInvocationRequest)(nil),  // 2: gust.v1.GetInvocationRequest
+	(*Invocation)(nil),            // 3: gust.v1.Invocation
+	(*GetInvocationResponse)(nil), // 4: gust.v1.GetInvocationResponse
+	(*InvokeRequest)(nil),         // 5: gust.v1.InvokeRequest
+	(*InvokeResponse)(nil),        // 6: gust.v1.InvokeResponse
 }
 var file_gust_v1_invoke_proto_depIdxs = []int32{
-	0, // 0: gust.v1.InvokeService.Invoke:input_type -> gust.v1.InvokeRequest
-	1, // 1: gust.v1.InvokeService.Invoke:output_type -> gust.v1.InvokeResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	3, // 0: gust.v1.GetInvocationResponse.invocation:type_name -> gust.v1.Invocation
+	5, // 1: gust.v1.InvokeService.Invoke:input_type -> gust.v1.InvokeRequest
+	0, // 2: gust.v1.InvokeService.InvokeAsync:input_type -> gust.v1.InvokeAsyncRequest
+	2, // 3: gust.v1.InvokeService.GetInvocation:input_type -> gust.v1.GetInvocationRequest
+	6, // 4: gust.v1.InvokeService.Invoke:output_type -> gust.v1.InvokeResponse
+	1, // 5: gust.v1.InvokeService.InvokeAsync:output_type -> gust.v1.InvokeAsyncResponse
+	4, // 6: gust.v1.InvokeService.GetInvocation:output_type -> gust.v1.GetInvocationResponse
+	4, // [4:7] is the sub-list for method output_type
+	1, // [1:4] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_gust_v1_invoke_proto_init() }
@@ -311,7 +732,7 @@ func file_gust_v1_invoke_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_v1_invoke_proto_rawDesc), len(file_gust_v1_invoke_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	InvokeService_Invoke_FullMethodName = "/gust.v1.InvokeService/Invoke"
+	InvokeService_Invoke_FullMethodName        = "/gust.v1.InvokeService/Invoke"
+	InvokeService_InvokeAsync_FullMethodName   = "/gust.v1.InvokeService/InvokeAsync"
+	InvokeService_GetInvocation_FullMethodName = "/gust.v1.InvokeService/GetInvocation"
 )
 
 // InvokeServiceClient is the client API for InvokeService service.
@@ -30,6 +32,10 @@ const (
 type InvokeServiceClient interface {
 	// Invoke runs a function synchronously and returns its result.
 	Invoke(ctx context.Context, in *InvokeRequest, opts ...grpc.CallOption) (*InvokeResponse, error)
+	// InvokeAsync queues an event durably (committed to Raft) and returns its id.
+	InvokeAsync(ctx context.Context, in *InvokeAsyncRequest, opts ...grpc.CallOption) (*InvokeAsyncResponse, error)
+	// GetInvocation returns an asynchronous invocation's status and result.
+	GetInvocation(ctx context.Context, in *GetInvocationRequest, opts ...grpc.CallOption) (*GetInvocationResponse, error)
 }
 
 type invokeServiceClient struct {
@@ -50,6 +56,26 @@ func (c *invokeServiceClient) Invoke(ctx context.Context, in *InvokeRequest, opt
 	return out, nil
 }
 
+func (c *invokeServiceClient) InvokeAsync(ctx context.Context, in *InvokeAsyncRequest, opts ...grpc.CallOption) (*InvokeAsyncResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InvokeAsyncResponse)
+	err := c.cc.Invoke(ctx, InvokeService_InvokeAsync_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *invokeServiceClient) GetInvocation(ctx context.Context, in *GetInvocationRequest, opts ...grpc.CallOption) (*GetInvocationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetInvocationResponse)
+	err := c.cc.Invoke(ctx, InvokeService_GetInvocation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InvokeServiceServer is the server API for InvokeService service.
 // All implementations must embed UnimplementedInvokeServiceServer
 // for forward compatibility.
@@ -58,6 +84,10 @@ func (c *invokeServiceClient) Invoke(ctx context.Context, in *InvokeRequest, opt
 type InvokeServiceServer interface {
 	// Invoke runs a function synchronously and returns its result.
 	Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error)
+	// InvokeAsync queues an event durably (committed to Raft) and returns its id.
+	InvokeAsync(context.Context, *InvokeAsyncRequest) (*InvokeAsyncResponse, error)
+	// GetInvocation returns an asynchronous invocation's status and result.
+	GetInvocation(context.Context, *GetInvocationRequest) (*GetInvocationResponse, error)
 	mustEmbedUnimplementedInvokeServiceServer()
 }
 
@@ -70,6 +100,12 @@ type UnimplementedInvokeServiceServer struct{}
 
 func (UnimplementedInvokeServiceServer) Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Invoke not implemented")
+}
+func (UnimplementedInvokeServiceServer) InvokeAsync(context.Context, *InvokeAsyncRequest) (*InvokeAsyncResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method InvokeAsync not implemented")
+}
+func (UnimplementedInvokeServiceServer) GetInvocation(context.Context, *GetInvocationRequest) (*GetInvocationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInvocation not implemented")
 }
 func (UnimplementedInvokeServiceServer) mustEmbedUnimplementedInvokeServiceServer() {}
 func (UnimplementedInvokeServiceServer) testEmbeddedByValue()                       {}
@@ -110,6 +146,42 @@ func _InvokeService_Invoke_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InvokeService_InvokeAsync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InvokeAsyncRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InvokeServiceServer).InvokeAsync(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InvokeService_InvokeAsync_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InvokeServiceServer).InvokeAsync(ctx, req.(*InvokeAsyncRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InvokeService_GetInvocation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInvocationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InvokeServiceServer).GetInvocation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InvokeService_GetInvocation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InvokeServiceServer).GetInvocation(ctx, req.(*GetInvocationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InvokeService_ServiceDesc is the grpc.ServiceDesc for InvokeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -120,6 +192,14 @@ var InvokeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Invoke",
 			Handler:    _InvokeService_Invoke_Handler,
+		},
+		{
+			MethodName: "InvokeAsync",
+			Handler:    _InvokeService_InvokeAsync_Handler,
+		},
+		{
+			MethodName: "GetInvocation",
+			Handler:    _InvokeService_GetInvocation_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -615,11 +615,512 @@ func (x *VersionCounter) GetNext() uint64 {
 	return 0
 }
 
+// EnqueueEvent stores an asynchronous event (the acknowledgement follows
+// its commit).
+type EnqueueEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invocation    *v1.Invocation         `protobuf:"bytes,1,opt,name=invocation,proto3" json:"invocation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueueEvent) Reset() {
+	*x = EnqueueEvent{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueueEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueueEvent) ProtoMessage() {}
+
+func (x *EnqueueEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueueEvent.ProtoReflect.Descriptor instead.
+func (*EnqueueEvent) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EnqueueEvent) GetInvocation() *v1.Invocation {
+	if x != nil {
+		return x.Invocation
+	}
+	return nil
+}
+
+// StartAttempt marks an event running on a coordinator.
+type StartAttempt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Coordinator   string                 `protobuf:"bytes,2,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	AtUnixNano    int64                  `protobuf:"varint,3,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartAttempt) Reset() {
+	*x = StartAttempt{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartAttempt) ProtoMessage() {}
+
+func (x *StartAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartAttempt.ProtoReflect.Descriptor instead.
+func (*StartAttempt) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StartAttempt) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *StartAttempt) GetCoordinator() string {
+	if x != nil {
+		return x.Coordinator
+	}
+	return ""
+}
+
+func (x *StartAttempt) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+// FinishAttempt records an attempt's outcome: succeeded, failed, or
+// queued again for a retry at next_attempt_unix_nano.
+type FinishAttempt struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Id                  string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Status              string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Result              []byte                 `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	Error               string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	AtUnixNano          int64                  `protobuf:"varint,5,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	NextAttemptUnixNano int64                  `protobuf:"varint,6,opt,name=next_attempt_unix_nano,json=nextAttemptUnixNano,proto3" json:"next_attempt_unix_nano,omitempty"`
+	ExecutedVersion     string                 `protobuf:"bytes,7,opt,name=executed_version,json=executedVersion,proto3" json:"executed_version,omitempty"`
+	// Then is enqueued in the same entry (the on-failure destination event).
+	Then          *v1.Invocation `protobuf:"bytes,8,opt,name=then,proto3" json:"then,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishAttempt) Reset() {
+	*x = FinishAttempt{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishAttempt) ProtoMessage() {}
+
+func (x *FinishAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishAttempt.ProtoReflect.Descriptor instead.
+func (*FinishAttempt) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *FinishAttempt) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *FinishAttempt) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *FinishAttempt) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *FinishAttempt) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *FinishAttempt) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+func (x *FinishAttempt) GetNextAttemptUnixNano() int64 {
+	if x != nil {
+		return x.NextAttemptUnixNano
+	}
+	return 0
+}
+
+func (x *FinishAttempt) GetExecutedVersion() string {
+	if x != nil {
+		return x.ExecutedVersion
+	}
+	return ""
+}
+
+func (x *FinishAttempt) GetThen() *v1.Invocation {
+	if x != nil {
+		return x.Then
+	}
+	return nil
+}
+
+// PruneEvents drops finished events older than a time.
+type PruneEvents struct {
+	state                  protoimpl.MessageState `protogen:"open.v1"`
+	FinishedBeforeUnixNano int64                  `protobuf:"varint,1,opt,name=finished_before_unix_nano,json=finishedBeforeUnixNano,proto3" json:"finished_before_unix_nano,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *PruneEvents) Reset() {
+	*x = PruneEvents{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneEvents) ProtoMessage() {}
+
+func (x *PruneEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneEvents.ProtoReflect.Descriptor instead.
+func (*PruneEvents) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PruneEvents) GetFinishedBeforeUnixNano() int64 {
+	if x != nil {
+		return x.FinishedBeforeUnixNano
+	}
+	return 0
+}
+
+// Schedule is a cron schedule.
+type Schedule struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Function        string                 `protobuf:"bytes,2,opt,name=function,proto3" json:"function,omitempty"`
+	Cron            string                 `protobuf:"bytes,3,opt,name=cron,proto3" json:"cron,omitempty"`
+	Payload         []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
+	CreatedUnixNano int64                  `protobuf:"varint,5,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	// LastTick is the last tick fired (Unix ns of its scheduled time).
+	LastTickUnixNano int64 `protobuf:"varint,6,opt,name=last_tick_unix_nano,json=lastTickUnixNano,proto3" json:"last_tick_unix_nano,omitempty"`
+	Fired            int64 `protobuf:"varint,7,opt,name=fired,proto3" json:"fired,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Schedule) Reset() {
+	*x = Schedule{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Schedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Schedule) ProtoMessage() {}
+
+func (x *Schedule) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
+func (*Schedule) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Schedule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Schedule) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *Schedule) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *Schedule) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Schedule) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+func (x *Schedule) GetLastTickUnixNano() int64 {
+	if x != nil {
+		return x.LastTickUnixNano
+	}
+	return 0
+}
+
+func (x *Schedule) GetFired() int64 {
+	if x != nil {
+		return x.Fired
+	}
+	return 0
+}
+
+// PutSchedule stores a schedule.
+type PutSchedule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutSchedule) Reset() {
+	*x = PutSchedule{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutSchedule) ProtoMessage() {}
+
+func (x *PutSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutSchedule.ProtoReflect.Descriptor instead.
+func (*PutSchedule) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PutSchedule) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+// DeleteSchedule removes a schedule.
+type DeleteSchedule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSchedule) Reset() {
+	*x = DeleteSchedule{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSchedule) ProtoMessage() {}
+
+func (x *DeleteSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSchedule.ProtoReflect.Descriptor instead.
+func (*DeleteSchedule) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteSchedule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// FireSchedule records one tick and enqueues its event, in one entry, so a
+// tick is fired once whatever the leader does.
+type FireSchedule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	TickUnixNano  int64                  `protobuf:"varint,2,opt,name=tick_unix_nano,json=tickUnixNano,proto3" json:"tick_unix_nano,omitempty"`
+	Invocation    *v1.Invocation         `protobuf:"bytes,3,opt,name=invocation,proto3" json:"invocation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FireSchedule) Reset() {
+	*x = FireSchedule{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FireSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FireSchedule) ProtoMessage() {}
+
+func (x *FireSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FireSchedule.ProtoReflect.Descriptor instead.
+func (*FireSchedule) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *FireSchedule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FireSchedule) GetTickUnixNano() int64 {
+	if x != nil {
+		return x.TickUnixNano
+	}
+	return 0
+}
+
+func (x *FireSchedule) GetInvocation() *v1.Invocation {
+	if x != nil {
+		return x.Invocation
+	}
+	return nil
+}
+
 var File_gust_raft_v1_commands_proto protoreflect.FileDescriptor
 
 const file_gust_raft_v1_commands_proto_rawDesc = "" +
 	"\n" +
-	"\x1bgust/raft/v1/commands.proto\x12\fgust.raft.v1\x1a\x16gust/v1/function.proto\"<\n" +
+	"\x1bgust/raft/v1/commands.proto\x12\fgust.raft.v1\x1a\x16gust/v1/function.proto\x1a\x14gust/v1/invoke.proto\"<\n" +
 	"\vPutFunction\x12-\n" +
 	"\bfunction\x18\x01 \x01(\v2\x11.gust.v1.FunctionR\bfunction\"$\n" +
 	"\x0eDeleteFunction\x12\x12\n" +
@@ -657,7 +1158,46 @@ const file_gust_raft_v1_commands_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\"8\n" +
 	"\x0eVersionCounter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04next\x18\x02 \x01(\x04R\x04nextB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
+	"\x04next\x18\x02 \x01(\x04R\x04next\"C\n" +
+	"\fEnqueueEvent\x123\n" +
+	"\n" +
+	"invocation\x18\x01 \x01(\v2\x13.gust.v1.InvocationR\n" +
+	"invocation\"b\n" +
+	"\fStartAttempt\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vcoordinator\x18\x02 \x01(\tR\vcoordinator\x12 \n" +
+	"\fat_unix_nano\x18\x03 \x01(\x03R\n" +
+	"atUnixNano\"\x90\x02\n" +
+	"\rFinishAttempt\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +
+	"\x06result\x18\x03 \x01(\fR\x06result\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12 \n" +
+	"\fat_unix_nano\x18\x05 \x01(\x03R\n" +
+	"atUnixNano\x123\n" +
+	"\x16next_attempt_unix_nano\x18\x06 \x01(\x03R\x13nextAttemptUnixNano\x12)\n" +
+	"\x10executed_version\x18\a \x01(\tR\x0fexecutedVersion\x12'\n" +
+	"\x04then\x18\b \x01(\v2\x13.gust.v1.InvocationR\x04then\"H\n" +
+	"\vPruneEvents\x129\n" +
+	"\x19finished_before_unix_nano\x18\x01 \x01(\x03R\x16finishedBeforeUnixNano\"\xd9\x01\n" +
+	"\bSchedule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x12\n" +
+	"\x04cron\x18\x03 \x01(\tR\x04cron\x12\x18\n" +
+	"\apayload\x18\x04 \x01(\fR\apayload\x12*\n" +
+	"\x11created_unix_nano\x18\x05 \x01(\x03R\x0fcreatedUnixNano\x12-\n" +
+	"\x13last_tick_unix_nano\x18\x06 \x01(\x03R\x10lastTickUnixNano\x12\x14\n" +
+	"\x05fired\x18\a \x01(\x03R\x05fired\"A\n" +
+	"\vPutSchedule\x122\n" +
+	"\bschedule\x18\x01 \x01(\v2\x16.gust.raft.v1.ScheduleR\bschedule\"$\n" +
+	"\x0eDeleteSchedule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"}\n" +
+	"\fFireSchedule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
+	"\x0etick_unix_nano\x18\x02 \x01(\x03R\ftickUnixNano\x123\n" +
+	"\n" +
+	"invocation\x18\x03 \x01(\v2\x13.gust.v1.InvocationR\n" +
+	"invocationB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
 
 var (
 	file_gust_raft_v1_commands_proto_rawDescOnce sync.Once
@@ -671,7 +1211,7 @@ func file_gust_raft_v1_commands_proto_rawDescGZIP() []byte {
 	return file_gust_raft_v1_commands_proto_rawDescData
 }
 
-var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*PutFunction)(nil),            // 0: gust.raft.v1.PutFunction
 	(*DeleteFunction)(nil),         // 1: gust.raft.v1.DeleteFunction
@@ -683,18 +1223,31 @@ var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*PutAlias)(nil),               // 7: gust.raft.v1.PutAlias
 	(*DeleteVersion)(nil),          // 8: gust.raft.v1.DeleteVersion
 	(*VersionCounter)(nil),         // 9: gust.raft.v1.VersionCounter
-	(*v1.Function)(nil),            // 10: gust.v1.Function
-	(*v1.Alias)(nil),               // 11: gust.v1.Alias
+	(*EnqueueEvent)(nil),           // 10: gust.raft.v1.EnqueueEvent
+	(*StartAttempt)(nil),           // 11: gust.raft.v1.StartAttempt
+	(*FinishAttempt)(nil),          // 12: gust.raft.v1.FinishAttempt
+	(*PruneEvents)(nil),            // 13: gust.raft.v1.PruneEvents
+	(*Schedule)(nil),               // 14: gust.raft.v1.Schedule
+	(*PutSchedule)(nil),            // 15: gust.raft.v1.PutSchedule
+	(*DeleteSchedule)(nil),         // 16: gust.raft.v1.DeleteSchedule
+	(*FireSchedule)(nil),           // 17: gust.raft.v1.FireSchedule
+	(*v1.Function)(nil),            // 18: gust.v1.Function
+	(*v1.Alias)(nil),               // 19: gust.v1.Alias
+	(*v1.Invocation)(nil),          // 20: gust.v1.Invocation
 }
 var file_gust_raft_v1_commands_proto_depIdxs = []int32{
-	10, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
+	18, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
 	5,  // 1: gust.raft.v1.GrantLeases.leases:type_name -> gust.raft.v1.Lease
-	11, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
-	3,  // [3:3] is the sub-list for method output_type
-	3,  // [3:3] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	19, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
+	20, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
+	20, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
+	14, // 5: gust.raft.v1.PutSchedule.schedule:type_name -> gust.raft.v1.Schedule
+	20, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_gust_raft_v1_commands_proto_init() }
@@ -708,7 +1261,7 @@ func file_gust_raft_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_raft_v1_commands_proto_rawDesc), len(file_gust_raft_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

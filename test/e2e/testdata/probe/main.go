@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -37,6 +38,10 @@ type Event struct {
 	Line string `json:"line,omitempty"`
 	// Paths are host paths "isolation" must not see.
 	Paths []string `json:"paths,omitempty"`
+	// RequestContext and RequestPayload arrive in an on-failure
+	// destination record; "echo" logs them.
+	RequestContext map[string]any  `json:"requestContext,omitempty"`
+	RequestPayload json.RawMessage `json:"requestPayload,omitempty"`
 }
 
 // counter counts invocations served by this process: kept across warm
@@ -50,6 +55,9 @@ func handle(ctx context.Context, e Event) (any, error) {
 	counter++
 	switch e.Action {
 	case "echo", "":
+		if e.RequestContext != nil {
+			fmt.Printf("DESTINATION %v %s\n", e.RequestContext["condition"], e.RequestPayload)
+		}
 		return map[string]any{"data": e.Data, "pad_len": len(e.Pad)}, nil
 	case "count":
 		id := ""

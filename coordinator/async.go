@@ -1,0 +1,217 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gustfaas/gust/internal/apierr"
+	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
+	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
+	"github.com/gustfaas/gust/raftstore"
+)
+
+// Async defaults, as on Lambda (backoff shortened: retries come after 1 s, 2 s).
+const (
+	defaultMaxRetries  = 2
+	defaultMaxEventAge = 6 * time.Hour
+	minEventAge        = 60 * time.Second
+	retryBackoff       = time.Second
+)
+
+// invokeAsync commits an event to Raft and returns its id: once this
+// returns, the event survives the loss of any single node.
+func (iv *invoker) invokeAsync(ctx context.Context, req *gustv1.InvokeAsyncRequest) (string, error) {
+	if len(req.GetPayload()) > iv.limits.MaxAsyncPayload {
+		return "", apierr.New(apierr.RequestTooLarge, "event payload of %d bytes is over the %d byte limit", len(req.GetPayload()), iv.limits.MaxAsyncPayload)
+	}
+	if _, err := iv.fns.get(ctx, req.GetFunction(), req.GetQualifier()); err != nil {
+		return "", err
+	}
+	payload := req.GetPayload()
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	now := time.Now().UnixNano()
+	inv := &gustv1.Invocation{Id: newRequestID(), Function: req.GetFunction(), Qualifier: req.GetQualifier(), Payload: payload,
+		IdempotencyKey: req.GetIdempotencyKey(), EnqueuedUnixNano: now, NextAttemptUnixNano: now}
+	out := &gustv1.Invocation{}
+	if err := iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdEnqueueEvent, Msg: &raftv1.EnqueueEvent{Invocation: inv}}, out); err != nil {
+		return "", fmt.Errorf("enqueue event: %w", err)
+	}
+	iv.wakeDispatch()
+	return out.GetId(), nil
+}
+
+func (iv *invoker) wakeDispatch() {
+	select {
+	case iv.wake <- struct{}{}:
+	default:
+	}
+}
+
+// getInvocation reads an event from the local replica, catching up on a miss.
+func (iv *invoker) getInvocation(ctx context.Context, id string) (*gustv1.Invocation, error) {
+	inv, err := iv.fns.store.Event(id)
+	if errors.Is(err, raftstore.ErrNotFound) && iv.fns.write.catchUp(ctx) == nil {
+		inv, err = iv.fns.store.Event(id)
+	}
+	if errors.Is(err, raftstore.ErrNotFound) {
+		return nil, apierr.New(apierr.ResourceNotFound, "invocation not found: %s", id)
+	}
+	return inv, err
+}
+
+// dispatcher runs queued events on the leader: at least once, with retries
+// and backoff, then the on-failure function. Events a previous leader left
+// running are started again (their outcome was never committed).
+type dispatcher struct {
+	name    string
+	iv      *invoker
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+func (d *dispatcher) loop(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	prune := time.NewTicker(10 * time.Second)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-d.iv.wake:
+		case <-prune.C:
+			if d.iv.fns.store.IsLeader() {
+				before := time.Now().Add(-d.iv.limits.AsyncResultRetention).UnixNano()
+				d.iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPruneEvents, Msg: &raftv1.PruneEvents{FinishedBeforeUnixNano: before}}, nil)
+			}
+			continue
+		}
+		if !d.iv.fns.store.IsLeader() {
+			continue
+		}
+		now := time.Now().UnixNano()
+		for _, inv := range d.iv.fns.store.PendingEvents() {
+			d.mu.Lock()
+			busy := d.running[inv.GetId()]
+			d.mu.Unlock()
+			if busy || (inv.GetStatus() == raftstore.EventQueued && inv.GetNextAttemptUnixNano() > now) {
+				continue
+			}
+			d.start(ctx, inv)
+		}
+	}
+}
+
+func (d *dispatcher) start(ctx context.Context, inv *gustv1.Invocation) {
+	out := &gustv1.Invocation{}
+	err := d.iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdStartAttempt,
+		Msg: &raftv1.StartAttempt{Id: inv.GetId(), Coordinator: d.name, AtUnixNano: time.Now().UnixNano()}}, out)
+	if err != nil {
+		return
+	}
+	d.mu.Lock()
+	d.running[inv.GetId()] = true
+	d.mu.Unlock()
+	go func() {
+		defer func() {
+			d.mu.Lock()
+			delete(d.running, inv.GetId())
+			d.mu.Unlock()
+		}()
+		d.attempt(ctx, out)
+	}()
+}
+
+// attempt runs one attempt and commits its outcome.
+func (d *dispatcher) attempt(ctx context.Context, inv *gustv1.Invocation) {
+	fn, err := d.iv.fns.get(ctx, inv.GetFunction(), inv.GetQualifier())
+	var res *gustv1.InvokeResponse
+	if err == nil {
+		rctx, cancel := context.WithTimeout(ctx, fn.GetConfig().GetTimeout().AsDuration()+30*time.Second)
+		res, err = d.iv.invoke(rctx, &gustv1.InvokeRequest{Function: inv.GetFunction(), Qualifier: inv.GetQualifier(), Payload: inv.GetPayload()})
+		cancel()
+	}
+	if ctx.Err() != nil {
+		return // shutting down: the next leader starts it again
+	}
+	now := time.Now()
+	fin := &raftv1.FinishAttempt{Id: inv.GetId(), AtUnixNano: now.UnixNano()}
+	cfg := fn.GetConfig()
+	maxRetries := int32(defaultMaxRetries)
+	if cfg != nil && cfg.MaxRetries != nil {
+		maxRetries = cfg.GetMaxRetries()
+	}
+	maxAge := defaultMaxEventAge
+	if cfg.GetMaxEventAge() != nil {
+		maxAge = cfg.GetMaxEventAge().AsDuration()
+	}
+	age := now.Sub(time.Unix(0, inv.GetEnqueuedUnixNano()))
+	var apiErr *apierr.Error
+	switch {
+	case err == nil && res.GetFunctionError() == "":
+		fin.Status, fin.Result, fin.ExecutedVersion = raftstore.EventSucceeded, res.GetPayload(), res.GetExecutedVersion()
+	case err != nil && errors.As(err, &apiErr) && apiErr.Name == apierr.ResourceNotFound:
+		fin.Status, fin.Error = raftstore.EventFailed, err.Error() // the function is gone: no retry helps
+	case err != nil && age < maxAge:
+		// Throttled or the platform failed: retry until the event is too old,
+		// without spending the function's retries.
+		fin.Status, fin.Error = raftstore.EventQueued, err.Error()
+		fin.NextAttemptUnixNano = now.Add(backoff(inv.GetAttempts())).UnixNano()
+	case err != nil:
+		fin.Status, fin.Error = raftstore.EventFailed, fmt.Sprintf("event older than %s: %v", maxAge, err)
+	case inv.GetAttempts() <= maxRetries && age < maxAge:
+		fin.Status, fin.Result, fin.ExecutedVersion = raftstore.EventQueued, res.GetPayload(), res.GetExecutedVersion()
+		fin.Error = "function error: " + res.GetFunctionError()
+		fin.NextAttemptUnixNano = now.Add(backoff(inv.GetAttempts())).UnixNano()
+	default:
+		fin.Status, fin.Result, fin.ExecutedVersion = raftstore.EventFailed, res.GetPayload(), res.GetExecutedVersion()
+		fin.Error = "function error: " + res.GetFunctionError()
+	}
+	if fin.Status == raftstore.EventFailed && cfg.GetOnFailure() != "" {
+		fin.Then = d.destination(inv, cfg.GetOnFailure(), res, fin, now)
+	}
+	d.iv.fns.write.apply(context.WithoutCancel(ctx), raftstore.Command{Type: raftstore.CmdFinishAttempt, Msg: fin}, nil)
+	d.iv.wakeDispatch()
+}
+
+func backoff(attempts int32) time.Duration {
+	d := retryBackoff << max(attempts-1, 0)
+	return min(d, time.Minute)
+}
+
+// destination builds the on-failure event in Lambda's destination record format.
+func (d *dispatcher) destination(inv *gustv1.Invocation, target string, res *gustv1.InvokeResponse, fin *raftv1.FinishAttempt, now time.Time) *gustv1.Invocation {
+	rawOrString := func(b []byte) json.RawMessage {
+		if json.Valid(b) {
+			return b
+		}
+		s, _ := json.Marshal(string(b))
+		return s
+	}
+	record := map[string]any{
+		"version":   "1.0",
+		"timestamp": now.UTC().Format(time.RFC3339Nano),
+		"requestContext": map[string]any{
+			"requestId": inv.GetId(), "functionArn": "arn:aws:lambda:us-east-1:000000000000:function:" + inv.GetFunction(),
+			"condition": "RetriesExhausted", "approximateInvokeCount": inv.GetAttempts(),
+		},
+		"requestPayload": rawOrString(inv.GetPayload()),
+		"responseContext": map[string]any{
+			"statusCode": 200, "executedVersion": res.GetExecutedVersion(), "functionError": res.GetFunctionError(),
+		},
+		"responsePayload": rawOrString(fin.GetResult()),
+	}
+	if res == nil {
+		record["responseContext"] = map[string]any{"error": fin.GetError()}
+	}
+	payload, _ := json.Marshal(record)
+	return &gustv1.Invocation{Id: newRequestID(), Function: target, Payload: payload,
+		EnqueuedUnixNano: now.UnixNano(), NextAttemptUnixNano: now.UnixNano()}
+}
