@@ -17,9 +17,23 @@ const (
 	// unknownOperation answers paths and methods that are not a Lambda
 	// operation gust serves.
 	unknownOperation = "UnknownOperationException"
-	// invalidRequestContent is Lambda's 400 for a body it could not read.
+	// invalidRequestContent is Lambda's 400 for a body it could not read
+	// or parse as JSON.
 	invalidRequestContent = "InvalidRequestContentException"
 )
+
+// lambdaStatus is the HTTP status of Lambda error names that apierr's table
+// does not know (it maps unknown names to 500). A Manager may return, say,
+// &apierr.Error{Name: "ResourceConflictException"} for an alias that
+// exists already, and the SDK gets the 409 and typed error Lambda sends.
+var lambdaStatus = map[string]int{
+	unknownOperation:               http.StatusNotFound,
+	invalidRequestContent:          http.StatusBadRequest,
+	"ResourceConflictException":    http.StatusConflict,
+	"ResourceInUseException":       http.StatusBadRequest,
+	"PreconditionFailedException":  http.StatusPreconditionFailed,
+	"CodeStorageExceededException": http.StatusBadRequest,
+}
 
 // errorBody is the restJson1 error document Lambda sends. The SDK takes the
 // error's name from X-Amzn-ErrorType and fills its typed error from these
@@ -43,9 +57,9 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, in invocati
 	if !ok || e.Name == "" {
 		e = &apierr.Error{Name: apierr.Service, Message: err.Error()}
 	}
-	status := e.HTTPStatus()
-	if e.Name == invalidRequestContent {
-		status = http.StatusBadRequest // not in apierr's table, which only knows its own names
+	status, ok := lambdaStatus[e.Name]
+	if !ok {
+		status = e.HTTPStatus()
 	}
 	// 4xx is the caller's mistake or the platform saying no: routine. A 5xx
 	// is worth an operator's look, unless the client hung up and the error
@@ -54,9 +68,12 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, in invocati
 	if status >= 500 && r.Context().Err() == nil {
 		level = slog.LevelError
 	}
-	h.log.Log(r.Context(), level, "lambda invoke failed",
-		"request_id", in.requestID, "function", in.name, "qualifier", in.qualifier,
-		"invocation_type", in.invType, "status", status, "error", e.Name, "err", err)
+	attrs := []any{"request_id", in.requestID, "operation", orDefault(in.op, "Invoke"),
+		"function", in.name, "qualifier", in.qualifier, "status", status, "error", e.Name, "err", err}
+	if in.invType != "" {
+		attrs = append(attrs, "invocation_type", in.invType)
+	}
+	h.log.Log(r.Context(), level, "lambda request failed", attrs...)
 	writeErrorBody(w, status, in.requestID, e.Name, e.Reason, e.Message)
 }
 

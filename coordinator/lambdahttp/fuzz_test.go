@@ -96,6 +96,9 @@ func FuzzInvokeRequest(f *testing.F) {
 		if err != nil {
 			return // net/http would not have parsed this request either
 		}
+		if strings.HasPrefix(req.URL.Path, functionURLPrefix) {
+			return // the function's own answer, not the Lambda API: FuzzFunctionURL
+		}
 		for k, v := range map[string]string{hdrInvocationType: invType, hdrLogType: logType, hdrClientContext: clientContext} {
 			if v != "" {
 				req.Header.Set(k, v)

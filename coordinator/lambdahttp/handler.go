@@ -1,6 +1,7 @@
 package lambdahttp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -27,6 +28,16 @@ const (
 	// DefaultMaxAsyncPayload is the request payload limit for Event
 	// invocations (256 KiB, as on Lambda).
 	DefaultMaxAsyncPayload = 256 << 10
+	// DefaultMaxCodeRequest limits CreateFunction and UpdateFunctionCode
+	// bodies: a 50 MB zip is about 67 MB of base64, plus the JSON around it.
+	DefaultMaxCodeRequest = 70 << 20
+	// DefaultMaxFunctionURLBody limits function URL request bodies (6 MiB,
+	// Lambda's synchronous payload limit).
+	DefaultMaxFunctionURLBody = 6 << 20
+	// DefaultRegion and DefaultAccountID fill the ARNs the management
+	// routes return: a gust cluster is one region of one account.
+	DefaultRegion    = "us-east-1"
+	DefaultAccountID = "000000000000"
 )
 
 const (
@@ -86,6 +97,17 @@ type Options struct {
 	// MaxAsyncPayload limits Event request bodies, in bytes (default
 	// DefaultMaxAsyncPayload).
 	MaxAsyncPayload int64
+	// MaxCodeRequest limits CreateFunction and UpdateFunctionCode request
+	// bodies, in bytes (default DefaultMaxCodeRequest). Other management
+	// bodies are limited to 1 MiB.
+	MaxCodeRequest int64
+	// MaxFunctionURLBody limits function URL request bodies, in bytes
+	// (default DefaultMaxFunctionURLBody).
+	MaxFunctionURLBody int64
+	// Region and AccountID go into the ARNs of management answers
+	// (defaults DefaultRegion and DefaultAccountID).
+	Region    string
+	AccountID string
 	// Logger receives one record per failed request (default: discard).
 	Logger *slog.Logger
 }
@@ -95,12 +117,27 @@ type Options struct {
 // answers every path it is given, and anything that is not a known Lambda
 // route gets 404 UnknownOperationException in the restJson1 error shape, so
 // SDK clients see a decodable error rather than a plain-text page.
+//
+// Invoke and the function URLs (ANY /fn/{name}[/path…]) are always served;
+// the management routes only when inv is also a Manager.
 func Handler(inv Invoker, opts Options) http.Handler {
 	if opts.MaxSyncPayload <= 0 {
 		opts.MaxSyncPayload = DefaultMaxSyncPayload
 	}
 	if opts.MaxAsyncPayload <= 0 {
 		opts.MaxAsyncPayload = DefaultMaxAsyncPayload
+	}
+	if opts.MaxCodeRequest <= 0 {
+		opts.MaxCodeRequest = DefaultMaxCodeRequest
+	}
+	if opts.MaxFunctionURLBody <= 0 {
+		opts.MaxFunctionURLBody = DefaultMaxFunctionURLBody
+	}
+	if opts.Region == "" {
+		opts.Region = DefaultRegion
+	}
+	if opts.AccountID == "" {
+		opts.AccountID = DefaultAccountID
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -111,19 +148,28 @@ func Handler(inv Invoker, opts Options) http.Handler {
 	// The method-less pattern only catches what the POST one did not, so a
 	// wrong method gets our error shape instead of ServeMux's plain text.
 	mux.HandleFunc(invokePath, h.methodNotAllowed(http.MethodPost))
+	if m, ok := inv.(Manager); ok {
+		h.mgr = m
+		h.registerManagement(mux)
+	}
 	mux.HandleFunc("/", h.unknownOperation)
 	return &cleanPaths{mux: mux, h: h}
 }
 
-// cleanPaths keeps ServeMux from answering 301 to paths with "//", "/./"
-// or "/../": an SDK never sends them, and a redirect is not in the
-// restJson1 contract, so they are unknown operations.
+// cleanPaths sends function URL requests to their handler, whatever their
+// path (it is the function's), and keeps ServeMux from answering 301 to
+// other paths with "//", "/./" or "/../": an SDK never sends them, and a
+// redirect is not in the restJson1 contract, so they are unknown operations.
 type cleanPaths struct {
 	mux *http.ServeMux
 	h   *handler
 }
 
 func (c *cleanPaths) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, functionURLPrefix) {
+		c.h.functionURL(w, r)
+		return
+	}
 	if !isCleanPath(r.URL.Path) {
 		c.h.unknownOperation(w, r)
 		return
@@ -146,13 +192,16 @@ func isCleanPath(p string) bool {
 
 type handler struct {
 	inv  Invoker
+	mgr  Manager // nil unless inv is one
 	opts Options
 	log  *slog.Logger
 }
 
-// invocation is one parsed Invoke request.
+// invocation is one parsed request: an Invoke, or for the other operations
+// the fields that name what they act on (for the error log).
 type invocation struct {
 	requestID     string // ours, for answers that have no invocation id
+	op            string // operation, for the log; "" is Invoke
 	invType       string
 	name          string
 	qualifier     string
@@ -179,25 +228,8 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request) {
 // parse reads everything but the body, so bad headers are refused before
 // any payload is read.
 func (h *handler) parse(r *http.Request, in *invocation) error {
-	name, qualifier, err := parseFunctionName(r.PathValue("FunctionName"))
-	if err != nil {
+	if err := parseQualified(r, in); err != nil {
 		return err
-	}
-	in.name, in.qualifier = name, qualifier
-	// ParseQuery rather than URL.Query, which would drop a malformed
-	// Qualifier silently and invoke $LATEST instead.
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return badParam("malformed query string: %v", err)
-	}
-	if qs, ok := query["Qualifier"]; ok {
-		if len(qs) != 1 || qs[0] == "" {
-			return badParam("Qualifier must be given once and not be empty")
-		}
-		if in.qualifier != "" && in.qualifier != qs[0] {
-			return badParam("the derived qualifier from the function name (%s) does not match the specified qualifier (%s)", in.qualifier, qs[0])
-		}
-		in.qualifier = qs[0]
 	}
 
 	in.invType = r.Header.Get(hdrInvocationType)
@@ -316,9 +348,37 @@ func (in *invocation) request(payload []byte) *gustv1.InvokeRequest {
 	}
 }
 
+// parseQualified fills in.name and in.qualifier from the FunctionName path
+// label and the Qualifier query parameter, which must agree when both name
+// a qualifier.
+func parseQualified(r *http.Request, in *invocation) error {
+	name, qualifier, err := parseFunctionName(r.PathValue("FunctionName"))
+	if err != nil {
+		return err
+	}
+	in.name, in.qualifier = name, qualifier
+	// ParseQuery rather than URL.Query, which would drop a malformed
+	// Qualifier silently and act on $LATEST instead.
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badParam("malformed query string: %v", err)
+	}
+	if qs, ok := query["Qualifier"]; ok {
+		if len(qs) != 1 || qs[0] == "" {
+			return badParam("Qualifier must be given once and not be empty")
+		}
+		if in.qualifier != "" && in.qualifier != qs[0] {
+			return badParam("the derived qualifier from the function name (%s) does not match the specified qualifier (%s)", in.qualifier, qs[0])
+		}
+		in.qualifier = qs[0]
+	}
+	return nil
+}
+
 // readBody reads at most limit+1 bytes, so an oversized body costs no more
 // memory than an allowed one; a declared Content-Length over the limit is
-// refused without reading at all.
+// refused without reading at all. A declared length is allocated once, so
+// a 67 MB code upload is not copied through a series of growing buffers.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(r.ContentLength, limit)
@@ -326,14 +386,18 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, &apierr.Error{Name: invalidRequestContent, Message: fmt.Sprintf("could not read the request body: %v", err)}
 	}
-	if int64(len(b)) > limit {
+	if int64(buf.Len()) > limit {
 		return nil, tooLarge(-1, limit)
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 func tooLarge(n, limit int64) error {
