@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"regexp"
 	"sort"
@@ -40,6 +41,7 @@ var runtimes = map[string]bool{"provided": true, "provided.al2": true, "provided
 
 // functions is the logic behind FunctionService.
 type functions struct {
+	log    *slog.Logger
 	store  *raftstore.Store
 	quotas *quotas
 	write  *writer
@@ -165,8 +167,12 @@ func (f *functions) route(ctx context.Context, name, qualifier string) (*gustv1.
 
 func (f *functions) resolve(ctx context.Context, name, qualifier string, weighted bool) (*gustv1.Function, error) {
 	fn, err := f.lookup(name, qualifier, weighted)
-	if errors.Is(err, raftstore.ErrNotFound) && f.write.catchUp(ctx) == nil {
-		fn, err = f.lookup(name, qualifier, weighted)
+	if errors.Is(err, raftstore.ErrNotFound) {
+		if cerr := f.write.catchUp(ctx); cerr != nil {
+			f.log.Warn("catch up before not-found failed", "function", name, "err", cerr)
+		} else {
+			fn, err = f.lookup(name, qualifier, weighted)
+		}
 	}
 	if errors.Is(err, raftstore.ErrNotFound) {
 		if qualifier != "" {

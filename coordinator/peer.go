@@ -56,6 +56,8 @@ func (s *peerServer) Apply(ctx context.Context, req *nodev1.ApplyRequest) (*node
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, raftstore.ErrNotFound):
 		return nil, status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, raftstore.ErrInvalid):
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	case err != nil:
 		return nil, status.Error(codes.Internal, err.Error())
 	}
@@ -204,7 +206,13 @@ func (w *writer) apply(ctx context.Context, cmd raftstore.Command, out proto.Mes
 			return err
 		}
 		err = w.forward(ctx, cmd, out)
-		if err == nil || !errors.Is(err, raftstore.ErrNotLeader) || time.Now().After(deadline) {
+		if err == nil {
+			// Read your writes: a follower that forwarded a write answers
+			// only once its own replica has applied it.
+			w.catchUp(ctx)
+			return nil
+		}
+		if !errors.Is(err, raftstore.ErrNotLeader) || time.Now().After(deadline) {
 			return err
 		}
 		// No leader yet (an election is under way): wait a moment and retry.
@@ -235,6 +243,8 @@ func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.M
 		switch st.Code() {
 		case codes.NotFound:
 			return fmt.Errorf("forwarded: %s: %w", st.Message(), raftstore.ErrNotFound)
+		case codes.InvalidArgument:
+			return fmt.Errorf("forwarded: %s: %w", st.Message(), raftstore.ErrInvalid)
 		case codes.FailedPrecondition, codes.Unavailable:
 			return fmt.Errorf("forwarded to %s: %s: %w", leader, st.Message(), raftstore.ErrNotLeader)
 		}

@@ -70,7 +70,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	if d.Members != nil {
 		c.write.peers = gossipPeers{d.Members}
 	}
-	fns := &functions{store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now}
+	fns := &functions{log: cfg.Logger, store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now}
 	c.quotas = &quotas{store: d.Store, write: c.write, limits: cfg.Limits}
 	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
 	fns.quotas = c.quotas
