@@ -33,15 +33,16 @@ func main() {
 		coldN     = flag.Int("cold", 100, "cold starts per subject")
 		warmN     = flag.Int("warm", 2000, "warm invokes per subject")
 		tpDur     = flag.Duration("throughput", 5*time.Second, "duration of each throughput round (quotas on/off)")
+		asyncN    = flag.Int("async", 4000, "async events to enqueue on a 3-coordinator cluster")
 	)
 	flag.Parse()
-	if err := run(*gustd, *bootstrap, *rie, *coldN, *warmN, *tpDur); err != nil {
+	if err := run(*gustd, *bootstrap, *rie, *coldN, *warmN, *tpDur, *asyncN); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(gustdBin, bootstrap, rieBin string, coldN, warmN int, tpDur time.Duration) error {
+func run(gustdBin, bootstrap, rieBin string, coldN, warmN int, tpDur time.Duration, asyncN int) error {
 	work, err := os.MkdirTemp("", "gust-bench-")
 	if err != nil {
 		return err
@@ -109,6 +110,15 @@ func run(gustdBin, bootstrap, rieBin string, coldN, warmN int, tpDur time.Durati
 	}
 	fmt.Printf("\nthroughput, 8 closed-loop clients, %s rounds ×2: quotas off %.0f/s, quotas on %.0f/s (%.2f×)\n",
 		tpDur, mean(offRate), mean(onRate), mean(onRate)/mean(offRate))
+
+	rate, delays, err := benchAsync(work, gustdBin, bootstrap, asyncN, 32)
+	if err != nil {
+		return fmt.Errorf("async: %w", err)
+	}
+	fmt.Printf("\ndurable async enqueue on 3 coordinators, 32 clients, %d events: %.0f events/s\n", asyncN, rate)
+	fmt.Println("| measurement | samples | p50 ms | p99 ms | p50 ratio | p99 ratio |")
+	fmt.Println("|---|---|---|---|---|---|")
+	row("async: acknowledgement to completion (upper bound on ack to start)", delays, nil)
 	return nil
 }
 

@@ -73,7 +73,12 @@ type dispatcher struct {
 	iv      *invoker
 	mu      sync.Mutex
 	running map[string]bool
+	slots   chan struct{} // bounds attempts in flight on this leader
 }
+
+// maxDispatch bounds concurrent attempts; Raft batches their start and
+// finish entries, so many in flight keep the log busy without one fsync each.
+const maxDispatch = 256
 
 func (d *dispatcher) loop(ctx context.Context) {
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -104,29 +109,35 @@ func (d *dispatcher) loop(ctx context.Context) {
 			if busy || (inv.GetStatus() == raftstore.EventQueued && inv.GetNextAttemptUnixNano() > now) {
 				continue
 			}
-			d.start(ctx, inv)
+			select {
+			case d.slots <- struct{}{}:
+			default:
+				continue // at capacity: the next tick picks it up
+			}
+			d.mu.Lock()
+			d.running[inv.GetId()] = true
+			d.mu.Unlock()
+			go d.start(ctx, inv)
 		}
 	}
 }
 
+// start commits the attempt's start, runs it and commits its outcome;
+// starts run concurrently so Raft can batch them.
 func (d *dispatcher) start(ctx context.Context, inv *gustv1.Invocation) {
+	defer func() {
+		d.mu.Lock()
+		delete(d.running, inv.GetId())
+		d.mu.Unlock()
+		<-d.slots
+	}()
 	out := &gustv1.Invocation{}
 	err := d.iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdStartAttempt,
 		Msg: &raftv1.StartAttempt{Id: inv.GetId(), Coordinator: d.name, AtUnixNano: time.Now().UnixNano()}}, out)
 	if err != nil {
 		return
 	}
-	d.mu.Lock()
-	d.running[inv.GetId()] = true
-	d.mu.Unlock()
-	go func() {
-		defer func() {
-			d.mu.Lock()
-			delete(d.running, inv.GetId())
-			d.mu.Unlock()
-		}()
-		d.attempt(ctx, out)
-	}()
+	d.attempt(ctx, out)
 }
 
 // attempt runs one attempt and commits its outcome.

@@ -75,7 +75,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
 	fns.quotas = c.quotas
 	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, wake: make(chan struct{}, 1)}
-	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, running: map[string]bool{}}
+	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}
 	c.iv = iv
 	if !cfg.NoQuotas {
 		iv.admit = c.admit
