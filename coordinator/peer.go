@@ -256,7 +256,7 @@ func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.M
 	return nil
 }
 
-// catchUp waits (up to a second) until this replica has applied
+// catchUp waits (up to three seconds, for a loaded machine) until this replica has applied
 // everything the leader had applied when asked: a read that found nothing
 // then reflects every write acknowledged before it, wherever it was sent.
 func (w *writer) catchUp(ctx context.Context) error {
@@ -272,7 +272,7 @@ func (w *writer) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	res, err := c.AppliedIndex(ctx, &nodev1.AppliedIndexRequest{})
 	if err != nil {
