@@ -79,6 +79,15 @@ func (r restInvoker) PutAlias(ctx context.Context, a *gustv1.Alias, createOnly, 
 	return out, toAPIError(err)
 }
 
+// GetAlias returns an alias, so UpdateAlias can keep what a request leaves out.
+func (r restInvoker) GetAlias(ctx context.Context, name, alias string) (*gustv1.Alias, error) {
+	if _, err := r.iv.fns.get(ctx, name, ""); err != nil {
+		return nil, toAPIError(err)
+	}
+	a, err := r.iv.fns.store.Alias(name, alias)
+	return a, toAPIError(named(err, name))
+}
+
 // PutFunctionConcurrency sets reserved concurrency, keeping provisioned.
 func (r restInvoker) PutFunctionConcurrency(ctx context.Context, name string, reserved int64) (*gustv1.Concurrency, error) {
 	cur := r.iv.fns.quotas.concurrency(name)
@@ -90,4 +99,5 @@ var (
 	_ lambdahttp.Manager      = restInvoker{}
 	_ lambdahttp.AsyncInvoker = restInvoker{}
 	_ lambdahttp.Checker      = restInvoker{}
+	_ lambdahttp.AliasGetter  = restInvoker{}
 )

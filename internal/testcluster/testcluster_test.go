@@ -182,6 +182,18 @@ func TestProvisionedConcurrency(t *testing.T) {
 		return n
 	}
 	testutil.Eventually(t, 15*time.Second, func() bool { return total(provisioned()) == 2 }, "2 provisioned sandboxes never started: %v", provisioned())
+	// Placement sees them once the workers' pool streams have reported them.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		nodes, err := cl.ListNodes(ctx)
+		if err != nil {
+			return false
+		}
+		n := int32(0)
+		for _, nd := range nodes {
+			n += nd.GetSandboxes()
+		}
+		return n == 2
+	}, "the coordinator's view never showed the provisioned sandboxes")
 	res, err := cl.Invoke(ctx, &gustv1.InvokeRequest{Function: "prov", Payload: []byte(`{"action":"count"}`)})
 	if err != nil || res.GetColdStart() {
 		t.Fatalf("first invoke of a provisioned function: cold=%v err=%v", res.GetColdStart(), err)
