@@ -263,17 +263,33 @@ func (w *writer) catchUp(ctx context.Context) error {
 	if w.peers == nil || w.store.IsLeader() {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	for {
+		err := w.catchUpOnce(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		// No leader known yet, or it did not answer: an election may be
+		// under way; try again shortly.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (w *writer) catchUpOnce(ctx context.Context) error {
 	leader, _ := w.store.Leader()
 	addr, ok := w.peers.CoordinatorAddrs()[leader]
-	if !ok {
+	if leader == "" || !ok {
 		return fmt.Errorf("catch up: %w", raftstore.ErrNotLeader)
 	}
 	c, err := w.clients.get(addr)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
 	res, err := c.AppliedIndex(ctx, &nodev1.AppliedIndexRequest{})
 	if err != nil {
 		return fmt.Errorf("catch up: %w", err)

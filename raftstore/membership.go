@@ -96,3 +96,13 @@ func Encode(c Command) ([]byte, error) { return c.encode() }
 
 // AppliedIndex is the last log index applied to the state machine here.
 func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+
+// Barrier waits until every entry in the log before it is applied here;
+// leader only. A restarted leader uses it before serving reads.
+func (s *Store) Barrier() error {
+	err := s.raft.Barrier(10 * time.Second).Error()
+	if errors.Is(err, raft.ErrNotLeader) {
+		return ErrNotLeader
+	}
+	return err
+}

@@ -56,9 +56,13 @@ func TestFunctionsApplyAndReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The log on disk replays into the same state.
+	// The log on disk replays into the same state (applied once the node
+	// leads again: Barrier waits for that).
 	s = openTest(t, dir)
 	defer s.Close()
+	if err := s.Barrier(); err != nil {
+		t.Fatal(err)
+	}
 	fns := s.Functions()
 	if len(fns) != 1 || fns[0].CodeDigest != "d2" || fns[0].Revision != 2 {
 		t.Fatalf("after reopen: %v", fns)

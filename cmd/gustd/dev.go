@@ -115,6 +115,11 @@ func runDev(log *slog.Logger, o devOptions) error {
 	if err != nil {
 		return err
 	}
+	// Replay the log before serving reads, so a restart never lists less
+	// than was acknowledged before it.
+	if err := store.Barrier(); err != nil {
+		return err
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
