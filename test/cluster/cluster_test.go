@@ -328,7 +328,7 @@ func invoke(t *testing.T, addr, fn string) (envelope, error) {
 
 func TestCluster(t *testing.T) {
 	c := startCluster(t)
-	peers := c.waitHealthy(t, 30*time.Second, 5, 3)
+	peers := c.waitHealthy(t, 45*time.Second, 5, 3)
 
 	var leader, follower *node
 	for _, p := range peers {

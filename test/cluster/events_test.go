@@ -37,7 +37,7 @@ func leaderOf(t *testing.T, c *cluster, among []*node) *node {
 
 func TestAsyncEventsSurviveLeaderDeath(t *testing.T) {
 	c := startCluster(t)
-	c.waitHealthy(t, 30*time.Second, 5, 3)
+	c.waitHealthy(t, 45*time.Second, 5, 3)
 	all := c.addrs(c.coords...)
 	if out, stderr, exit := gust(t, all, "fn", "deploy", "ev", "--code", probeCode(t)); exit != 0 {
 		t.Fatalf("deploy: %s %s", out, stderr)
@@ -82,7 +82,7 @@ func TestAsyncEventsSurviveLeaderDeath(t *testing.T) {
 
 func TestScheduleKeepsRateAcrossLeaderKill(t *testing.T) {
 	c := startCluster(t)
-	c.waitHealthy(t, 30*time.Second, 5, 3)
+	c.waitHealthy(t, 45*time.Second, 5, 3)
 	all := c.addrs(c.coords...)
 	if out, stderr, exit := gust(t, all, "fn", "deploy", "tick", "--code", probeCode(t)); exit != 0 {
 		t.Fatalf("deploy: %s %s", out, stderr)

@@ -134,7 +134,7 @@ func count429(t *testing.T, rs []httpResult) int {
 
 func TestQuotas(t *testing.T) {
 	c := startCluster(t)
-	c.waitHealthy(t, 30*time.Second, 5, 3)
+	c.waitHealthy(t, 45*time.Second, 5, 3)
 	all := c.addrs(c.coords...)
 	code := probeCode(t)
 	for _, fn := range []string{"span", "other"} {
@@ -242,7 +242,7 @@ func workerSpans(t *testing.T, c *cluster, fn string) []span {
 // function logged, including those whose callers lost their coordinator.
 func TestQuotaHoldsWhileCoordinatorsDie(t *testing.T) {
 	c := startCluster(t)
-	peers := c.waitHealthy(t, 30*time.Second, 5, 3)
+	peers := c.waitHealthy(t, 45*time.Second, 5, 3)
 	all := c.addrs(c.coords...)
 	if out, stderr, exit := gust(t, all, "fn", "deploy", "span", "--code", probeCode(t), "--timeout", "5s"); exit != 0 {
 		t.Fatalf("deploy: %s %s", out, stderr)

@@ -28,7 +28,7 @@ import (
 
 func TestLambdaSDKAgainstFollower(t *testing.T) {
 	c := startCluster(t)
-	peers := c.waitHealthy(t, 30*time.Second, 5, 3)
+	peers := c.waitHealthy(t, 45*time.Second, 5, 3)
 	var follower *node
 	for _, p := range peers {
 		if p.State != "leader" {
