@@ -260,7 +260,12 @@ func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.M
 // everything the leader had applied when asked: a read that found nothing
 // then reflects every write acknowledged before it, wherever it was sent.
 func (w *writer) catchUp(ctx context.Context) error {
-	if w.peers == nil || w.store.IsLeader() {
+	if w.store.IsLeader() {
+		// A leader new in its term applies earlier entries only once its
+		// first entry commits: the barrier waits for that.
+		return w.store.Barrier()
+	}
+	if w.peers == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
