@@ -6,7 +6,6 @@ package testcluster
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,12 +140,4 @@ func (c *Cluster) Addrs() string {
 	return strings.Join(addrs, ",")
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t testing.TB) string { return testutil.FreeAddr(t) }

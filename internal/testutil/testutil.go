@@ -2,9 +2,13 @@
 package testutil
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -46,4 +50,41 @@ func Eventually(t testing.TB, within time.Duration, cond func() bool, msg string
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+var (
+	portMu   sync.Mutex
+	portNext = 20000 + rand.IntN(10000)
+)
+
+// FreeAddr returns a loopback address whose port is free for both TCP and
+// UDP (gossip binds both). Ports come from below Linux's ephemeral range
+// (32768+), so an outgoing connection's source port cannot take one
+// between this call and the listener that uses it, and none is handed out
+// twice in one test binary.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	for tries := 0; tries < 2000; tries++ {
+		port := portNext
+		portNext++
+		if portNext >= 32000 {
+			portNext = 20000
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return addr
+	}
+	t.Fatal("no free loopback port")
+	return ""
 }
