@@ -3,10 +3,10 @@ package coordinator
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/chunkio"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
 	"google.golang.org/grpc/codes"
@@ -54,7 +54,10 @@ type functionServer struct {
 }
 
 func (s *functionServer) UploadCode(stream gustv1.FunctionService_UploadCodeServer) error {
-	info, err := s.fns.upload(stream.Context(), &chunkReader{recv: stream.Recv})
+	info, err := s.fns.upload(stream.Context(), chunkio.NewReader(nil, func() ([]byte, error) {
+		msg, err := stream.Recv()
+		return msg.GetChunk(), err
+	}))
 	if err != nil {
 		return toStatus(s.log, err)
 	}
@@ -154,24 +157,3 @@ func (s *invokeServer) GetInvocation(ctx context.Context, req *gustv1.GetInvocat
 	}
 	return &gustv1.GetInvocationResponse{Invocation: inv}, nil
 }
-
-// chunkReader turns a stream of chunks into an io.Reader.
-type chunkReader struct {
-	recv func() (*gustv1.UploadCodeRequest, error)
-	buf  []byte
-}
-
-func (r *chunkReader) Read(p []byte) (int, error) {
-	for len(r.buf) == 0 {
-		msg, err := r.recv()
-		if err != nil {
-			return 0, err // io.EOF at the end of the stream
-		}
-		r.buf = msg.GetChunk()
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
-}
-
-var _ io.Reader = (*chunkReader)(nil)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/coordinator/codestore"
+	"github.com/gustfaas/gust/internal/chunkio"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"github.com/gustfaas/gust/raftstore"
 	"google.golang.org/grpc"
@@ -76,7 +77,10 @@ func (s *peerServer) PutCode(stream grpc.ClientStreamingServer[nodev1.PutCodeReq
 		return err
 	}
 	digest := first.GetDigest()
-	r := &putCodeReader{first: first.GetData(), recv: stream.Recv}
+	r := chunkio.NewReader(first.GetData(), func() ([]byte, error) {
+		msg, err := stream.Recv()
+		return msg.GetData(), err
+	})
 	if _, err := s.code.Size(digest); err == nil {
 		io.Copy(io.Discard, r) // already here
 		return stream.SendAndClose(&nodev1.PutCodeResponse{Digest: digest})
@@ -89,24 +93,6 @@ func (s *peerServer) PutCode(stream grpc.ClientStreamingServer[nodev1.PutCodeReq
 		return status.Errorf(codes.DataLoss, "code digest %s does not match announced %s", info.Digest, digest)
 	}
 	return stream.SendAndClose(&nodev1.PutCodeResponse{Digest: digest})
-}
-
-type putCodeReader struct {
-	first []byte
-	recv  func() (*nodev1.PutCodeRequest, error)
-}
-
-func (r *putCodeReader) Read(p []byte) (int, error) {
-	for len(r.first) == 0 {
-		msg, err := r.recv()
-		if err != nil {
-			return 0, err
-		}
-		r.first = msg.GetData()
-	}
-	n := copy(p, r.first)
-	r.first = r.first[n:]
-	return n, nil
 }
 
 func (s *peerServer) GetCode(req *nodev1.GetCodeRequest, stream grpc.ServerStreamingServer[nodev1.GetCodeResponse]) error {
@@ -417,30 +403,14 @@ func (w *writer) fetchCode(ctx context.Context, code *codestore.Store, digest st
 			errs = append(errs, err)
 			continue
 		}
-		info, err := code.Put(&getCodeReader{recv: stream.Recv})
+		info, err := code.Put(chunkio.NewReader(nil, func() ([]byte, error) {
+			msg, err := stream.Recv()
+			return msg.GetData(), err
+		}))
 		if err == nil && info.Digest == digest {
 			return nil
 		}
 		errs = append(errs, fmt.Errorf("from %s: %v", name, err))
 	}
 	return fmt.Errorf("%w: %w", codestore.ErrNotFound, errors.Join(errs...))
-}
-
-// getCodeReader turns a GetCode stream into an io.Reader.
-type getCodeReader struct {
-	recv func() (*nodev1.GetCodeResponse, error)
-	buf  []byte
-}
-
-func (r *getCodeReader) Read(p []byte) (int, error) {
-	for len(r.buf) == 0 {
-		msg, err := r.recv()
-		if err != nil {
-			return 0, err
-		}
-		r.buf = msg.GetData()
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
 }

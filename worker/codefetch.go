@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/gustfaas/gust/internal/chunkio"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -33,7 +34,15 @@ func (rc RemoteCode) OpenCode(ctx context.Context, digest string) (io.ReadCloser
 			// code is skipped rather than handed to the cache.
 			var first *nodev1.GetCodeResponse
 			if first, err = stream.Recv(); err == nil || errors.Is(err, io.EOF) {
-				return &codeStream{conn: conn, recv: stream.Recv, buf: first.GetData(), eof: errors.Is(err, io.EOF)}, nil
+				eof := errors.Is(err, io.EOF)
+				next := func() ([]byte, error) {
+					if eof {
+						return nil, io.EOF
+					}
+					msg, err := stream.Recv()
+					return msg.GetData(), err
+				}
+				return codeStream{Reader: chunkio.NewReader(first.GetData(), next), conn: conn}, nil
 			}
 		}
 		conn.Close()
@@ -45,27 +54,10 @@ func (rc RemoteCode) OpenCode(ctx context.Context, digest string) (io.ReadCloser
 	return nil, errors.Join(errs...)
 }
 
+// codeStream reads a fetched zip and closes its connection.
 type codeStream struct {
+	*chunkio.Reader
 	conn *grpc.ClientConn
-	recv func() (*nodev1.GetCodeResponse, error)
-	buf  []byte
-	eof  bool
 }
 
-func (s *codeStream) Read(p []byte) (int, error) {
-	for len(s.buf) == 0 {
-		if s.eof {
-			return 0, io.EOF
-		}
-		msg, err := s.recv()
-		if err != nil {
-			return 0, err
-		}
-		s.buf = msg.GetData()
-	}
-	n := copy(p, s.buf)
-	s.buf = s.buf[n:]
-	return n, nil
-}
-
-func (s *codeStream) Close() error { return s.conn.Close() }
+func (s codeStream) Close() error { return s.conn.Close() }

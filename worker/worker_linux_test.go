@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -44,14 +43,7 @@ func helloZip(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
-	h.SetMode(0o755)
-	w, _ := zw.CreateHeader(h)
-	w.Write(data)
-	zw.Close()
-	return buf.Bytes()
+	return testutil.BootstrapZip(t, data)
 }
 
 func newWorker(t *testing.T, mutate func(*worker.Config)) (*worker.Worker, worker.FunctionSpec, *memCode) {

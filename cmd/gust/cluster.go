@@ -10,13 +10,11 @@ import (
 
 // withClient runs fn with a connected client and a Ctrl-C-aware context.
 func withClient(g *globals, fn func(c *clientCtx) error) error {
-	c, err := g.client()
+	c, ctx, done, err := g.connect()
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	ctx, cancel := signalContext()
-	defer cancel()
+	defer done()
 	return fn(&clientCtx{Client: c, ctx: ctx})
 }
 

@@ -72,13 +72,11 @@ func fnDeployCmd(g *globals) *cobra.Command {
 				cfg.MaxEventAge = durationpb.New(maxEventAge)
 			}
 			cfg.OnFailure = onFailure
-			c, err := g.client()
+			c, ctx, done, err := g.connect()
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := signalContext()
-			defer cancel()
+			defer done()
 			up, err := c.UploadCode(ctx, withProgress(g, zipped))
 			if err != nil {
 				return err
@@ -154,13 +152,11 @@ func fnLsCmd(g *globals) *cobra.Command {
 		Example: "  gust fn ls\n  gust fn ls -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			c, err := g.client()
+			c, ctx, done, err := g.connect()
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := signalContext()
-			defer cancel()
+			defer done()
 			fns, err := c.ListFunctions(ctx)
 			if err != nil {
 				return err
@@ -191,13 +187,11 @@ func fnGetCmd(g *globals) *cobra.Command {
 		Example: "  gust fn get hello -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			c, err := g.client()
+			c, ctx, done, err := g.connect()
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := signalContext()
-			defer cancel()
+			defer done()
 			fn, conc, err := c.GetFunctionConcurrency(ctx, args[0])
 			if err != nil {
 				return err
@@ -231,13 +225,11 @@ func fnRmCmd(g *globals) *cobra.Command {
 		Example: "  gust fn rm hello",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			c, err := g.client()
+			c, ctx, done, err := g.connect()
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := signalContext()
-			defer cancel()
+			defer done()
 			if err := c.DeleteFunction(ctx, args[0]); err != nil {
 				return err
 			}

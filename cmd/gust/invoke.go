@@ -34,13 +34,11 @@ error prints its name and message on stderr and exits 1.`,
 				return err
 			}
 			name, qualifier, _ := strings.Cut(args[0], ":")
-			c, err := g.client()
+			c, ctx, done, err := g.connect()
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := signalContext()
-			defer cancel()
+			defer done()
 			if async {
 				id, err := c.InvokeAsync(ctx, &gustv1.InvokeAsyncRequest{Function: name, Qualifier: qualifier, Payload: body, IdempotencyKey: idempotencyKey})
 				if err != nil {

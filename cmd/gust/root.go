@@ -35,6 +35,16 @@ func (g *globals) client() (*client.Client, error) {
 	return client.New(addrs, g.token)
 }
 
+// connect returns a client and a Ctrl-C-aware context; done releases both.
+func (g *globals) connect() (*client.Client, context.Context, func(), error) {
+	c, err := g.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := signalContext()
+	return c, ctx, func() { cancel(); c.Close() }, nil
+}
+
 func (g *globals) json() bool { return g.output == "json" }
 
 // printJSON writes v as indented JSON on stdout.

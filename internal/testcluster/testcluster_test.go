@@ -1,7 +1,6 @@
 package testcluster_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -31,14 +30,7 @@ func probeZip(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
-	h.SetMode(0o755)
-	w, _ := zw.CreateHeader(h)
-	w.Write(data)
-	zw.Close()
-	return buf.Bytes()
+	return testutil.BootstrapZip(t, data)
 }
 
 // Two coordinators that both see one idle sandbox and both send an

@@ -2,6 +2,8 @@
 package testutil
 
 import (
+	"archive/zip"
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -87,4 +89,25 @@ func FreeAddr(t testing.TB) string {
 	}
 	t.Fatal("no free loopback port")
 	return ""
+}
+
+// BootstrapZip packs a function binary as a Lambda code zip: one entry,
+// bootstrap, mode 0755.
+func BootstrapZip(t testing.TB, bootstrap []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err == nil {
+		_, err = w.Write(bootstrap)
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

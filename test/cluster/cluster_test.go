@@ -6,7 +6,6 @@
 package cluster_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -287,15 +286,8 @@ func zipFunction(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
-	h.SetMode(0o755)
-	w, _ := zw.CreateHeader(h)
-	w.Write(data)
-	zw.Close()
 	path := filepath.Join(t.TempDir(), "fn.zip")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path, testutil.BootstrapZip(t, data), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -462,22 +454,4 @@ func TestCluster(t *testing.T) {
 			return gustJSON(t, leader.grpc, &ps, "raft", "peers") && len(ps) == 3
 		}, "raft peers after restart: %v", ps)
 	})
-}
-
-func writeZipFile(path string, bootstrap []byte) error {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
-	h.SetMode(0o755)
-	w, err := zw.CreateHeader(h)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(bootstrap); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
 }

@@ -208,7 +208,7 @@ func zipProbe(t *testing.T) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "probe.zip")
-	if err := writeZipFile(path, data); err != nil {
+	if err := os.WriteFile(path, testutil.BootstrapZip(t, data), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
