@@ -38,12 +38,39 @@ func (iv *invoker) invokeAsync(ctx context.Context, req *gustv1.InvokeAsyncReque
 	now := time.Now().UnixNano()
 	inv := &gustv1.Invocation{Id: newRequestID(), Function: req.GetFunction(), Qualifier: req.GetQualifier(), Payload: payload,
 		IdempotencyKey: req.GetIdempotencyKey(), EnqueuedUnixNano: now, NextAttemptUnixNano: now}
-	out := &gustv1.Invocation{}
-	if err := iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdEnqueueEvent, Msg: &raftv1.EnqueueEvent{Invocation: inv}}, out); err != nil {
+	out, err := iv.enqueue.do(ctx, inv)
+	if err != nil {
 		return "", fmt.Errorf("enqueue event: %w", err)
 	}
 	iv.wakeDispatch()
 	return out.GetId(), nil
+}
+
+// Batching of the async queue's Raft entries: up to this many events per
+// entry, and this many entries in flight per coordinator (Raft pipelines
+// them, and a batch gathers while the previous one commits).
+const (
+	maxEventBatch   = 256
+	eventCommitters = 4
+)
+
+// commitEvents stores a batch of events in one Raft entry; each result is
+// the stored event (an earlier one, for a repeated idempotency key).
+func (iv *invoker) commitEvents(ctx context.Context, invs []*gustv1.Invocation) ([]*gustv1.Invocation, error) {
+	out := &raftv1.Invocations{}
+	// No read-your-writes wait: getInvocation catches up on a miss.
+	if err := iv.fns.write.applyNoWait(ctx, raftstore.Command{Type: raftstore.CmdEnqueueEvents, Msg: &raftv1.EnqueueEvents{Invocations: invs}}, out); err != nil {
+		return nil, err
+	}
+	return out.GetInvocations(), nil
+}
+
+// commitFinishes records a batch of attempt outcomes in one Raft entry.
+func (iv *invoker) commitFinishes(ctx context.Context, fins []*raftv1.FinishAttempt) ([]struct{}, error) {
+	if err := iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdFinishAttempts, Msg: &raftv1.FinishAttempts{Attempts: fins}}, nil); err != nil {
+		return nil, err
+	}
+	return make([]struct{}, len(fins)), nil
 }
 
 func (iv *invoker) wakeDispatch() {
@@ -67,20 +94,23 @@ func (iv *invoker) getInvocation(ctx context.Context, id string) (*gustv1.Invoca
 
 // dispatcher runs queued events on the leader: at least once, with retries
 // and backoff, then the on-failure function. Events a previous leader left
-// running are started again (their outcome was never committed).
+// running are started again (their outcome was never committed). Starts
+// and finishes are batched: one Raft entry starts every event ready on a
+// tick, and concurrent finishes share entries.
 type dispatcher struct {
 	name    string
 	iv      *invoker
 	mu      sync.Mutex
 	running map[string]bool
 	slots   chan struct{} // bounds attempts in flight on this leader
+	finish  *groupCommit[*raftv1.FinishAttempt, struct{}]
 }
 
-// maxDispatch bounds concurrent attempts; Raft batches their start and
-// finish entries, so many in flight keep the log busy without one fsync each.
-const maxDispatch = 256
+// maxDispatch bounds concurrent attempts on the leader.
+const maxDispatch = 64
 
 func (d *dispatcher) loop(ctx context.Context) {
+	d.finish = newGroupCommit(ctx, eventCommitters, maxEventBatch, d.iv.commitFinishes)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	prune := time.NewTicker(10 * time.Second)
@@ -101,43 +131,51 @@ func (d *dispatcher) loop(ctx context.Context) {
 		if !d.iv.fns.store.IsLeader() {
 			continue
 		}
-		now := time.Now().UnixNano()
-		for _, inv := range d.iv.fns.store.PendingEvents() {
-			d.mu.Lock()
-			busy := d.running[inv.GetId()]
-			d.mu.Unlock()
-			if busy || (inv.GetStatus() == raftstore.EventQueued && inv.GetNextAttemptUnixNano() > now) {
-				continue
-			}
-			select {
-			case d.slots <- struct{}{}:
-			default:
-				continue // at capacity: the next tick picks it up
-			}
-			d.mu.Lock()
-			d.running[inv.GetId()] = true
-			d.mu.Unlock()
-			go d.start(ctx, inv)
-		}
+		d.startReady(ctx)
 	}
 }
 
-// start commits the attempt's start, runs it and commits its outcome;
-// starts run concurrently so Raft can batch them.
-func (d *dispatcher) start(ctx context.Context, inv *gustv1.Invocation) {
+// startReady starts, in one Raft entry, as many ready events as there are
+// free slots, then runs each.
+func (d *dispatcher) startReady(ctx context.Context) {
+	free := cap(d.slots) - len(d.slots)
+	if free == 0 {
+		return // at capacity: a finishing attempt wakes the loop
+	}
+	d.mu.Lock()
+	ready := d.iv.fns.store.ReadyEvents(time.Now().UnixNano(), free, func(id string) bool { return d.running[id] })
+	d.mu.Unlock()
+	if len(ready) == 0 {
+		return
+	}
+	ids := make([]string, len(ready))
+	for i, inv := range ready {
+		ids[i] = inv.GetId()
+	}
+	out := &raftv1.Invocations{}
+	err := d.iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdStartAttempts,
+		Msg: &raftv1.StartAttempts{Ids: ids, Coordinator: d.name, AtUnixNano: time.Now().UnixNano()}}, out)
+	if err != nil {
+		return // lost leadership or shutting down: the next leader starts them
+	}
+	for _, inv := range out.GetInvocations() {
+		d.slots <- struct{}{} // cannot block: only this loop takes slots
+		d.mu.Lock()
+		d.running[inv.GetId()] = true
+		d.mu.Unlock()
+		go d.run(ctx, inv)
+	}
+}
+
+func (d *dispatcher) run(ctx context.Context, inv *gustv1.Invocation) {
 	defer func() {
 		d.mu.Lock()
 		delete(d.running, inv.GetId())
 		d.mu.Unlock()
 		<-d.slots
+		d.iv.wakeDispatch()
 	}()
-	out := &gustv1.Invocation{}
-	err := d.iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdStartAttempt,
-		Msg: &raftv1.StartAttempt{Id: inv.GetId(), Coordinator: d.name, AtUnixNano: time.Now().UnixNano()}}, out)
-	if err != nil {
-		return
-	}
-	d.attempt(ctx, out)
+	d.attempt(ctx, inv)
 }
 
 // attempt runs one attempt and commits its outcome.
@@ -188,8 +226,7 @@ func (d *dispatcher) attempt(ctx context.Context, inv *gustv1.Invocation) {
 	if fin.Status == raftstore.EventFailed && cfg.GetOnFailure() != "" {
 		fin.Then = d.destination(inv, cfg.GetOnFailure(), res, fin, now)
 	}
-	d.iv.fns.write.apply(context.WithoutCancel(ctx), raftstore.Command{Type: raftstore.CmdFinishAttempt, Msg: fin}, nil)
-	d.iv.wakeDispatch()
+	d.finish.do(context.WithoutCancel(ctx), fin)
 }
 
 func backoff(attempts int32) time.Duration {

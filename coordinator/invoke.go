@@ -24,6 +24,8 @@ type invoker struct {
 	limits Limits
 	admit  *admission.Admission
 	wake   chan struct{} // wakes the async dispatcher
+	// enqueue batches InvokeAsync's Raft entries.
+	enqueue *groupCommit[*gustv1.Invocation, *gustv1.Invocation]
 }
 
 // invoke runs one synchronous invocation. Function errors are results;

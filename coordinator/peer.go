@@ -51,7 +51,7 @@ func (s *peerServer) RenewLeases(ctx context.Context, req *nodev1.RenewLeasesReq
 }
 
 func (s *peerServer) Apply(ctx context.Context, req *nodev1.ApplyRequest) (*nodev1.ApplyResponse, error) {
-	res, err := s.store.ApplyEncoded(ctx, req.GetCommand())
+	res, index, err := s.store.ApplyEncoded(ctx, req.GetCommand())
 	switch {
 	case errors.Is(err, raftstore.ErrNotLeader):
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
@@ -62,7 +62,7 @@ func (s *peerServer) Apply(ctx context.Context, req *nodev1.ApplyRequest) (*node
 	case err != nil:
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	out := &nodev1.ApplyResponse{}
+	out := &nodev1.ApplyResponse{Index: index}
 	if m, ok := res.(proto.Message); ok {
 		if out.Result, err = proto.Marshal(m); err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
@@ -125,7 +125,11 @@ func (s *peerServer) AppliedIndex(context.Context, *nodev1.AppliedIndexRequest) 
 	if !s.store.IsLeader() {
 		return nil, status.Error(codes.FailedPrecondition, "not the raft leader")
 	}
-	return &nodev1.AppliedIndexResponse{Index: s.store.AppliedIndex()}, nil
+	idx, err := s.store.LeaderApplied()
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &nodev1.AppliedIndexResponse{Index: idx}, nil
 }
 
 // peerClients keeps one connection per coordinator address.
@@ -178,10 +182,23 @@ type writer struct {
 }
 
 // apply commits cmd and decodes the applier's result into out (if not nil).
+// On a follower it answers once the local replica has applied the write,
+// so the caller reads its own write here.
 func (w *writer) apply(ctx context.Context, cmd raftstore.Command, out proto.Message) error {
+	return w.commit(ctx, cmd, out, true)
+}
+
+// applyNoWait is apply without the read-your-writes wait on a follower: for
+// writes whose readers catch up on a miss anyway (async events), it saves
+// the time until the leader's next message tells this replica to apply.
+func (w *writer) applyNoWait(ctx context.Context, cmd raftstore.Command, out proto.Message) error {
+	return w.commit(ctx, cmd, out, false)
+}
+
+func (w *writer) commit(ctx context.Context, cmd raftstore.Command, out proto.Message, waitLocal bool) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		res, err := w.store.Apply(ctx, cmd)
+		res, _, err := w.store.ApplyIndexed(ctx, cmd)
 		if err == nil {
 			if m, ok := res.(proto.Message); ok && out != nil {
 				proto.Merge(out, m)
@@ -191,11 +208,17 @@ func (w *writer) apply(ctx context.Context, cmd raftstore.Command, out proto.Mes
 		if !errors.Is(err, raftstore.ErrNotLeader) || w.peers == nil {
 			return err
 		}
-		err = w.forward(ctx, cmd, out)
+		index, err := w.forward(ctx, cmd, out)
+		if err == nil && !waitLocal {
+			return nil
+		}
 		if err == nil {
 			// Read your writes: a follower that forwarded a write answers
-			// only once its own replica has applied it.
-			w.catchUp(ctx)
+			// only once its own replica has applied it (or, on a machine too
+			// loaded for that, after a bounded wait: the write is committed).
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			w.store.WaitApplied(wctx, index)
+			cancel()
 			return nil
 		}
 		if !errors.Is(err, raftstore.ErrNotLeader) || time.Now().After(deadline) {
@@ -210,36 +233,39 @@ func (w *writer) apply(ctx context.Context, cmd raftstore.Command, out proto.Mes
 	}
 }
 
-func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.Message) error {
+// forward sends cmd to the leader and returns the log index it committed at.
+func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.Message) (uint64, error) {
 	leader, _ := w.store.Leader()
 	addr, ok := w.peers.CoordinatorAddrs()[leader]
 	if leader == "" || !ok || leader == w.name {
-		return fmt.Errorf("forward: leader unknown: %w", raftstore.ErrNotLeader)
+		return 0, fmt.Errorf("forward: leader unknown: %w", raftstore.ErrNotLeader)
 	}
 	data, err := raftstore.Encode(cmd)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	c, err := w.clients.get(addr)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	res, err := c.Apply(ctx, &nodev1.ApplyRequest{Command: data})
 	if st, ok := status.FromError(err); ok && err != nil {
 		switch st.Code() {
 		case codes.NotFound:
-			return fmt.Errorf("forwarded: %s: %w", st.Message(), raftstore.ErrNotFound)
+			return 0, fmt.Errorf("forwarded: %s: %w", st.Message(), raftstore.ErrNotFound)
 		case codes.InvalidArgument:
-			return fmt.Errorf("forwarded: %s: %w", st.Message(), raftstore.ErrInvalid)
+			return 0, fmt.Errorf("forwarded: %s: %w", st.Message(), raftstore.ErrInvalid)
 		case codes.FailedPrecondition, codes.Unavailable:
-			return fmt.Errorf("forwarded to %s: %s: %w", leader, st.Message(), raftstore.ErrNotLeader)
+			return 0, fmt.Errorf("forwarded to %s: %s: %w", leader, st.Message(), raftstore.ErrNotLeader)
 		}
-		return fmt.Errorf("forwarded to %s: %w", leader, err)
+		return 0, fmt.Errorf("forwarded to %s: %w", leader, err)
 	}
 	if out != nil && len(res.GetResult()) > 0 {
-		return proto.Unmarshal(res.GetResult(), out)
+		if err := proto.Unmarshal(res.GetResult(), out); err != nil {
+			return 0, fmt.Errorf("forwarded result: %w", err)
+		}
 	}
-	return nil
+	return res.GetIndex(), nil
 }
 
 // catchUp waits (up to three seconds, for a loaded machine) until this replica has applied
@@ -248,8 +274,9 @@ func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.M
 func (w *writer) catchUp(ctx context.Context) error {
 	if w.store.IsLeader() {
 		// A leader new in its term applies earlier entries only once its
-		// first entry commits: the barrier waits for that.
-		return w.store.Barrier()
+		// first entry commits: LeaderApplied waits for that.
+		_, err := w.store.LeaderApplied()
+		return err
 	}
 	if w.peers == nil {
 		return nil
@@ -285,12 +312,8 @@ func (w *writer) catchUpOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("catch up: %w", err)
 	}
-	for w.store.AppliedIndex() < res.GetIndex() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("catch up to index %d: %w", res.GetIndex(), ctx.Err())
-		case <-time.After(2 * time.Millisecond):
-		}
+	if err := w.store.WaitApplied(ctx, res.GetIndex()); err != nil {
+		return fmt.Errorf("catch up: %w", err)
 	}
 	return nil
 }

@@ -57,6 +57,7 @@ type Coordinator struct {
 	health   *health.Server
 	gln      net.Listener
 	hln      net.Listener
+	ctx      context.Context // ends at Shutdown; the background loops' lifetime
 	stop     context.CancelFunc
 }
 
@@ -74,7 +75,10 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	c.quotas = &quotas{store: d.Store, write: c.write, limits: cfg.Limits}
 	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
 	fns.quotas = c.quotas
+	ctx, stop := context.WithCancel(context.Background())
+	c.ctx, c.stop = ctx, stop
 	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, wake: make(chan struct{}, 1)}
+	iv.enqueue = newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitEvents)
 	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}
 	c.iv = iv
 	if !cfg.NoQuotas {
@@ -100,9 +104,11 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 
 	var err error
 	if c.gln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		stop()
 		return nil, fmt.Errorf("listen grpc: %w", err)
 	}
 	if c.hln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		stop()
 		c.gln.Close()
 		return nil, fmt.Errorf("listen http: %w", err)
 	}
@@ -117,8 +123,7 @@ func (c *Coordinator) HTTPAddr() string { return c.hln.Addr().String() }
 
 // Serve answers until Shutdown; it returns the first listener error.
 func (c *Coordinator) Serve() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.stop = cancel
+	ctx := c.ctx
 	if c.members != nil {
 		go c.reconcile(ctx)
 	}

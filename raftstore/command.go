@@ -28,6 +28,9 @@ const (
 	CmdPutSchedule            CommandType = 13
 	CmdDeleteSchedule         CommandType = 14
 	CmdFireSchedule           CommandType = 15
+	CmdEnqueueEvents          CommandType = 16
+	CmdStartAttempts          CommandType = 17
+	CmdFinishAttempts         CommandType = 18
 )
 
 // Command is one typed change to apply through Raft.

@@ -2,13 +2,17 @@ package raftstore
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
+	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
 )
 
 // state is everything the log builds. Each domain keeps its own fields and
@@ -25,10 +29,21 @@ func newState() *state {
 
 // fsm adapts state to raft.FSM. Readers take mu for reading; the single
 // applier goroutine takes it for writing.
+//
+// applied is the index of the last command applied here. raft's own
+// AppliedIndex runs ahead of the state machine (it counts entries handed to
+// the FSM goroutine, not applied by it), so "has this replica seen write N"
+// must be asked of the FSM itself.
 type fsm struct {
 	mu sync.RWMutex
 	st *state
+
+	applied atomic.Uint64
+	waitMu  sync.Mutex
+	changed chan struct{} // closed and replaced after every apply
 }
+
+func newFSM() *fsm { return &fsm{st: newState(), changed: make(chan struct{})} }
 
 func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand || len(l.Data) == 0 {
@@ -39,8 +54,35 @@ func (f *fsm) Apply(l *raft.Log) any {
 		panic(fmt.Sprintf("raftstore: unknown command type %d at index %d", l.Data[0], l.Index))
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return a(f.st, l.Data[1:])
+	res := a(f.st, l.Data[1:])
+	f.mu.Unlock()
+	f.setApplied(l.Index)
+	return res
+}
+
+func (f *fsm) setApplied(index uint64) {
+	f.applied.Store(index)
+	f.waitMu.Lock()
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.waitMu.Unlock()
+}
+
+// waitApplied blocks until the command at index (or a later one) is applied.
+func (f *fsm) waitApplied(ctx context.Context, index uint64) error {
+	for {
+		f.waitMu.Lock()
+		ch := f.changed
+		f.waitMu.Unlock()
+		if f.applied.Load() >= index {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %d (applied %d): %w", index, f.applied.Load(), ctx.Err())
+		case <-ch:
+		}
+	}
 }
 
 // Snapshot records are framed: type byte, uvarint length, protobuf.
@@ -56,6 +98,7 @@ const (
 	recCounter     recordType = 7
 	recEvent       recordType = 8
 	recSchedule    recordType = 9
+	recApplied     recordType = 10
 )
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -65,12 +108,20 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	recs = f.st.functions.snapshot(recs)
 	recs = f.st.quota.snapshot(recs)
 	recs = f.st.events.snapshot(recs)
+	// Snapshot runs on the FSM goroutine, so applied is the snapshot's own
+	// last command.
+	idx, err := proto.Marshal(&raftv1.AppliedIndex{Index: f.applied.Load()})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot applied index: %w", err)
+	}
+	recs = append(recs, record{t: recApplied, body: idx})
 	return &snapshot{records: recs}, nil
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	fresh := newState()
+	var applied uint64
 	r := bufio.NewReader(rc)
 	for {
 		t, err := r.ReadByte()
@@ -88,6 +139,14 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		if _, err := io.ReadFull(r, body); err != nil {
 			return fmt.Errorf("restore: record body: %w", err)
 		}
+		if recordType(t) == recApplied {
+			var a raftv1.AppliedIndex
+			if err := proto.Unmarshal(body, &a); err != nil {
+				return fmt.Errorf("restore applied index: %w", err)
+			}
+			applied = a.GetIndex()
+			continue
+		}
 		if err := fresh.restore(recordType(t), body); err != nil {
 			return err
 		}
@@ -95,6 +154,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.st = fresh
 	f.mu.Unlock()
+	f.setApplied(applied)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"container/list"
 	"fmt"
 	"sort"
 
@@ -17,6 +18,9 @@ func init() {
 	register(CmdPutSchedule, applyPutSchedule)
 	register(CmdDeleteSchedule, applyDeleteSchedule)
 	register(CmdFireSchedule, applyFireSchedule)
+	register(CmdEnqueueEvents, applyEnqueueEvents)
+	register(CmdStartAttempts, applyStartAttempts)
+	register(CmdFinishAttempts, applyFinishAttempts)
 }
 
 // Event statuses.
@@ -29,13 +33,44 @@ const (
 
 // eventState is the durable async queue and the schedules.
 type eventState struct {
-	events    map[string]*gustv1.Invocation
+	events map[string]*gustv1.Invocation
+	// pending indexes the queued and running events in arrival order, so
+	// the dispatcher finds the oldest ready ones without looking at every
+	// event kept (finished ones stay for the retention time).
+	pending   map[string]*list.Element // of *gustv1.Invocation in order
+	order     *list.List
 	byKey     map[string]string // idempotency key → id
 	schedules map[string]*raftv1.Schedule
 }
 
 func newEventState() eventState {
-	return eventState{events: map[string]*gustv1.Invocation{}, byKey: map[string]string{}, schedules: map[string]*raftv1.Schedule{}}
+	return eventState{events: map[string]*gustv1.Invocation{}, pending: map[string]*list.Element{}, order: list.New(),
+		byKey: map[string]string{}, schedules: map[string]*raftv1.Schedule{}}
+}
+
+// index keeps pending in step with an event's status; a retried event keeps
+// its place.
+func (e *eventState) index(inv *gustv1.Invocation) {
+	el, ok := e.pending[inv.GetId()]
+	switch {
+	case inv.GetStatus() == EventQueued || inv.GetStatus() == EventRunning:
+		if ok {
+			el.Value = inv
+		} else {
+			e.pending[inv.GetId()] = e.order.PushBack(inv)
+		}
+	case ok:
+		e.order.Remove(el)
+		delete(e.pending, inv.GetId())
+	}
+}
+
+func (e *eventState) drop(id string) {
+	if el, ok := e.pending[id]; ok {
+		e.order.Remove(el)
+		delete(e.pending, id)
+	}
+	delete(e.events, id)
 }
 
 func (e *eventState) enqueue(inv *gustv1.Invocation) *gustv1.Invocation {
@@ -49,6 +84,7 @@ func (e *eventState) enqueue(inv *gustv1.Invocation) *gustv1.Invocation {
 	}
 	inv.Status = EventQueued
 	e.events[inv.GetId()] = inv
+	e.index(inv)
 	return inv
 }
 
@@ -58,29 +94,82 @@ func applyEnqueueEvent(s *state, body []byte) any {
 	return proto.Clone(s.events.enqueue(c.GetInvocation()))
 }
 
+func applyEnqueueEvents(s *state, body []byte) any {
+	var c raftv1.EnqueueEvents
+	mustUnmarshal(body, &c)
+	out := &raftv1.Invocations{}
+	for _, inv := range c.GetInvocations() {
+		out.Invocations = append(out.Invocations, proto.Clone(s.events.enqueue(inv)).(*gustv1.Invocation))
+	}
+	return out
+}
+
 func applyStartAttempt(s *state, body []byte) any {
 	var c raftv1.StartAttempt
 	mustUnmarshal(body, &c)
-	inv, ok := s.events.events[c.GetId()]
+	inv, err := s.events.start(c.GetId(), c.GetCoordinator(), c.GetAtUnixNano())
+	if err != nil {
+		return err
+	}
+	return proto.Clone(inv)
+}
+
+// applyStartAttempts starts every event of the batch that can start; the
+// result lists those, so the dispatcher runs exactly what was recorded.
+func applyStartAttempts(s *state, body []byte) any {
+	var c raftv1.StartAttempts
+	mustUnmarshal(body, &c)
+	out := &raftv1.Invocations{}
+	for _, id := range c.GetIds() {
+		if inv, err := s.events.start(id, c.GetCoordinator(), c.GetAtUnixNano()); err == nil {
+			out.Invocations = append(out.Invocations, proto.Clone(inv).(*gustv1.Invocation))
+		}
+	}
+	return out
+}
+
+func (e *eventState) start(id, coordinator string, at int64) (*gustv1.Invocation, error) {
+	inv, ok := e.events[id]
 	if !ok {
-		return fmt.Errorf("event %s: %w", c.GetId(), ErrNotFound)
+		return nil, fmt.Errorf("event %s: %w", id, ErrNotFound)
 	}
 	if inv.GetStatus() != EventQueued && inv.GetStatus() != EventRunning {
-		return fmt.Errorf("event %s is %s: %w", c.GetId(), inv.GetStatus(), ErrInvalid)
+		return nil, fmt.Errorf("event %s is %s: %w", id, inv.GetStatus(), ErrInvalid)
 	}
 	inv.Status = EventRunning
 	inv.Attempts++
-	inv.RunningOn = c.GetCoordinator()
-	inv.RunningSinceUnixNano = c.GetAtUnixNano()
-	return proto.Clone(inv)
+	if inv.Attempts == 1 {
+		inv.FirstStartedUnixNano = at
+	}
+	inv.RunningOn = coordinator
+	inv.RunningSinceUnixNano = at
+	e.index(inv)
+	return inv, nil
 }
 
 func applyFinishAttempt(s *state, body []byte) any {
 	var c raftv1.FinishAttempt
 	mustUnmarshal(body, &c)
-	inv, ok := s.events.events[c.GetId()]
+	inv, err := s.events.finish(&c)
+	if err != nil {
+		return err
+	}
+	return proto.Clone(inv)
+}
+
+func applyFinishAttempts(s *state, body []byte) any {
+	var c raftv1.FinishAttempts
+	mustUnmarshal(body, &c)
+	for _, f := range c.GetAttempts() {
+		s.events.finish(f) // an event pruned meanwhile has nothing to record
+	}
+	return nil
+}
+
+func (e *eventState) finish(c *raftv1.FinishAttempt) (*gustv1.Invocation, error) {
+	inv, ok := e.events[c.GetId()]
 	if !ok {
-		return fmt.Errorf("event %s: %w", c.GetId(), ErrNotFound)
+		return nil, fmt.Errorf("event %s: %w", c.GetId(), ErrNotFound)
 	}
 	inv.Status = c.GetStatus()
 	inv.Result = c.GetResult()
@@ -92,10 +181,11 @@ func applyFinishAttempt(s *state, body []byte) any {
 	} else {
 		inv.FinishedUnixNano = c.GetAtUnixNano()
 	}
+	e.index(inv)
 	if then := c.GetThen(); then != nil {
-		s.events.enqueue(then)
+		e.enqueue(then)
 	}
-	return proto.Clone(inv)
+	return inv, nil
 }
 
 func applyPruneEvents(s *state, body []byte) any {
@@ -103,7 +193,7 @@ func applyPruneEvents(s *state, body []byte) any {
 	mustUnmarshal(body, &c)
 	for id, inv := range s.events.events {
 		if inv.GetFinishedUnixNano() > 0 && inv.GetFinishedUnixNano() < c.GetFinishedBeforeUnixNano() {
-			delete(s.events.events, id)
+			s.events.drop(id)
 			if k := inv.GetIdempotencyKey(); k != "" && s.events.byKey[k] == id {
 				delete(s.events.byKey, k)
 			}
@@ -160,7 +250,12 @@ func (e *eventState) snapshot(recs []record) []record {
 		}
 		recs = append(recs, record{t: t, body: body})
 	}
-	for _, id := range sortedKeys(e.events) {
+	// Oldest first, so a restored replica rebuilds the queue's order.
+	ids := sortedKeys(e.events)
+	sort.SliceStable(ids, func(i, j int) bool {
+		return e.events[ids[i]].GetEnqueuedUnixNano() < e.events[ids[j]].GetEnqueuedUnixNano()
+	})
+	for _, id := range ids {
 		add(recEvent, e.events[id])
 	}
 	for _, n := range sortedKeys(e.schedules) {
@@ -177,6 +272,7 @@ func (e *eventState) restore(t recordType, body []byte) error {
 			return fmt.Errorf("restore event: %w", err)
 		}
 		e.events[inv.GetId()] = &inv
+		e.index(&inv)
 		if k := inv.GetIdempotencyKey(); k != "" {
 			e.byKey[k] = inv.GetId()
 		}
@@ -201,18 +297,32 @@ func (s *Store) Event(id string) (*gustv1.Invocation, error) {
 	return proto.Clone(inv).(*gustv1.Invocation), nil
 }
 
-// PendingEvents returns copies of queued and running events, oldest first.
-func (s *Store) PendingEvents() []*gustv1.Invocation {
+// ReadyEvents returns copies of at most limit events the dispatcher may
+// start now, oldest first: queued ones due by now, and running ones that
+// skip does not claim (a previous leader's attempts, whose outcome was never
+// committed). It looks only at pending events, never the finished ones.
+func (s *Store) ReadyEvents(now int64, limit int, skip func(id string) bool) []*gustv1.Invocation {
 	s.fsm.mu.RLock()
 	defer s.fsm.mu.RUnlock()
 	var out []*gustv1.Invocation
-	for _, inv := range s.fsm.st.events.events {
-		if inv.GetStatus() == EventQueued || inv.GetStatus() == EventRunning {
-			out = append(out, proto.Clone(inv).(*gustv1.Invocation))
+	for el := s.fsm.st.events.order.Front(); el != nil && len(out) < limit; el = el.Next() {
+		inv := el.Value.(*gustv1.Invocation)
+		if inv.GetStatus() == EventQueued && inv.GetNextAttemptUnixNano() > now {
+			continue
 		}
+		if skip != nil && skip(inv.GetId()) {
+			continue
+		}
+		out = append(out, proto.Clone(inv).(*gustv1.Invocation))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetEnqueuedUnixNano() < out[j].GetEnqueuedUnixNano() })
 	return out
+}
+
+// PendingCount is how many events are queued or running.
+func (s *Store) PendingCount() int {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return len(s.fsm.st.events.pending)
 }
 
 // Schedules returns copies of every schedule, sorted by name.

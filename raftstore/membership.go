@@ -80,13 +80,14 @@ func (s *Store) RemoveServer(id string) error {
 	return err
 }
 
-// ApplyEncoded commits an already encoded command (forwarded by a follower).
-func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (any, error) {
+// ApplyEncoded commits an already encoded command (forwarded by a
+// follower) and returns the applier's result and the command's log index.
+func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (any, uint64, error) {
 	if len(data) == 0 {
-		return nil, errors.New("apply: empty command")
+		return nil, 0, errors.New("apply: empty command")
 	}
 	if _, ok := appliers[CommandType(data[0])]; !ok {
-		return nil, fmt.Errorf("apply: unknown command type %d", data[0])
+		return nil, 0, fmt.Errorf("apply: unknown command type %d", data[0])
 	}
 	return s.apply(ctx, data)
 }
@@ -94,8 +95,29 @@ func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (any, error) {
 // Encode frames a command for forwarding.
 func Encode(c Command) ([]byte, error) { return c.encode() }
 
-// AppliedIndex is the last log index applied to the state machine here.
-func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+// AppliedIndex is the log index of the last command this replica's state
+// machine has applied (not raft's own applied index, which runs ahead).
+func (s *Store) AppliedIndex() uint64 { return s.fsm.applied.Load() }
+
+// LeaderApplied returns, on the leader, the index of the last command that
+// any client may have seen acknowledged: a leader new in its term first
+// waits on a barrier, because it applies earlier terms' entries only once an
+// entry of its own commits.
+func (s *Store) LeaderApplied() (uint64, error) {
+	term := s.raft.CurrentTerm()
+	if s.barrierTerm.Load() != term {
+		if err := s.Barrier(); err != nil {
+			return 0, err
+		}
+		s.barrierTerm.Store(term)
+	}
+	return s.fsm.applied.Load(), nil
+}
+
+// WaitApplied blocks until this replica has applied the command at index.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	return s.fsm.waitApplied(ctx, index)
+}
 
 // Barrier waits until every entry in the log before it is applied here;
 // leader only. A restarted leader uses it before serving reads.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -60,6 +61,8 @@ type Store struct {
 	fsm   *fsm
 	log   *boltLog
 	trans raft.Transport
+
+	barrierTerm atomic.Uint64 // last term this node, as leader, ran a barrier in
 }
 
 type boltLog = raftboltdb.BoltStore
@@ -123,7 +126,7 @@ func Open(cfg Config) (*Store, error) {
 		}
 		trans, addr = nt, nt.LocalAddr()
 	}
-	f := &fsm{st: newState()}
+	f := newFSM()
 	r, err := raft.NewRaft(rc, f, logStore, logStore, snaps, trans)
 	if err != nil {
 		logStore.Close()
@@ -151,14 +154,20 @@ func Open(cfg Config) (*Store, error) {
 // Apply commits a command through Raft and returns the applier's result.
 // Only the leader may apply; others get ErrNotLeader.
 func (s *Store) Apply(ctx context.Context, c Command) (any, error) {
+	res, _, err := s.ApplyIndexed(ctx, c)
+	return res, err
+}
+
+// ApplyIndexed is Apply that also returns the command's log index.
+func (s *Store) ApplyIndexed(ctx context.Context, c Command) (any, uint64, error) {
 	data, err := c.encode()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	return s.apply(ctx, data)
 }
 
-func (s *Store) apply(ctx context.Context, data []byte) (any, error) {
+func (s *Store) apply(ctx context.Context, data []byte) (any, uint64, error) {
 	timeout := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
@@ -166,14 +175,14 @@ func (s *Store) apply(ctx context.Context, data []byte) (any, error) {
 	fut := s.raft.Apply(data, timeout)
 	if err := fut.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return nil, fmt.Errorf("apply: %w", ErrNotLeader)
+			return nil, 0, fmt.Errorf("apply: %w", ErrNotLeader)
 		}
-		return nil, fmt.Errorf("apply: %w", err)
+		return nil, 0, fmt.Errorf("apply: %w", err)
 	}
 	if err, ok := fut.Response().(error); ok {
-		return nil, err
+		return nil, fut.Index(), err
 	}
-	return fut.Response(), nil
+	return fut.Response(), fut.Index(), nil
 }
 
 // WaitLeader blocks until this node knows a leader.

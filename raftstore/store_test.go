@@ -110,7 +110,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	if err := snap.Persist(sink); err != nil {
 		t.Fatal(err)
 	}
-	fresh := &fsm{st: newState()}
+	fresh := newFSM()
 	if err := fresh.Restore(sink.reader()); err != nil {
 		t.Fatal(err)
 	}

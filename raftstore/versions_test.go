@@ -58,7 +58,7 @@ func TestVersionsAndAliases(t *testing.T) {
 	snap, _ := s.fsm.Snapshot()
 	sink := &memSink{}
 	snap.Persist(sink)
-	fresh := &fsm{st: newState()}
+	fresh := newFSM()
 	if err := fresh.Restore(sink.reader()); err != nil {
 		t.Fatal(err)
 	}

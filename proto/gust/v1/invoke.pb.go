@@ -206,6 +206,8 @@ type Invocation struct {
 	// RunningSince and RunningOn mark an attempt under way.
 	RunningSinceUnixNano int64  `protobuf:"varint,15,opt,name=running_since_unix_nano,json=runningSinceUnixNano,proto3" json:"running_since_unix_nano,omitempty"`
 	RunningOn            string `protobuf:"bytes,16,opt,name=running_on,json=runningOn,proto3" json:"running_on,omitempty"`
+	// FirstStarted is when the first attempt started (leader's clock).
+	FirstStartedUnixNano int64 `protobuf:"varint,17,opt,name=first_started_unix_nano,json=firstStartedUnixNano,proto3" json:"first_started_unix_nano,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -350,6 +352,13 @@ func (x *Invocation) GetRunningOn() string {
 		return x.RunningOn
 	}
 	return ""
+}
+
+func (x *Invocation) GetFirstStartedUnixNano() int64 {
+	if x != nil {
+		return x.FirstStartedUnixNano
+	}
+	return 0
 }
 
 // GetInvocationResponse returns an event.
@@ -631,7 +640,7 @@ const file_gust_v1_invoke_proto_rawDesc = "" +
 	"\x13InvokeAsyncResponse\x12#\n" +
 	"\rinvocation_id\x18\x01 \x01(\tR\finvocationId\"&\n" +
 	"\x14GetInvocationRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xa9\x04\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xe0\x04\n" +
 	"\n" +
 	"Invocation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
@@ -651,7 +660,8 @@ const file_gust_v1_invoke_proto_rawDesc = "" +
 	"\x12finished_unix_nano\x18\x0e \x01(\x03R\x10finishedUnixNano\x125\n" +
 	"\x17running_since_unix_nano\x18\x0f \x01(\x03R\x14runningSinceUnixNano\x12\x1d\n" +
 	"\n" +
-	"running_on\x18\x10 \x01(\tR\trunningOn\"L\n" +
+	"running_on\x18\x10 \x01(\tR\trunningOn\x125\n" +
+	"\x17first_started_unix_nano\x18\x11 \x01(\x03R\x14firstStartedUnixNano\"L\n" +
 	"\x15GetInvocationResponse\x123\n" +
 	"\n" +
 	"invocation\x18\x01 \x01(\v2\x13.gust.v1.InvocationR\n" +

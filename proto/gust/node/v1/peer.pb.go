@@ -398,8 +398,11 @@ func (x *ApplyRequest) GetCommand() []byte {
 
 // ApplyResponse carries the applier's result, encoded by the command's domain.
 type ApplyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        []byte                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Result []byte                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// Index is the log index of the committed command: the forwarding
+	// follower answers once its own replica has applied it.
+	Index         uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -439,6 +442,13 @@ func (x *ApplyResponse) GetResult() []byte {
 		return x.Result
 	}
 	return nil
+}
+
+func (x *ApplyResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
 }
 
 // PutCodeRequest is part of a code zip; the first names the digest.
@@ -656,9 +666,10 @@ const file_gust_node_v1_peer_proto_rawDesc = "" +
 	"\x14AppliedIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"(\n" +
 	"\fApplyRequest\x12\x18\n" +
-	"\acommand\x18\x01 \x01(\fR\acommand\"'\n" +
+	"\acommand\x18\x01 \x01(\fR\acommand\"=\n" +
 	"\rApplyResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\fR\x06result\"<\n" +
+	"\x06result\x18\x01 \x01(\fR\x06result\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"<\n" +
 	"\x0ePutCodeRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\")\n" +

@@ -1116,6 +1116,252 @@ func (x *FireSchedule) GetInvocation() *v1.Invocation {
 	return nil
 }
 
+// EnqueueEvents stores a batch of asynchronous events in one entry: the
+// coordinator gathers concurrent InvokeAsync calls so one commit (one
+// fsync) acknowledges them all.
+type EnqueueEvents struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invocations   []*v1.Invocation       `protobuf:"bytes,1,rep,name=invocations,proto3" json:"invocations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueueEvents) Reset() {
+	*x = EnqueueEvents{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueueEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueueEvents) ProtoMessage() {}
+
+func (x *EnqueueEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueueEvents.ProtoReflect.Descriptor instead.
+func (*EnqueueEvents) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *EnqueueEvents) GetInvocations() []*v1.Invocation {
+	if x != nil {
+		return x.Invocations
+	}
+	return nil
+}
+
+// Invocations is the result of a batch command: the stored events, in the
+// order of the request (for StartAttempts, only those that started).
+type Invocations struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invocations   []*v1.Invocation       `protobuf:"bytes,1,rep,name=invocations,proto3" json:"invocations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Invocations) Reset() {
+	*x = Invocations{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Invocations) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Invocations) ProtoMessage() {}
+
+func (x *Invocations) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Invocations.ProtoReflect.Descriptor instead.
+func (*Invocations) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Invocations) GetInvocations() []*v1.Invocation {
+	if x != nil {
+		return x.Invocations
+	}
+	return nil
+}
+
+// StartAttempts marks a batch of events running on a coordinator; an event
+// no longer queued or running is skipped.
+type StartAttempts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	Coordinator   string                 `protobuf:"bytes,2,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	AtUnixNano    int64                  `protobuf:"varint,3,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartAttempts) Reset() {
+	*x = StartAttempts{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartAttempts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartAttempts) ProtoMessage() {}
+
+func (x *StartAttempts) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartAttempts.ProtoReflect.Descriptor instead.
+func (*StartAttempts) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StartAttempts) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *StartAttempts) GetCoordinator() string {
+	if x != nil {
+		return x.Coordinator
+	}
+	return ""
+}
+
+func (x *StartAttempts) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+// FinishAttempts records a batch of attempt outcomes in one entry.
+type FinishAttempts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attempts      []*FinishAttempt       `protobuf:"bytes,1,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishAttempts) Reset() {
+	*x = FinishAttempts{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishAttempts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishAttempts) ProtoMessage() {}
+
+func (x *FinishAttempts) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishAttempts.ProtoReflect.Descriptor instead.
+func (*FinishAttempts) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *FinishAttempts) GetAttempts() []*FinishAttempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+// AppliedIndex is a snapshot record: the log index of the last command the
+// state machine had applied, so a restored replica can say how far it is.
+type AppliedIndex struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppliedIndex) Reset() {
+	*x = AppliedIndex{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppliedIndex) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppliedIndex) ProtoMessage() {}
+
+func (x *AppliedIndex) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppliedIndex.ProtoReflect.Descriptor instead.
+func (*AppliedIndex) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AppliedIndex) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 var File_gust_raft_v1_commands_proto protoreflect.FileDescriptor
 
 const file_gust_raft_v1_commands_proto_rawDesc = "" +
@@ -1197,7 +1443,20 @@ const file_gust_raft_v1_commands_proto_rawDesc = "" +
 	"\x0etick_unix_nano\x18\x02 \x01(\x03R\ftickUnixNano\x123\n" +
 	"\n" +
 	"invocation\x18\x03 \x01(\v2\x13.gust.v1.InvocationR\n" +
-	"invocationB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
+	"invocation\"F\n" +
+	"\rEnqueueEvents\x125\n" +
+	"\vinvocations\x18\x01 \x03(\v2\x13.gust.v1.InvocationR\vinvocations\"D\n" +
+	"\vInvocations\x125\n" +
+	"\vinvocations\x18\x01 \x03(\v2\x13.gust.v1.InvocationR\vinvocations\"e\n" +
+	"\rStartAttempts\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x12 \n" +
+	"\vcoordinator\x18\x02 \x01(\tR\vcoordinator\x12 \n" +
+	"\fat_unix_nano\x18\x03 \x01(\x03R\n" +
+	"atUnixNano\"I\n" +
+	"\x0eFinishAttempts\x127\n" +
+	"\battempts\x18\x01 \x03(\v2\x1b.gust.raft.v1.FinishAttemptR\battempts\"$\n" +
+	"\fAppliedIndex\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05indexB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
 
 var (
 	file_gust_raft_v1_commands_proto_rawDescOnce sync.Once
@@ -1211,7 +1470,7 @@ func file_gust_raft_v1_commands_proto_rawDescGZIP() []byte {
 	return file_gust_raft_v1_commands_proto_rawDescData
 }
 
-var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*PutFunction)(nil),            // 0: gust.raft.v1.PutFunction
 	(*DeleteFunction)(nil),         // 1: gust.raft.v1.DeleteFunction
@@ -1231,23 +1490,31 @@ var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*PutSchedule)(nil),            // 15: gust.raft.v1.PutSchedule
 	(*DeleteSchedule)(nil),         // 16: gust.raft.v1.DeleteSchedule
 	(*FireSchedule)(nil),           // 17: gust.raft.v1.FireSchedule
-	(*v1.Function)(nil),            // 18: gust.v1.Function
-	(*v1.Alias)(nil),               // 19: gust.v1.Alias
-	(*v1.Invocation)(nil),          // 20: gust.v1.Invocation
+	(*EnqueueEvents)(nil),          // 18: gust.raft.v1.EnqueueEvents
+	(*Invocations)(nil),            // 19: gust.raft.v1.Invocations
+	(*StartAttempts)(nil),          // 20: gust.raft.v1.StartAttempts
+	(*FinishAttempts)(nil),         // 21: gust.raft.v1.FinishAttempts
+	(*AppliedIndex)(nil),           // 22: gust.raft.v1.AppliedIndex
+	(*v1.Function)(nil),            // 23: gust.v1.Function
+	(*v1.Alias)(nil),               // 24: gust.v1.Alias
+	(*v1.Invocation)(nil),          // 25: gust.v1.Invocation
 }
 var file_gust_raft_v1_commands_proto_depIdxs = []int32{
-	18, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
+	23, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
 	5,  // 1: gust.raft.v1.GrantLeases.leases:type_name -> gust.raft.v1.Lease
-	19, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
-	20, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
-	20, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
+	24, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
+	25, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
+	25, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
 	14, // 5: gust.raft.v1.PutSchedule.schedule:type_name -> gust.raft.v1.Schedule
-	20, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	25, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
+	25, // 7: gust.raft.v1.EnqueueEvents.invocations:type_name -> gust.v1.Invocation
+	25, // 8: gust.raft.v1.Invocations.invocations:type_name -> gust.v1.Invocation
+	12, // 9: gust.raft.v1.FinishAttempts.attempts:type_name -> gust.raft.v1.FinishAttempt
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_gust_raft_v1_commands_proto_init() }
@@ -1261,7 +1528,7 @@ func file_gust_raft_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_raft_v1_commands_proto_rawDesc), len(file_gust_raft_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
