@@ -5,7 +5,10 @@ BIN       ?= bin
 # the one binary runs on a fresh machine with nothing else installed.
 GUSTD_TAGS := seccomp netgo osusergo
 STATIC     := -s -w -extldflags "-static"
-TEST_TAGS  := seccomp
+# Tests link statically like gustd: a stem cell re-executes the binary
+# inside a sandbox whose root filesystem has no shared libraries.
+TEST_TAGS  := seccomp netgo osusergo
+TEST_LDFLAGS := -extldflags=-static
 GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: build proto check-proto test demo lint bench clean tools
@@ -40,7 +43,7 @@ check-proto: proto
 # each other's gossip and Raft heartbeats.
 test:
 	$(GO) vet -tags "$(TEST_TAGS)" ./...
-	CGO_ENABLED=1 $(GO) test -p 1 -tags "$(TEST_TAGS)" -count=1 -timeout 15m ./...
+	CGO_ENABLED=1 $(GO) test -p 1 -tags "$(TEST_TAGS)" -ldflags '$(TEST_LDFLAGS)' -count=1 -timeout 15m ./...
 
 demo: build $(BIN)/hello/bootstrap
 	./scripts/demo.sh

@@ -11,7 +11,8 @@ import (
 // MaybeInit turns the process into a sandbox's init when libcontainer
 // re-executed it as "<binary> init". Call it first thing in main (and in
 // TestMain of packages that create sandboxes); it returns only when the
-// process is not a sandbox init.
+// process is not a sandbox init. (A stem cell's launcher never gets this
+// far: stem_linux.c runs before the Go runtime.)
 func MaybeInit() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		libcontainer.Init() // never returns

@@ -34,9 +34,21 @@ type Config struct {
 	// parent would land under gustd's own cgroup, which changes with how
 	// gustd was started (systemd, a container, a shell).
 	CgroupParent string
+	// WorkDir holds each stem cell's /var/task directory; it must be on the
+	// same filesystem as the code cache for Assign to hard-link code.
+	// Default: StateDir + "-work".
+	WorkDir string
+	// StemMemoryMB is a stem cell's memory limit until Assign sets the
+	// function's (default 128, Lambda's default memory size).
+	StemMemoryMB int
+	// StemTmpMB is the size of a stem cell's /tmp (default 512).
+	StemTmpMB int
 	// Logger receives lifecycle events.
 	Logger *slog.Logger
 }
+
+// defaultPath is every sandboxed process's PATH.
+const defaultPath = "PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin"
 
 // Manager creates sandboxes and cleans up after them.
 type Manager struct {
@@ -53,8 +65,22 @@ func NewManager(cfg Config) (*Manager, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.CgroupParent = filepath.Join("/", cfg.CgroupParent)
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = filepath.Clean(cfg.StateDir) + "-work"
+	}
+	if cfg.StemMemoryMB <= 0 {
+		cfg.StemMemoryMB = 128
+	}
+	if cfg.StemTmpMB <= 0 {
+		cfg.StemTmpMB = 512
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox state dir: %w", err)
+	}
+	// The stem directories are mounted into sandboxes, so the path to them
+	// must be searchable by the sandbox user.
+	if err := os.MkdirAll(cfg.WorkDir, 0o711); err != nil {
+		return nil, fmt.Errorf("sandbox work dir: %w", err)
 	}
 	if err := EnsureRootFS(cfg.RootFS); err != nil {
 		return nil, err
@@ -72,12 +98,17 @@ type Sandbox struct {
 	cgroupV2  bool
 	exited    chan struct{}
 	exit      Exit
+	stem      *stemState // nil unless made by CreateStem
 }
 
 // Create makes a sandbox and leaves it waiting at exec: namespaces,
 // cgroups and mounts are done, the function's process has not started.
 // Start lets it run.
-func (m *Manager) Create(ctx context.Context, spec Spec) (_ *Sandbox, err error) {
+func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
+	return m.create(ctx, spec, nil)
+}
+
+func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File) (_ *Sandbox, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -106,13 +137,16 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (_ *Sandbox, err error)
 	}
 	proc := &libcontainer.Process{
 		Args:   args,
-		Env:    append([]string{"PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin"}, spec.Env...),
+		Env:    append([]string{defaultPath}, spec.Env...),
 		UID:    UID,
 		GID:    GID,
 		Cwd:    "/var/task",
 		Stdout: spec.Stdout,
 		Stderr: spec.Stderr,
 		Init:   true,
+	}
+	if stdin != nil {
+		proc.Stdin = stdin
 	}
 	if err := c.Start(proc); err != nil {
 		return nil, fmt.Errorf("start sandbox %s: %w", spec.ID, err)
@@ -140,12 +174,7 @@ func (m *Manager) config(spec Spec, ns *netNS) *configs.Config {
 		pids = 1024
 	}
 	memory := int64(spec.MemoryMB) << 20
-	// 1,769 MB buys one full vCPU on Lambda; shares keep that proportion
-	// under contention without capping a lone function's cold start.
-	shares := uint64(spec.MemoryMB) * 1024 / 1769
-	if shares < 2 {
-		shares = 2
-	}
+	shares := cpuShares(spec.MemoryMB)
 	oomAdj := 1000
 	var rules []*devconfig.Rule
 	for _, d := range specconv.AllowedDevices {
@@ -194,16 +223,32 @@ func (m *Manager) config(spec Spec, ns *netNS) *configs.Config {
 	}
 }
 
+// cpuShares is 1,024 per 1,769 MB: that buys one full vCPU on Lambda, and
+// shares keep the proportion under contention without capping a lone
+// function's cold start.
+func cpuShares(memoryMB int) uint64 {
+	return max(uint64(memoryMB)*1024/1769, 2)
+}
+
 // ID names the sandbox.
 func (s *Sandbox) ID() string { return s.id }
 
 // Listener is the Runtime API listener inside the sandbox's network namespace.
 func (s *Sandbox) Listener() net.Listener { return s.ns.listener }
 
-// Start lets the created sandbox exec its process.
+// Start lets the created sandbox exec its process; a stem cell must have
+// been assigned first.
 func (s *Sandbox) Start() error {
+	if s.stem != nil && !s.stem.assigned {
+		return fmt.Errorf("start sandbox %s: stem cell not assigned", s.id)
+	}
 	if err := s.c.Exec(); err != nil {
 		return fmt.Errorf("exec sandbox %s: %w", s.id, err)
+	}
+	if s.stem != nil {
+		if err := s.stem.sendEnv(); err != nil {
+			return fmt.Errorf("start sandbox %s: environment: %w", s.id, err)
+		}
 	}
 	return nil
 }
@@ -284,6 +329,15 @@ func (s *Sandbox) Destroy() error {
 	}
 	err := s.c.Destroy()
 	s.ns.close()
+	if s.stem != nil {
+		s.stem.stdin.Close()
+		if !s.stem.assigned {
+			s.stem.output.Close() // nobody took it over
+		}
+		if e := os.RemoveAll(s.stem.dir); e != nil {
+			err = errors.Join(err, e)
+		}
+	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("destroy sandbox %s: %w", s.id, err)
 	}

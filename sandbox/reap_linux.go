@@ -44,6 +44,12 @@ func (m *Manager) Reap() (int, error) {
 	}
 	// Cgroups whose state was lost still hold processes: kill and remove.
 	n += m.reapCgroups()
+	// Stem cells' code directories (their mounts died with their processes).
+	if work, err := os.ReadDir(m.cfg.WorkDir); err == nil {
+		for _, e := range work {
+			_ = os.RemoveAll(filepath.Join(m.cfg.WorkDir, e.Name()))
+		}
+	}
 	if n > 0 {
 		m.log.Info("reaped sandboxes left by a previous run", "count", n)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,19 +73,42 @@ func probeDir(t *testing.T) string {
 	return dir
 }
 
+// TestSandboxIsolation checks the function's world, both for a sandbox
+// made for its function and for a stem cell assigned to it.
 func TestSandboxIsolation(t *testing.T) {
-	m := newManager(t)
-	code := probeDir(t)
-	var stdout, stderr syncBuffer
-	s, err := m.Create(context.Background(), sandbox.Spec{
-		ID: "iso", CodeDir: code, MemoryMB: 128,
-		Env:    []string{"PROBE_ENV=yes", "AWS_LAMBDA_RUNTIME_API=" + sandbox.RuntimeAPIAddr},
-		Stdout: &stdout, Stderr: &stderr,
-	})
-	if err != nil {
-		t.Fatal(err)
+	env := []string{"PROBE_ENV=yes", "AWS_LAMBDA_RUNTIME_API=" + sandbox.RuntimeAPIAddr}
+	for _, stem := range []bool{false, true} {
+		t.Run(map[bool]string{false: "create", true: "stem"}[stem], func(t *testing.T) {
+			m := newManager(t)
+			code := probeDir(t)
+			var stdout, stderr syncBuffer
+			var s *sandbox.Sandbox
+			var err error
+			flushed := func() {}
+			if stem {
+				requireStems(t)
+				s, err = m.CreateStem(context.Background(), "iso-stem")
+				if err == nil {
+					err = s.Assign(sandbox.Assignment{CodeDir: code, Env: env, MemoryMB: 128})
+					done := copyOutput(s, &stdout)
+					flushed = func() { <-done }
+				}
+			} else {
+				s, err = m.Create(context.Background(), sandbox.Spec{
+					ID: "iso", CodeDir: code, MemoryMB: 128, Env: env, Stdout: &stdout, Stderr: &stderr,
+				})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Destroy()
+			checkIsolation(t, s, &stdout, &stderr, flushed)
+		})
 	}
-	defer s.Destroy()
+}
+
+func checkIsolation(t *testing.T, s *sandbox.Sandbox, stdout, stderr *syncBuffer, flushed func()) {
+	t.Helper()
 	got := make(chan string, 1)
 	go func() {
 		c, err := s.Listener().Accept()
@@ -108,6 +132,7 @@ func TestSandboxIsolation(t *testing.T) {
 		t.Fatalf("sandbox never reached its listener; stderr: %s", stderr.String())
 	}
 	<-s.Exited()
+	flushed()
 	if e := s.Exit(); e.Code != 0 {
 		t.Fatalf("exit %+v, stderr %s", e, stderr.String())
 	}
@@ -205,4 +230,96 @@ func TestReap(t *testing.T) {
 	if left := m.LeftoverCgroups(); len(left) != 0 {
 		t.Fatalf("left after reap: %v", left)
 	}
+}
+
+// TestStemCellAssignment: a stem cell takes the function's memory limit,
+// refuses to start unassigned, and leaves no directory behind.
+func TestStemCellAssignment(t *testing.T) {
+	requireStems(t)
+	m := newManager(t)
+	code := probeDir(t)
+	idle, err := m.CreateStem(context.Background(), "stem-idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Start(); err == nil {
+		t.Fatal("an unassigned stem cell started")
+	}
+	if err := idle.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := m.CreateStem(context.Background(), "stem-oom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	var out syncBuffer
+	if err := s.Assign(sandbox.Assignment{CodeDir: code, Env: []string{"PROBE_MODE=alloc"}, MemoryMB: 256}); err != nil {
+		t.Fatal(err)
+	}
+	copyOutput(s, &out)
+	if err := s.Assign(sandbox.Assignment{CodeDir: code, MemoryMB: 128}); err == nil {
+		t.Fatal("a stem cell was assigned twice")
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Exited():
+	case <-time.After(20 * time.Second):
+		t.Fatal("allocating 1 GB in 256 MB did not end")
+	}
+	if e := s.Exit(); !e.OOM {
+		t.Fatalf("exit %+v, want OOM kill; output %s", e, out.String())
+	}
+	// The stem was made with 128 MB: a peak above that proves the
+	// function's 256 MB limit replaced it.
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak := st.MemoryPeakBytes >> 20; peak <= 160 || peak > 260 {
+		t.Fatalf("peak memory %d MB, want about 256", peak)
+	}
+}
+
+func TestStemCellReap(t *testing.T) {
+	requireStems(t)
+	m := newManager(t)
+	if _, err := m.CreateStem(context.Background(), "stem-left"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := m.Reap()
+	if err != nil || n != 1 {
+		t.Fatalf("reap = %d, %v", n, err)
+	}
+	if left := m.LeftoverCgroups(); len(left) != 0 {
+		t.Fatalf("left after reap: %v", left)
+	}
+}
+
+// requireStems skips (fails under CI=true) when the test binary is linked
+// dynamically: `make test` links it statically, as gustd is.
+func requireStems(t *testing.T) {
+	t.Helper()
+	if sandbox.StemsSupported() {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("stem cells need a statically linked test binary: run through make test")
+	}
+	t.Skip("stem cells need a statically linked test binary: run through make test")
+}
+
+// copyOutput drains a stem cell's output pipe into buf; the channel
+// closes at EOF (every process in the sandbox is gone).
+func copyOutput(s *sandbox.Sandbox, buf *syncBuffer) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer s.Output().Close()
+		io.Copy(buf, s.Output())
+	}()
+	return done
 }

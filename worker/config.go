@@ -25,6 +25,10 @@ type Config struct {
 	InitTimeout time.Duration
 	// TmpMB is the size of each sandbox's /tmp.
 	TmpMB int
+	// StemCells is how many generic sandboxes to keep created ahead, so a
+	// cold start assigns one instead of creating a container; 0 means the
+	// default, negative means none.
+	StemCells int
 	// Region is reported to functions as AWS_REGION.
 	Region string
 	// Code fetches code zips by digest.
@@ -41,6 +45,7 @@ func DefaultConfig() Config {
 		FreezeAfter: 500 * time.Millisecond,
 		InitTimeout: 10 * time.Second,
 		TmpMB:       512,
+		StemCells:   8,
 		Region:      "us-east-1",
 	}
 }

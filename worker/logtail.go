@@ -37,12 +37,24 @@ func newLogTail(keep io.Writer) (*logTail, error) {
 	return l, nil
 }
 
+// attachLogTail reads a pipe whose write end a sandbox already holds (a
+// stem cell's output).
+func attachLogTail(r *os.File, keep io.Writer) *logTail {
+	l := &logTail{r: r, done: make(chan struct{}), keep: keep}
+	go l.pump()
+	return l
+}
+
 // writer is the pipe's write end for the sandbox's stdout and stderr.
 func (l *logTail) writer() *os.File { return l.w }
 
 // started closes our copy of the write end once the sandbox holds its own,
 // so the pump sees EOF when the sandbox's processes are gone.
-func (l *logTail) started() { l.w.Close() }
+func (l *logTail) started() {
+	if l.w != nil {
+		l.w.Close()
+	}
+}
 
 func (l *logTail) pump() {
 	defer close(l.done)
@@ -90,7 +102,7 @@ func (l *logTail) sync() {
 
 // close releases the pipe after the sandbox is destroyed.
 func (l *logTail) close() {
-	l.w.Close()
+	l.started()
 	select {
 	case <-l.done:
 	case <-time.After(time.Second):

@@ -23,15 +23,17 @@ import (
 
 // Worker runs invocations in warm or fresh sandboxes.
 type Worker struct {
-	cfg   Config
-	log   *slog.Logger
-	sbx   *sandbox.Manager
-	code  *codeCache
-	logs  *functionLogs
-	pool  *pool
-	stop  chan struct{}
-	done  chan struct{}
-	inflt sync.WaitGroup
+	cfg       Config
+	log       *slog.Logger
+	sbx       *sandbox.Manager
+	code      *codeCache
+	logs      *functionLogs
+	pool      *pool
+	stems     *stemPool // nil without stem cells
+	stop      chan struct{}
+	done      chan struct{}
+	stemsDone chan struct{}
+	inflt     sync.WaitGroup
 
 	mu        sync.Mutex
 	draining  bool
@@ -57,6 +59,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Region == "" {
 		cfg.Region = def.Region
 	}
+	if cfg.StemCells == 0 {
+		cfg.StemCells = def.StemCells
+	}
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = hostMemoryMB() * 8 / 10
 	}
@@ -72,7 +77,9 @@ func New(cfg Config) (*Worker, error) {
 	sum := sha256.Sum256([]byte(dir))
 	mgr, err := sandbox.NewManager(sandbox.Config{
 		StateDir:     filepath.Join(dir, "sandboxes"),
+		WorkDir:      filepath.Join(dir, "sandbox-work"), // beside the code cache: Assign hard-links code
 		RootFS:       filepath.Join(dir, "runtimes", "provided"),
+		StemTmpMB:    cfg.TmpMB,
 		CgroupParent: "/gust/" + hex.EncodeToString(sum[:6]),
 		Logger:       cfg.Logger,
 	})
@@ -93,9 +100,15 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{
 		cfg: cfg, log: cfg.Logger, sbx: mgr, code: code, logs: logs,
 		pool: newPool(),
-		stop: make(chan struct{}), done: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}), stemsDone: make(chan struct{}),
 	}
 	go w.janitor()
+	if cfg.StemCells > 0 {
+		w.stems = newStemPool(mgr, cfg.StemCells, cfg.Logger)
+		go func() { w.stems.fill(w.stop); close(w.stemsDone) }()
+	} else {
+		close(w.stemsDone)
+	}
 	return w, nil
 }
 
@@ -231,23 +244,13 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 		return nil, nil, err
 	}
 	began := time.Now()
-	logs, err := newLogTail(w.logs.writer(fn.Name))
+	sb, logs, err := w.newSandbox(ctx, fn, codeDir)
+	made := time.Now()
 	if err != nil {
 		w.pool.release(fn.MemoryMB)
 		return nil, nil, fmt.Errorf("cold start %s: %w", fn.Name, err)
 	}
-	inst := &instance{id: newSandboxID(), key: PoolKey(fn), function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: logs}
-	sb, err := w.sbx.Create(ctx, sandbox.Spec{
-		ID: inst.id, CodeDir: codeDir, MemoryMB: fn.MemoryMB, TmpMB: w.cfg.TmpMB,
-		Env: w.environment(fn), Stdout: logs.writer(), Stderr: logs.writer(),
-	})
-	logs.started()
-	if err != nil {
-		logs.close()
-		w.pool.release(fn.MemoryMB)
-		return nil, nil, fmt.Errorf("cold start %s: %w", fn.Name, err)
-	}
-	inst.sb = sb
+	inst := &instance{id: sb.ID(), key: PoolKey(fn), function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: logs, sb: sb}
 	w.pool.markBusy(inst)
 	inst.api = runtimeapi.New(sb.Listener(), runtimeapi.Options{Logger: w.log})
 	var exitCancel context.CancelFunc
@@ -261,9 +264,14 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 	defer cancel()
 	stop := context.AfterFunc(inst.exitCtx, cancel)
 	defer stop()
+	execd := time.Now()
 	err = inst.api.WaitReady(initCtx)
 	inst.initDuration = time.Since(began)
 	if err == nil {
+		// The breakdown BENCHMARKS.md records: getting a sandbox (a stem
+		// cell's assignment, or a whole container), exec, the runtime's start.
+		w.log.Debug("cold start", "function", fn.Name, "sandbox", sb.ID(), "stem", sb.Output() != nil,
+			"sandbox_ms", ms(made.Sub(began)), "exec_ms", ms(execd.Sub(made)), "runtime_init_ms", ms(time.Since(execd)))
 		return inst, nil, nil
 	}
 	res := &InvokeResult{RequestID: requestID, ExecutedVersion: fn.Version, Worker: w.cfg.Name, Sandbox: inst.id,
@@ -285,6 +293,36 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 	res.LogTail = inst.logs.String()
 	w.retire(inst)
 	return nil, res, nil
+}
+
+// newSandbox assigns a stem cell to the function, or creates a sandbox for
+// it when none is ready; either way it waits at exec. The log tail reads
+// the sandbox's output.
+func (w *Worker) newSandbox(ctx context.Context, fn FunctionSpec, codeDir string) (*sandbox.Sandbox, *logTail, error) {
+	if w.stems != nil {
+		if sb := w.stems.take(); sb != nil {
+			err := sb.Assign(sandbox.Assignment{CodeDir: codeDir, Env: w.environment(fn), MemoryMB: fn.MemoryMB})
+			if err == nil {
+				return sb, attachLogTail(sb.Output(), w.logs.writer(fn.Name)), nil
+			}
+			w.log.Warn("assign stem cell; creating a sandbox instead", "sandbox", sb.ID(), "err", err)
+			sb.Destroy()
+		}
+	}
+	logs, err := newLogTail(w.logs.writer(fn.Name))
+	if err != nil {
+		return nil, nil, err
+	}
+	sb, err := w.sbx.Create(ctx, sandbox.Spec{
+		ID: newSandboxID(), CodeDir: codeDir, MemoryMB: fn.MemoryMB, TmpMB: w.cfg.TmpMB,
+		Env: w.environment(fn), Stdout: logs.writer(), Stderr: logs.writer(),
+	})
+	logs.started()
+	if err != nil {
+		logs.close()
+		return nil, nil, err
+	}
+	return sb, logs, nil
 }
 
 // reserve claims memory for a new sandbox, evicting idle sandboxes
@@ -365,6 +403,7 @@ func (w *Worker) close(ctx context.Context) error {
 	}
 	close(w.stop)
 	<-w.done
+	<-w.stemsDone
 	for _, inst := range w.pool.takeAll() {
 		w.retire(inst)
 	}
@@ -374,6 +413,14 @@ func (w *Worker) close(ctx context.Context) error {
 
 // Sandboxes lists live sandboxes, for operators.
 func (w *Worker) Sandboxes() []SandboxInfo { return w.pool.list() }
+
+// StemCells is how many stem cells are ready for cold starts.
+func (w *Worker) StemCells() int {
+	if w.stems == nil {
+		return 0
+	}
+	return w.stems.size()
+}
 
 // Provision keeps count initialised sandboxes of a function version here
 // for hold (provisioned concurrency): it marks those it has and starts the
@@ -490,6 +537,8 @@ func errorPayload(typ, msg string) []byte {
 	}{msg, typ})
 	return b
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func newSandboxID() string {
 	var b [6]byte

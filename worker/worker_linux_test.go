@@ -195,3 +195,41 @@ func TestCapacityEvictsIdleSandboxes(t *testing.T) {
 		t.Fatal("a 512 MB function fit in a 256 MB worker")
 	}
 }
+
+// TestColdStartFromStemCell: with stem cells ready, a cold start assigns
+// one (its /var/task is the stem's own directory) rather than creating a
+// sandbox, the function's output reaches its log, and the stock is topped
+// up again.
+func TestColdStartFromStemCell(t *testing.T) {
+	if !sandbox.StemsSupported() {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("stem cells need a statically linked test binary: run through make test")
+		}
+		t.Skip("stem cells need a statically linked test binary: run through make test")
+	}
+	var dataDir string
+	w, fn, _ := newWorker(t, func(c *worker.Config) { c.StemCells, dataDir = 2, c.DataDir })
+	testutil.Eventually(t, 20*time.Second, func() bool { return w.StemCells() == 2 }, "stem cells never became ready")
+	fn.MemoryMB = 256
+	fn.Env = map[string]string{"GREETING": "from a stem"}
+	res, err := w.Invoke(context.Background(), worker.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{"name":"stem"}`), LogTail: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.ColdStart || res.FunctionError != "" {
+		t.Fatalf("cold %v, error %q: %s (log %s)", res.ColdStart, res.FunctionError, res.Payload, res.LogTail)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "sandbox-work", res.Sandbox, "bootstrap")); err != nil {
+		t.Fatalf("sandbox %s was not a stem cell: %v", res.Sandbox, err)
+	}
+	if !bytes.Contains(res.Payload, []byte(`"hello, stem"`)) {
+		t.Fatalf("payload %s", res.Payload)
+	}
+	// The function's own stderr reaches its tail through the stem's pipe.
+	for _, want := range []string{"greeting stem", "REPORT RequestId: r1", "Memory Size: 256 MB"} {
+		if !bytes.Contains([]byte(res.LogTail), []byte(want)) {
+			t.Fatalf("log tail %q lacks %q", res.LogTail, want)
+		}
+	}
+	testutil.Eventually(t, 20*time.Second, func() bool { return w.StemCells() == 2 }, "stem cells were not topped up")
+}

@@ -112,9 +112,9 @@ func runCoordinator(log *slog.Logger, n nodeFlags, httpAddr, raftAddr string, bo
 
 func workerCmd() *cobra.Command {
 	var (
-		n                      nodeFlags
-		memoryMB, maxSandboxes int
-		keepAlive              time.Duration
+		n                                 nodeFlags
+		memoryMB, maxSandboxes, stemCells int
+		keepAlive                         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -132,7 +132,9 @@ func workerCmd() *cobra.Command {
 			if os.Geteuid() != 0 {
 				return fmt.Errorf("gustd worker runs sandboxes and must run as root")
 			}
-			return runWorker(n.logger(), n, memoryMB, maxSandboxes, keepAlive)
+			wcfg := worker.DefaultConfig()
+			wcfg.MemoryMB, wcfg.MaxSandboxes, wcfg.KeepAlive, wcfg.StemCells = memoryMB, maxSandboxes, keepAlive, stemCells
+			return runWorker(n.logger(), n, wcfg)
 		},
 	}
 	n.register(cmd)
@@ -140,14 +142,16 @@ func workerCmd() *cobra.Command {
 	f.IntVar(&memoryMB, "memory-mb", 0, "memory for sandboxes, MB (0: 80% of the host)")
 	f.IntVar(&maxSandboxes, "max-sandboxes", 0, "bound on live sandboxes (0: memory only)")
 	f.DurationVar(&keepAlive, "keep-alive", worker.DefaultConfig().KeepAlive, "how long an idle sandbox stays warm")
+	f.IntVar(&stemCells, "stem-cells", worker.DefaultConfig().StemCells, "generic sandboxes kept created ahead for cold starts (0: none)")
 	withConfig(cmd)
 	return cmd
 }
 
-func runWorker(log *slog.Logger, n nodeFlags, memoryMB, maxSandboxes int, keepAlive time.Duration) error {
-	wcfg := worker.DefaultConfig()
+func runWorker(log *slog.Logger, n nodeFlags, wcfg worker.Config) error {
 	wcfg.Name, wcfg.DataDir, wcfg.Logger = n.name, n.dataDir, log
-	wcfg.MemoryMB, wcfg.MaxSandboxes, wcfg.KeepAlive = memoryMB, maxSandboxes, keepAlive
+	if wcfg.StemCells == 0 {
+		wcfg.StemCells = -1 // the flag's 0 means none; the config's 0 means the default
+	}
 	w, err := node.StartWorker(node.WorkerConfig{
 		Worker: wcfg, GRPCAddr: n.grpcAddr, GossipAddr: n.gossipAddr, Join: n.join, FastGossip: n.fastGossip,
 	})

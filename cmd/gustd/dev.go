@@ -19,10 +19,10 @@ import (
 
 func devCmd() *cobra.Command {
 	var (
-		dataDir, grpcAddr, httpAddr string
-		keepAlive, drain            time.Duration
-		memoryMB, maxSandboxes      int
-		verbose, noQuotas           bool
+		dataDir, grpcAddr, httpAddr       string
+		keepAlive, drain                  time.Duration
+		memoryMB, maxSandboxes, stemCells int
+		verbose, noQuotas                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -40,7 +40,7 @@ func devCmd() *cobra.Command {
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return runDev(log, devOptions{
 				dataDir: dataDir, grpcAddr: grpcAddr, httpAddr: httpAddr, keepAlive: keepAlive,
-				drain: drain, memoryMB: memoryMB, maxSandboxes: maxSandboxes, noQuotas: noQuotas,
+				drain: drain, memoryMB: memoryMB, maxSandboxes: maxSandboxes, stemCells: stemCells, noQuotas: noQuotas,
 			})
 		},
 	}
@@ -53,6 +53,7 @@ func devCmd() *cobra.Command {
 	f.DurationVar(&drain, "drain-timeout", 60*time.Second, "on SIGTERM, how long in-flight invocations may run on")
 	f.IntVar(&memoryMB, "memory-mb", 0, "memory for sandboxes, MB (0: 80% of the host)")
 	f.IntVar(&maxSandboxes, "max-sandboxes", 0, "bound on live sandboxes (0: memory only)")
+	f.IntVar(&stemCells, "stem-cells", worker.DefaultConfig().StemCells, "generic sandboxes kept created ahead for cold starts (0: none)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	f.BoolVar(&noQuotas, "no-quotas", false, "do not enforce concurrency quotas (only to measure their cost)")
 	_ = f.MarkHidden("no-quotas")
@@ -64,6 +65,7 @@ type devOptions struct {
 	dataDir, grpcAddr, httpAddr string
 	keepAlive, drain            time.Duration
 	memoryMB, maxSandboxes      int
+	stemCells                   int
 	noQuotas                    bool
 }
 
@@ -97,7 +99,10 @@ func runDev(log *slog.Logger, o devOptions) error {
 	}
 	wcfg := worker.DefaultConfig()
 	wcfg.Name, wcfg.DataDir, wcfg.Logger, wcfg.Code = "dev", filepath.Join(dataDir, "worker"), log, code
-	wcfg.KeepAlive, wcfg.MemoryMB, wcfg.MaxSandboxes = o.keepAlive, o.memoryMB, o.maxSandboxes
+	wcfg.KeepAlive, wcfg.MemoryMB, wcfg.MaxSandboxes, wcfg.StemCells = o.keepAlive, o.memoryMB, o.maxSandboxes, o.stemCells
+	if wcfg.StemCells == 0 {
+		wcfg.StemCells = -1 // the flag's 0 means none; the config's 0 means the default
+	}
 	w, err := worker.New(wcfg)
 	if err != nil {
 		return err

@@ -32,6 +32,10 @@ func New(t testing.TB, coordinators, workers int) *Cluster {
 	if workers > 0 {
 		testutil.RequireRoot(t)
 	}
+	// The data dirs are made before the cleanup that stops the nodes is
+	// registered, so they are removed after it (cleanups run last first):
+	// live sandboxes hold their directories.
+	base := t.TempDir()
 	c := &Cluster{}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -47,7 +51,7 @@ func New(t testing.TB, coordinators, workers int) *Cluster {
 	for i := 0; i < coordinators; i++ {
 		name := "c" + string(rune('1'+i))
 		co, err := node.StartCoordinator(node.CoordinatorConfig{
-			Name: name, DataDir: filepath.Join(t.TempDir(), name),
+			Name: name, DataDir: filepath.Join(base, name),
 			GRPCAddr: freeAddr(t), HTTPAddr: freeAddr(t), RaftAddr: freeAddr(t), GossipAddr: freeAddr(t),
 			Join: seeds, Bootstrap: i == 0, FastGossip: true, FastRaft: true,
 		})
@@ -59,7 +63,8 @@ func New(t testing.TB, coordinators, workers int) *Cluster {
 	}
 	for i := 0; i < workers; i++ {
 		cfg := worker.DefaultConfig()
-		cfg.Name, cfg.DataDir, cfg.MemoryMB = "w"+string(rune('1'+i)), t.TempDir(), 2048
+		cfg.Name, cfg.DataDir, cfg.MemoryMB = "w"+string(rune('1'+i)), filepath.Join(base, "w"+string(rune('1'+i))), 2048
+		cfg.StemCells = 2 // a few, so cold starts use them without loading the machine
 		w, err := node.StartWorker(node.WorkerConfig{Worker: cfg, GRPCAddr: freeAddr(t), GossipAddr: freeAddr(t), Join: seeds, FastGossip: true})
 		if err != nil {
 			t.Fatalf("start %s: %v", cfg.Name, err)

@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "alloc" {
+	if (len(os.Args) > 1 && os.Args[1] == "alloc") || os.Getenv("PROBE_MODE") == "alloc" {
 		var keep [][]byte
 		for i := 0; i < 1000; i++ {
 			b := make([]byte, 1<<20)

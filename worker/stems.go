@@ -1,0 +1,114 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gustfaas/gust/sandbox"
+)
+
+// stemPool keeps a stock of stem cells: sandboxes created ahead, before
+// anyone knows which function they are for, so a cold start skips
+// container creation (namespaces, cgroups, mounts, seccomp, the re-executed
+// init) and pays only for assignment, exec and the runtime's own start.
+// A background filler tops the stock up after every take.
+type stemPool struct {
+	mgr    *sandbox.Manager
+	target int
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	ready    []*sandbox.Sandbox
+	disabled bool
+	wake     chan struct{}
+}
+
+func newStemPool(mgr *sandbox.Manager, target int, log *slog.Logger) *stemPool {
+	return &stemPool{mgr: mgr, target: target, log: log, wake: make(chan struct{}, 1)}
+}
+
+// take returns a ready stem cell, or nil when the stock is empty.
+func (p *stemPool) take() *sandbox.Sandbox {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var sb *sandbox.Sandbox
+	for len(p.ready) > 0 && sb == nil {
+		sb, p.ready = p.ready[len(p.ready)-1], p.ready[:len(p.ready)-1]
+		select {
+		case <-sb.Exited(): // its init died while waiting: replace it
+			go sb.Destroy()
+			sb = nil
+		default:
+		}
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return sb
+}
+
+// fill keeps the stock at target until stop closes, then destroys it.
+func (p *stemPool) fill(stop <-chan struct{}) {
+	defer p.destroyAll()
+	for {
+		p.mu.Lock()
+		need := !p.disabled && len(p.ready) < p.target
+		p.mu.Unlock()
+		if !need {
+			select {
+			case <-stop:
+				return
+			case <-p.wake:
+				continue
+			}
+		}
+		sb, err := p.mgr.CreateStem(context.Background(), newSandboxID())
+		switch {
+		case errors.Is(err, sandbox.ErrNotSupported):
+			p.log.Warn("stem cells disabled; cold starts create their sandbox", "err", err)
+			p.mu.Lock()
+			p.disabled = true
+			p.mu.Unlock()
+			continue
+		case err != nil:
+			p.log.Warn("create stem cell", "err", err)
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		p.mu.Lock()
+		p.ready = append(p.ready, sb)
+		p.mu.Unlock()
+		select {
+		case <-stop:
+			return
+		default:
+		}
+	}
+}
+
+func (p *stemPool) destroyAll() {
+	p.mu.Lock()
+	ready := p.ready
+	p.ready = nil
+	p.mu.Unlock()
+	for _, sb := range ready {
+		if err := sb.Destroy(); err != nil {
+			p.log.Warn("destroy stem cell", "sandbox", sb.ID(), "err", err)
+		}
+	}
+}
+
+// size is how many stem cells are ready.
+func (p *stemPool) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ready)
+}
