@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -99,6 +103,8 @@ type Sandbox struct {
 	exited    chan struct{}
 	exit      Exit
 	stem      *stemState // nil unless made by CreateStem
+	statsMu   sync.Mutex
+	peakFile  *os.File // the memory cgroup's peak usage, opened on first Stats
 }
 
 // Create makes a sandbox and leaves it waiting at exec: namespaces,
@@ -269,18 +275,53 @@ func (s *Sandbox) Resume() error {
 	return nil
 }
 
-// Stats reads the sandbox's memory use.
+// Stats reads the sandbox's memory use and OOM kills.
 func (s *Sandbox) Stats() (Stats, error) {
-	st, err := s.c.Stats()
+	peak, err := s.MemoryPeak()
 	if err != nil {
-		return Stats{}, fmt.Errorf("stats of sandbox %s: %w", s.id, err)
+		return Stats{}, err
 	}
-	var out Stats
-	if st.CgroupStats != nil {
-		out.MemoryPeakBytes = st.CgroupStats.MemoryStats.Usage.MaxUsage
+	return Stats{MemoryPeakBytes: peak, OOMKills: s.oomKills()}, nil
+}
+
+// MemoryPeak is the highest memory use seen. It runs after every
+// invocation, so it reads the one cgroup file it needs through a
+// descriptor kept open, not libcontainer's statistics (dozens of files).
+func (s *Sandbox) MemoryPeak() (uint64, error) {
+	peak, err := s.memoryPeak()
+	if err != nil {
+		return 0, fmt.Errorf("memory of sandbox %s: %w", s.id, err)
 	}
-	out.OOMKills = s.oomKills()
-	return out, nil
+	return peak, nil
+}
+
+func (s *Sandbox) memoryPeak() (uint64, error) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if s.peakFile == nil {
+		if s.cgroupMem == "" {
+			return 0, errors.New("no memory cgroup")
+		}
+		names := []string{"memory.max_usage_in_bytes"}
+		if s.cgroupV2 {
+			names = []string{"memory.peak", "memory.current"} // memory.peak needs Linux 5.19
+		}
+		var err error
+		for _, n := range names {
+			if s.peakFile, err = os.Open(filepath.Join(s.cgroupMem, n)); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	var buf [32]byte
+	n, err := s.peakFile.ReadAt(buf[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(buf[:n])), 10, 64)
 }
 
 // Exited is closed once the sandbox's main process has ended.
@@ -329,6 +370,12 @@ func (s *Sandbox) Destroy() error {
 	}
 	err := s.c.Destroy()
 	s.ns.close()
+	s.statsMu.Lock()
+	if s.peakFile != nil {
+		s.peakFile.Close()
+		s.peakFile = nil
+	}
+	s.statsMu.Unlock()
 	if s.stem != nil {
 		s.stem.stdin.Close()
 		if !s.stem.assigned {

@@ -22,6 +22,10 @@ type codeCache struct {
 
 	mu      sync.Mutex
 	pending map[string]*sync.Mutex // one fetch per digest at a time
+	// have lists the digests unpacked here; the pool state that placement
+	// reads is built after every invocation, so it must not read the disk.
+	// Replaced, never changed in place.
+	have []string
 }
 
 func newCodeCache(dir string, src CodeSource) (*codeCache, error) {
@@ -33,7 +37,14 @@ func newCodeCache(dir string, src CodeSource) (*codeCache, error) {
 	for _, t := range tmps {
 		os.RemoveAll(t)
 	}
-	return &codeCache{dir: dir, src: src, limits: codezip.DefaultLimits(), pending: map[string]*sync.Mutex{}}, nil
+	c := &codeCache{dir: dir, src: src, limits: codezip.DefaultLimits(), pending: map[string]*sync.Mutex{}}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() && validDigest(e.Name()) {
+			c.have = append(c.have, e.Name())
+		}
+	}
+	return c, nil
 }
 
 // ensure returns the directory holding the digest's unpacked code.
@@ -60,6 +71,9 @@ func (c *codeCache) ensure(ctx context.Context, digest string) (string, error) {
 	if err := c.fetch(ctx, digest, final); err != nil {
 		return "", fmt.Errorf("%w: %s: %w", ErrCode, digest, err)
 	}
+	c.mu.Lock()
+	c.have = append(c.have[:len(c.have):len(c.have)], digest)
+	c.mu.Unlock()
 	return final, nil
 }
 
@@ -111,14 +125,10 @@ func validDigest(d string) bool {
 	return err == nil
 }
 
-// digests lists the code digests unpacked here.
+// digests lists the code digests unpacked here; the caller must not
+// modify the slice.
 func (c *codeCache) digests() []string {
-	entries, _ := os.ReadDir(c.dir)
-	out := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if e.IsDir() && validDigest(e.Name()) {
-			out = append(out, e.Name())
-		}
-	}
-	return out
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.have
 }

@@ -209,17 +209,17 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 		res.Payload = errorPayload("Sandbox.Canceled", err.Error())
 	}
 	inst.logs.sync()
-	if st, err := inst.sb.Stats(); err == nil {
-		res.MaxMemoryMB = int64(math.Ceil(float64(st.MemoryPeakBytes) / (1 << 20)))
+	if peak, err := inst.sb.MemoryPeak(); err == nil {
+		res.MaxMemoryMB = int64(math.Ceil(float64(peak) / (1 << 20)))
 	}
-	inst.say("END RequestId: %s\n", req.RequestID)
 	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
 		req.RequestID, float64(res.Duration)/float64(time.Millisecond), res.BilledMs, fn.MemoryMB, res.MaxMemoryMB)
 	if !inst.reported {
 		report += fmt.Sprintf("\tInit Duration: %.2f ms", float64(inst.initDuration)/float64(time.Millisecond))
 		inst.reported = true
 	}
-	inst.say("%s\n", report)
+	// END and REPORT in one write: one syscall fewer per invocation.
+	inst.say("END RequestId: %s\n%s\n", req.RequestID, report)
 	if req.LogTail {
 		res.LogTail = inst.logs.String()
 	}
