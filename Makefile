@@ -53,8 +53,10 @@ lint: tools
 	$(GO) vet -tags "$(TEST_TAGS)" ./...
 	PATH="$(GOBIN_DIR):$$PATH" buf lint
 
+# Benchmarks, as root: `gust bench` with its references in the same run.
+# BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--mode cold --samples 20".
 bench: build $(BIN)/hello/bootstrap
-	./scripts/bench.sh
+	./scripts/bench.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BIN)
