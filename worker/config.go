@@ -3,6 +3,8 @@ package worker
 import (
 	"log/slog"
 	"time"
+
+	"github.com/gustfaas/gust/worker/keepalive"
 )
 
 // Config configures a Worker.
@@ -16,8 +18,13 @@ type Config struct {
 	MemoryMB int
 	// MaxSandboxes bounds live sandboxes; 0 means no bound beyond memory.
 	MaxSandboxes int
-	// KeepAlive is how long an idle sandbox stays warm.
+	// KeepAlive is how long an idle sandbox stays warm under the fixed
+	// policy, and the hybrid policy's fallback while it knows too little.
 	KeepAlive time.Duration
+	// KeepAlivePolicy decides each idle sandbox's keep-alive (and whether
+	// to unload it and pre-warm a fresh one later); nil means
+	// keepalive.Fixed(KeepAlive).
+	KeepAlivePolicy keepalive.Policy
 	// FreezeAfter is how long a sandbox idles before it is frozen; hot
 	// sandboxes stay thawed so back-to-back invokes skip the thaw.
 	FreezeAfter time.Duration

@@ -25,6 +25,7 @@ type instance struct {
 	initDuration time.Duration
 	reported     bool // Init Duration goes on the first REPORT only
 	lastUsed     time.Time
+	idleUntil    time.Time // keep-alive deadline, set when it goes idle
 	frozen       bool
 	// provisionedUntil exempts the sandbox from keep-alive and eviction
 	// (provisioned concurrency); guarded by the pool's lock once pooled.
@@ -240,11 +241,10 @@ func (p *pool) takeLeastRecent() *instance {
 	return victim
 }
 
-// takeIdleSince removes idle sandboxes last used before t, except
-// provisioned ones.
-func (p *pool) takeIdleSince(t time.Time) []*instance {
-	now := time.Now()
-	return p.takeWhere(func(i *instance) bool { return i.lastUsed.Before(t) && !i.provisionedUntil.After(now) })
+// takeExpired removes idle sandboxes whose keep-alive ended before now,
+// except provisioned ones.
+func (p *pool) takeExpired(now time.Time) []*instance {
+	return p.takeWhere(func(i *instance) bool { return i.idleUntil.Before(now) && !i.provisionedUntil.After(now) })
 }
 
 // markProvisioned exempts up to count sandboxes of key until the given

@@ -66,6 +66,7 @@ func (p *stemPool) fill(stop <-chan struct{}) {
 				continue
 			}
 		}
+		began := time.Now()
 		sb, err := p.mgr.CreateStem(context.Background(), newSandboxID())
 		switch {
 		case errors.Is(err, sandbox.ErrNotSupported):
@@ -83,6 +84,7 @@ func (p *stemPool) fill(stop <-chan struct{}) {
 			}
 			continue
 		}
+		p.log.Debug("stem cell ready", "sandbox", sb.ID(), "create_ms", ms(time.Since(began)))
 		p.mu.Lock()
 		p.ready = append(p.ready, sb)
 		p.mu.Unlock()

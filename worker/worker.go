@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/sandbox"
+	"github.com/gustfaas/gust/worker/keepalive"
 	"github.com/gustfaas/gust/worker/runtimeapi"
 )
 
@@ -34,6 +35,7 @@ type Worker struct {
 	done      chan struct{}
 	stemsDone chan struct{}
 	inflt     sync.WaitGroup
+	bg        sync.WaitGroup // pending pre-warms; they end when stop closes
 
 	mu        sync.Mutex
 	draining  bool
@@ -61,6 +63,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.StemCells == 0 {
 		cfg.StemCells = def.StemCells
+	}
+	if cfg.KeepAlivePolicy == nil {
+		cfg.KeepAlivePolicy = keepalive.Fixed(cfg.KeepAlive)
 	}
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = hostMemoryMB() * 8 / 10
@@ -128,6 +133,7 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	defer w.inflt.Done()
 
 	fn := req.Function
+	w.cfg.KeepAlivePolicy.Arrived(PoolKey(fn), time.Now())
 	inst, dead := w.pool.take(PoolKey(fn))
 	for _, d := range dead {
 		go w.retire(d)
@@ -224,6 +230,14 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 		res.LogTail = inst.logs.String()
 	}
 	inst.lastUsed = time.Now()
+	win := w.cfg.KeepAlivePolicy.Idle(inst.key, inst.lastUsed)
+	inst.idleUntil = inst.lastUsed.Add(win.KeepAlive)
+	if keep && win.Prewarm > 0 && !inst.provisionedUntil.After(inst.lastUsed) {
+		// The next invocation is not expected for a while: free the memory
+		// now and load a fresh sandbox shortly before it.
+		keep = false
+		w.prewarmLater(fn, win)
+	}
 	if keep {
 		w.pool.put(inst)
 	} else {
@@ -325,6 +339,36 @@ func (w *Worker) newSandbox(ctx context.Context, fn FunctionSpec, codeDir string
 	return sb, logs, nil
 }
 
+// prewarmLater loads a fresh sandbox of fn after win.Prewarm and keeps it
+// idle for win.KeepAlive, unless the worker is closing by then.
+func (w *Worker) prewarmLater(fn FunctionSpec, win keepalive.Window) {
+	w.bg.Add(1)
+	go func() {
+		defer w.bg.Done()
+		t := time.NewTimer(win.Prewarm)
+		defer t.Stop()
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		draining := w.draining
+		w.mu.Unlock()
+		if draining {
+			return
+		}
+		inst, res, err := w.coldStart(context.Background(), fn, "prewarm")
+		if err != nil || res != nil {
+			w.log.Debug("pre-warm failed", "function", fn.Name, "err", err)
+			return
+		}
+		inst.lastUsed = time.Now()
+		inst.idleUntil = inst.lastUsed.Add(win.KeepAlive)
+		w.pool.put(inst)
+	}()
+}
+
 // reserve claims memory for a new sandbox, evicting idle sandboxes
 // (least recently used first) when that makes room.
 func (w *Worker) reserve(memoryMB int) bool {
@@ -367,7 +411,7 @@ func (w *Worker) janitor() {
 		case <-tick.C:
 		}
 		now := time.Now()
-		for _, inst := range w.pool.takeIdleSince(now.Add(-w.cfg.KeepAlive)) {
+		for _, inst := range w.pool.takeExpired(now) {
 			w.log.Debug("keep-alive expired", "sandbox", inst.id)
 			w.retire(inst)
 		}
@@ -404,6 +448,7 @@ func (w *Worker) close(ctx context.Context) error {
 	close(w.stop)
 	<-w.done
 	<-w.stemsDone
+	w.bg.Wait()
 	for _, inst := range w.pool.takeAll() {
 		w.retire(inst)
 	}
@@ -443,6 +488,7 @@ func (w *Worker) Provision(ctx context.Context, fn FunctionSpec, count int, hold
 			return existing, started, fmt.Errorf("provisioned sandbox failed to initialise: %s", res.Payload)
 		}
 		inst.provisionedUntil, inst.lastUsed = until, time.Now()
+		inst.idleUntil = inst.lastUsed.Add(w.cfg.KeepAlive)
 		w.pool.put(inst)
 		started++
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/gustfaas/gust/internal/testutil"
 	"github.com/gustfaas/gust/sandbox"
 	"github.com/gustfaas/gust/worker"
+	"github.com/gustfaas/gust/worker/keepalive"
 )
 
 func TestMain(m *testing.M) {
@@ -232,4 +233,41 @@ func TestColdStartFromStemCell(t *testing.T) {
 		}
 	}
 	testutil.Eventually(t, 20*time.Second, func() bool { return w.StemCells() == 2 }, "stem cells were not topped up")
+}
+
+// prewarmPolicy unloads every idle sandbox and asks for a fresh one soon.
+type prewarmPolicy struct{ prewarm time.Duration }
+
+func (prewarmPolicy) Arrived(string, time.Time) {}
+func (p prewarmPolicy) Idle(string, time.Time) keepalive.Window {
+	return keepalive.Window{Prewarm: p.prewarm, KeepAlive: time.Minute}
+}
+func (prewarmPolicy) Forget(string) {}
+
+// TestKeepAlivePolicyPrewarm: a policy that pre-warms unloads the idle
+// sandbox at once and loads a fresh one later, so the next invocation is
+// warm on a new sandbox.
+func TestKeepAlivePolicyPrewarm(t *testing.T) {
+	w, fn, _ := newWorker(t, func(c *worker.Config) { c.KeepAlivePolicy = prewarmPolicy{300 * time.Millisecond} })
+	ctx := context.Background()
+	first, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{}`)})
+	if err != nil || !first.ColdStart {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	for _, s := range w.Sandboxes() {
+		if s.ID == first.Sandbox {
+			t.Fatalf("sandbox %s still loaded after a pre-warm decision", s.ID)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		s := w.Sandboxes()
+		return len(s) == 1 && s[0].ID != first.Sandbox
+	}, "no pre-warmed sandbox appeared")
+	second, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r2", Payload: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ColdStart || second.Sandbox == first.Sandbox {
+		t.Fatalf("second: cold %v on %s (first %s)", second.ColdStart, second.Sandbox, first.Sandbox)
+	}
 }
