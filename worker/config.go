@@ -52,7 +52,7 @@ func DefaultConfig() Config {
 		FreezeAfter: 500 * time.Millisecond,
 		InitTimeout: 10 * time.Second,
 		TmpMB:       512,
-		StemCells:   8,
+		StemCells:   32,
 		Region:      "us-east-1",
 	}
 }

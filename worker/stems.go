@@ -22,12 +22,17 @@ type stemPool struct {
 
 	mu       sync.Mutex
 	ready    []*sandbox.Sandbox
+	creating int
 	disabled bool
 	wake     chan struct{}
 }
 
+// stemFillers is how many stem cells are created at once: two keep up
+// with a burst of cold starts on a small machine without taking it over.
+const stemFillers = 2
+
 func newStemPool(mgr *sandbox.Manager, target int, log *slog.Logger) *stemPool {
-	return &stemPool{mgr: mgr, target: target, log: log, wake: make(chan struct{}, 1)}
+	return &stemPool{mgr: mgr, target: target, log: log, wake: make(chan struct{}, stemFillers)}
 }
 
 // take returns a ready stem cell, or nil when the stock is empty.
@@ -44,19 +49,33 @@ func (p *stemPool) take() *sandbox.Sandbox {
 		default:
 		}
 	}
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	for range stemFillers {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 	return sb
 }
 
 // fill keeps the stock at target until stop closes, then destroys it.
 func (p *stemPool) fill(stop <-chan struct{}) {
-	defer p.destroyAll()
+	var wg sync.WaitGroup
+	for range stemFillers {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.fillLoop(stop) }()
+	}
+	wg.Wait()
+	p.destroyAll()
+}
+
+func (p *stemPool) fillLoop(stop <-chan struct{}) {
 	for {
 		p.mu.Lock()
-		need := !p.disabled && len(p.ready) < p.target
+		need := !p.disabled && len(p.ready)+p.creating < p.target
+		if need {
+			p.creating++
+		}
 		p.mu.Unlock()
 		if !need {
 			select {
@@ -68,6 +87,9 @@ func (p *stemPool) fill(stop <-chan struct{}) {
 		}
 		began := time.Now()
 		sb, err := p.mgr.CreateStem(context.Background(), newSandboxID())
+		p.mu.Lock()
+		p.creating--
+		p.mu.Unlock()
 		switch {
 		case errors.Is(err, sandbox.ErrNotSupported):
 			p.log.Warn("stem cells disabled; cold starts create their sandbox", "err", err)

@@ -261,7 +261,7 @@ func TestKeepAlivePolicyPrewarm(t *testing.T) {
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		s := w.Sandboxes()
-		return len(s) == 1 && s[0].ID != first.Sandbox
+		return len(s) == 1 && s[0].ID != first.Sandbox && s[0].State == "idle"
 	}, "no pre-warmed sandbox appeared")
 	second, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r2", Payload: []byte(`{}`)})
 	if err != nil {

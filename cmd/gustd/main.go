@@ -15,6 +15,12 @@ import (
 func main() {
 	// libcontainer re-executes this binary as a sandbox's init.
 	sandbox.MaybeInit()
+	if len(os.Args) > 1 && (os.Args[1] == "dev" || os.Args[1] == "worker") {
+		// Run from a sealed copy, so no sandbox has to clone the binary.
+		if err := sandbox.SealSelf(); err != nil {
+			fmt.Fprintln(os.Stderr, "gustd: warning:", err)
+		}
+	}
 	if err := rootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "gustd:", err)
 		os.Exit(1)
