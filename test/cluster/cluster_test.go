@@ -145,7 +145,7 @@ func newCoordinator(t *testing.T, name string, join string) *node {
 func newWorker(t *testing.T, name, join string) *node {
 	n := &node{name: name, role: "worker", grpc: freePort(t), gossip: freePort(t), dataDir: t.TempDir()}
 	n.args = []string{"worker", "--name", name, "--data-dir", n.dataDir, "--grpc", n.grpc, "--gossip", n.gossip,
-		"--join", join, "--gossip-fast", "--memory-mb", "2048"}
+		"--join", join, "--gossip-fast", "--memory-mb", "2048", "--stem-cells", "4"}
 	return n
 }
 
