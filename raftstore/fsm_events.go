@@ -91,12 +91,24 @@ func (e *eventState) enqueue(inv *gustv1.Invocation) *gustv1.Invocation {
 func applyEnqueueEvent(s *state, body []byte) any {
 	var c raftv1.EnqueueEvent
 	mustUnmarshal(body, &c)
+	if !validEvent(c.GetInvocation()) {
+		return fmt.Errorf("enqueue: event without an id: %w", ErrInvalid)
+	}
 	return proto.Clone(s.events.enqueue(c.GetInvocation()))
 }
+
+// validEvent guards the appliers: a command that decodes but lacks what
+// it needs is refused, never a panic on every replica.
+func validEvent(inv *gustv1.Invocation) bool { return inv != nil && inv.GetId() != "" }
 
 func applyEnqueueEvents(s *state, body []byte) any {
 	var c raftv1.EnqueueEvents
 	mustUnmarshal(body, &c)
+	for _, inv := range c.GetInvocations() {
+		if !validEvent(inv) {
+			return fmt.Errorf("enqueue: event without an id: %w", ErrInvalid)
+		}
+	}
 	out := &raftv1.Invocations{}
 	for _, inv := range c.GetInvocations() {
 		out.Invocations = append(out.Invocations, proto.Clone(s.events.enqueue(inv)).(*gustv1.Invocation))
@@ -182,7 +194,7 @@ func (e *eventState) finish(c *raftv1.FinishAttempt) (*gustv1.Invocation, error)
 		inv.FinishedUnixNano = c.GetAtUnixNano()
 	}
 	e.index(inv)
-	if then := c.GetThen(); then != nil {
+	if then := c.GetThen(); validEvent(then) {
 		e.enqueue(then)
 	}
 	return inv, nil
@@ -206,6 +218,9 @@ func applyPutSchedule(s *state, body []byte) any {
 	var c raftv1.PutSchedule
 	mustUnmarshal(body, &c)
 	sc := c.GetSchedule()
+	if sc.GetName() == "" {
+		return fmt.Errorf("schedule without a name: %w", ErrInvalid)
+	}
 	if prev, ok := s.events.schedules[sc.GetName()]; ok {
 		sc.Fired, sc.LastTickUnixNano = prev.GetFired(), prev.GetLastTickUnixNano()
 	}
@@ -232,6 +247,9 @@ func applyFireSchedule(s *state, body []byte) any {
 	sc, ok := s.events.schedules[c.GetName()]
 	if !ok {
 		return fmt.Errorf("schedule %q: %w", c.GetName(), ErrNotFound)
+	}
+	if !validEvent(c.GetInvocation()) {
+		return fmt.Errorf("schedule %q tick without an event: %w", c.GetName(), ErrInvalid)
 	}
 	if c.GetTickUnixNano() <= sc.GetLastTickUnixNano() {
 		return nil

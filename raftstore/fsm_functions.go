@@ -30,6 +30,9 @@ func applyPutFunction(s *state, body []byte) any {
 	mustUnmarshal(body, &c)
 	fn := c.GetFunction()
 	name := fn.GetConfig().GetName()
+	if name == "" {
+		return fmt.Errorf("function without a name: %w", ErrInvalid)
+	}
 	if prev, ok := s.functions.byName[name]; ok {
 		fn.Revision = prev.GetRevision() + 1
 	} else {

@@ -59,6 +59,9 @@ func applyGrantLeases(s *state, body []byte) any {
 	var c raftv1.GrantLeases
 	mustUnmarshal(body, &c)
 	for _, l := range c.GetLeases() {
+		if l == nil {
+			continue
+		}
 		byCoord := s.quota.leases[l.GetPool()]
 		if byCoord == nil {
 			byCoord = map[string]*raftv1.Lease{}

@@ -67,6 +67,9 @@ func applyPutAlias(s *state, body []byte) any {
 	var c raftv1.PutAlias
 	mustUnmarshal(body, &c)
 	a := c.GetAlias()
+	if a.GetName() == "" {
+		return fmt.Errorf("alias without a name: %w", ErrInvalid)
+	}
 	name := a.GetFunction()
 	if _, ok := s.functions.byName[name]; !ok {
 		return fmt.Errorf("function %q: %w", name, ErrNotFound)

@@ -89,6 +89,9 @@ func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (any, uint64, err
 	if _, ok := appliers[CommandType(data[0])]; !ok {
 		return nil, 0, fmt.Errorf("apply: unknown command type %d", data[0])
 	}
+	if err := checkDecodes(data); err != nil {
+		return nil, 0, err
+	}
 	return s.apply(ctx, data)
 }
 
@@ -127,4 +130,18 @@ func (s *Store) Barrier() error {
 		return ErrNotLeader
 	}
 	return err
+}
+
+// checkDecodes refuses a forwarded command that would stop every replica:
+// an entry that does not decode panics each state machine that applies it
+// (by design: replicas must not drift), so it must never be committed. It
+// applies the command to an empty scratch state.
+func checkDecodes(data []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("apply: refused command type %d: %v: %w", data[0], r, ErrInvalid)
+		}
+	}()
+	appliers[CommandType(data[0])](newState(), data[1:])
+	return nil
 }
