@@ -58,6 +58,23 @@ lint: tools
 bench: build $(BIN)/hello/bootstrap
 	./scripts/bench.sh $(BENCH_ARGS)
 
+# A cluster in Docker: coordinators c1-c3 and workers w1-w2 from
+# deploy/docker-compose.yml, images FROM scratch out of bin/gustd. gRPC on
+# 127.0.0.1:7070-7072, HTTP on 127.0.0.1:7080-7082. See deploy/README.md.
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose)
+.PHONY: cluster-up cluster-down deploy-test
+cluster-up: build
+	$(COMPOSE) -f deploy/docker-compose.yml up -d --build
+	@echo 'try: $(BIN)/gust --addr 127.0.0.1:7070,127.0.0.1:7071,127.0.0.1:7072 nodes'
+
+cluster-down:
+	$(COMPOSE) -f deploy/docker-compose.yml down -v
+
+# Brings the compose cluster up under its own project name, deploys and
+# invokes, kills c1, invokes again; tears it down. Needs Docker.
+deploy-test: build $(BIN)/hello/bootstrap
+	GUST_DEPLOY_TEST=1 GUST_COMPOSE="$(COMPOSE)" $(GO) test ./test/deploy/ -count=1 -v -timeout 10m
+
 clean:
 	rm -rf $(BIN)
 

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"unsafe"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/exeseal"
@@ -34,8 +36,14 @@ const sealedEnv = "_GUST_SEALED"
 // create sandboxes. It returns only when there is nothing to do or the
 // copy failed (the caller then runs as before).
 func SealSelf() error {
-	if os.Geteuid() != 0 || os.Getenv(sealedEnv) != "" || exeseal.IsSelfExeCloned() {
+	if os.Getenv(sealedEnv) != "" {
 		os.Unsetenv(sealedEnv)
+		// Exec named the process after the descriptor ("8"); name it again.
+		name := append([]byte(filepath.Base(os.Args[0])), 0)
+		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+		return nil
+	}
+	if os.Geteuid() != 0 || exeseal.IsSelfExeCloned() {
 		return nil
 	}
 	self, err := os.Open("/proc/self/exe")
