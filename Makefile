@@ -41,7 +41,9 @@ check-proto: proto
 # skip. Packages run one at a time (-p 1): the cluster tests time failovers
 # and quotas, and on a 2-core machine packages running side by side starve
 # each other's gossip and Raft heartbeats.
-test:
+# The binaries come first: under CI=true the Docker Compose test (test/deploy)
+# builds its images from bin/.
+test: build $(BIN)/hello/bootstrap
 	$(GO) vet -tags "$(TEST_TAGS)" ./...
 	CGO_ENABLED=1 $(GO) test -p 1 -tags "$(TEST_TAGS)" -ldflags '$(TEST_LDFLAGS)' -count=1 -timeout 15m ./...
 
