@@ -11,7 +11,7 @@ TEST_TAGS  := seccomp netgo osusergo
 TEST_LDFLAGS := -extldflags=-static
 GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build proto check-proto test demo lint bench clean tools
+.PHONY: build proto check-proto test fuzz demo lint bench clean tools
 
 build: $(BIN)/gustd $(BIN)/gust
 
@@ -46,6 +46,11 @@ check-proto: proto
 test: build $(BIN)/hello/bootstrap
 	$(GO) vet -tags "$(TEST_TAGS)" ./...
 	CGO_ENABLED=1 $(GO) test -p 1 -tags "$(TEST_TAGS)" -ldflags '$(TEST_LDFLAGS)' -count=1 -timeout 15m ./...
+	FUZZTIME=3s ./scripts/fuzz.sh
+
+# Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
+fuzz:
+	FUZZTIME=$(or $(FUZZTIME),1m) ./scripts/fuzz.sh
 
 demo: build $(BIN)/hello/bootstrap
 	./scripts/demo.sh

@@ -118,6 +118,10 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	return &snapshot{records: recs}, nil
 }
 
+// maxRecord bounds one snapshot record; the largest is one function or one
+// event (payload at most 256 KB), far below it.
+const maxRecord = 64 << 20
+
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	fresh := newState()
@@ -134,6 +138,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		n, err := binary.ReadUvarint(r)
 		if err != nil {
 			return fmt.Errorf("restore: record length: %w", err)
+		}
+		if n > maxRecord {
+			// A corrupt snapshot must not make the node allocate without bound.
+			return fmt.Errorf("restore: record of %d bytes is over the %d byte bound", n, maxRecord)
 		}
 		body := make([]byte, n)
 		if _, err := io.ReadFull(r, body); err != nil {
