@@ -41,11 +41,13 @@ func TestMain(m *testing.M) {
 }
 
 func build(dir string) error {
-	for _, b := range []struct{ out, pkg, tags string }{
-		{"gustd", "./cmd/gustd", "seccomp"},
-		{"gust", "./cmd/gust", ""},
+	// gustd is linked statically, as `make build` links it: stem cells
+	// re-execute it inside sandboxes that have no shared libraries.
+	for _, b := range []struct{ out, pkg, tags, ldflags string }{
+		{"gustd", "./cmd/gustd", "seccomp netgo osusergo", "-extldflags=-static"},
+		{"gust", "./cmd/gust", "", ""},
 	} {
-		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd := exec.Command("go", "build", "-tags", b.tags, "-ldflags", b.ldflags, "-o", filepath.Join(dir, b.out), b.pkg)
 		cmd.Dir = "../.."
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -71,7 +71,9 @@ func buildAll(dir string) error {
 		env  []string
 		args []string
 	}{
-		{root, []string{"CGO_ENABLED=1"}, []string{"build", "-tags", "seccomp", "-o", bin.gustd, "./cmd/gustd"}},
+		// Static, as `make build` links it: stem cells re-execute gustd
+		// inside sandboxes that have no shared libraries.
+		{root, []string{"CGO_ENABLED=1"}, []string{"build", "-tags", "seccomp netgo osusergo", "-ldflags", "-extldflags=-static", "-o", bin.gustd, "./cmd/gustd"}},
 		{root, nil, []string{"build", "-o", bin.gust, "./cmd/gust"}},
 		// As testutil.BuildStatic builds functions: static, lambda.norpc.
 		{filepath.Join(root, "test/e2e/testdata/probe"), []string{"CGO_ENABLED=0", "GOOS=linux"},
