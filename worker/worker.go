@@ -314,7 +314,14 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 // the sandbox's output.
 func (w *Worker) newSandbox(ctx context.Context, fn FunctionSpec, codeDir string) (*sandbox.Sandbox, *logTail, error) {
 	if w.stems != nil {
-		if sb := w.stems.take(); sb != nil {
+		sb, release, err := w.stems.get(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if release != nil {
+			defer release() // holds a creation slot while it creates below
+		}
+		if sb != nil {
 			err := sb.Assign(sandbox.Assignment{CodeDir: codeDir, Env: w.environment(fn), MemoryMB: fn.MemoryMB})
 			if err == nil {
 				return sb, attachLogTail(sb.Output(), w.logs.writer(fn.Name)), nil
