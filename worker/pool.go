@@ -170,6 +170,19 @@ func (p *pool) setIdle(key string, list []*instance) {
 	}
 }
 
+// count is how many sandboxes of key exist, idle or busy.
+func (p *pool) count(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.idle[key])
+	for _, i := range p.busy {
+		if i.key == key {
+			n++
+		}
+	}
+	return n
+}
+
 // put returns a sandbox to the idle list.
 func (p *pool) put(inst *instance) {
 	p.mu.Lock()

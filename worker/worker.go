@@ -133,7 +133,6 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	defer w.inflt.Done()
 
 	fn := req.Function
-	w.cfg.KeepAlivePolicy.Arrived(PoolKey(fn), time.Now())
 	inst, dead := w.pool.take(PoolKey(fn))
 	for _, d := range dead {
 		go w.retire(d)
@@ -154,6 +153,9 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 		w.retire(inst)
 		return w.Invoke(ctx, req)
 	}
+	// Counted once this worker runs it: a refused warm-only request or a
+	// retry after a failed thaw is not another arrival.
+	w.cfg.KeepAlivePolicy.Arrived(PoolKey(fn), time.Now())
 	if req.OnStart != nil {
 		req.OnStart(inst.id, cold)
 	}
@@ -362,8 +364,8 @@ func (w *Worker) prewarmLater(fn FunctionSpec, win keepalive.Window) {
 		w.mu.Lock()
 		draining := w.draining
 		w.mu.Unlock()
-		if draining {
-			return
+		if draining || w.pool.count(PoolKey(fn)) > 0 {
+			return // an invocation in the gap already loaded one
 		}
 		inst, res, err := w.coldStart(context.Background(), fn, "prewarm")
 		if err != nil || res != nil {

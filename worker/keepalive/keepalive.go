@@ -34,8 +34,11 @@ func Fixed(d time.Duration) Policy { return fixed(d) }
 
 type fixed time.Duration
 
+// Arrived ignores the arrival: a fixed policy learns nothing.
 func (fixed) Arrived(string, time.Time) {}
 
+// Idle keeps the sandbox for the fixed length.
 func (f fixed) Idle(string, time.Time) Window { return Window{KeepAlive: time.Duration(f)} }
 
+// Forget has nothing to drop.
 func (fixed) Forget(string) {}
