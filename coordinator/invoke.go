@@ -26,17 +26,29 @@ type invoker struct {
 	wake   chan struct{} // wakes the async dispatcher
 	// enqueue batches InvokeAsync's Raft entries.
 	enqueue *groupCommit[*gustv1.Invocation, *gustv1.Invocation]
+	metrics *metrics // nil in unit tests
 }
 
 // invoke runs one synchronous invocation. Function errors are results;
 // only platform errors are returned as errors.
 func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.InvokeResponse, error) {
+	fn, res, err := iv.run(ctx, req)
+	if iv.metrics != nil {
+		if fn == nil {
+			fn = &gustv1.Function{Config: &gustv1.FunctionConfig{Name: req.GetFunction()}, Version: req.GetQualifier()}
+		}
+		iv.metrics.observe(fn, res, err)
+	}
+	return res, err
+}
+
+func (iv *invoker) run(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.Function, *gustv1.InvokeResponse, error) {
 	if len(req.GetPayload()) > iv.limits.MaxSyncPayload {
-		return nil, apierr.New(apierr.RequestTooLarge, "request payload of %d bytes is over the %d byte limit", len(req.GetPayload()), iv.limits.MaxSyncPayload)
+		return nil, nil, apierr.New(apierr.RequestTooLarge, "request payload of %d bytes is over the %d byte limit", len(req.GetPayload()), iv.limits.MaxSyncPayload)
 	}
 	fn, err := iv.fns.route(ctx, req.GetFunction(), req.GetQualifier())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	payload := req.GetPayload()
 	if len(payload) == 0 {
@@ -46,7 +58,7 @@ func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gust
 	if iv.admit != nil {
 		lease, err := iv.admit.Admit(cfg.GetName(), cfg.GetTimeout().AsDuration())
 		if err != nil {
-			return nil, err
+			return fn, nil, err
 		}
 		defer lease.Release()
 	}
@@ -59,15 +71,15 @@ func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gust
 	})
 	switch {
 	case errors.Is(err, worker.ErrCapacity):
-		return nil, apierr.New(apierr.Service, "no capacity for %s: %v", cfg.GetName(), err)
+		return fn, nil, apierr.New(apierr.Service, "no capacity for %s: %v", cfg.GetName(), err)
 	case errors.Is(err, worker.ErrDraining):
-		return nil, apierr.New(apierr.ResourceNotReady, "worker is draining")
+		return fn, nil, apierr.New(apierr.ResourceNotReady, "worker is draining")
 	case errors.Is(err, worker.ErrCode):
-		return nil, apierr.New(apierr.Service, "code for %s is unavailable: %v", cfg.GetName(), err)
+		return fn, nil, apierr.New(apierr.Service, "code for %s is unavailable: %v", cfg.GetName(), err)
 	case err != nil:
-		return nil, fmt.Errorf("invoke %s: %w", cfg.GetName(), err)
+		return fn, nil, fmt.Errorf("invoke %s: %w", cfg.GetName(), err)
 	}
-	return &gustv1.InvokeResponse{
+	return fn, &gustv1.InvokeResponse{
 		RequestId:        res.RequestID,
 		ExecutedVersion:  res.ExecutedVersion,
 		ColdStart:        res.ColdStart,
@@ -80,6 +92,7 @@ func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gust
 		FunctionError:    res.FunctionError,
 		Payload:          res.Payload,
 		LogTail:          res.LogTail,
+		ColdStartReason:  res.ColdStartReason,
 	}, nil
 }
 

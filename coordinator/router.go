@@ -255,6 +255,19 @@ func (r *Router) Workers() []WorkerStatus {
 	return out
 }
 
+// sandboxCounts sums idle and busy sandboxes over the workers' last states.
+func (r *Router) sandboxCounts() (idle, busy int64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, e := range r.workers {
+		for _, en := range e.state.GetEntries() {
+			idle += int64(en.GetIdle())
+			busy += int64(en.GetBusy())
+		}
+	}
+	return idle, busy
+}
+
 func (r *Router) conn(name string) (workerConn, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -57,6 +57,7 @@ type Coordinator struct {
 	health   *health.Server
 	gln      net.Listener
 	hln      net.Listener
+	metrics  *metrics
 	ctx      context.Context // ends at Shutdown; the background loops' lifetime
 	stop     context.CancelFunc
 }
@@ -81,6 +82,8 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	iv.enqueue = newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitEvents)
 	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}
 	c.iv = iv
+	c.metrics = newMetrics(c)
+	iv.metrics = c.metrics
 	if !cfg.NoQuotas {
 		iv.admit = c.admit
 	}
@@ -98,6 +101,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", c.readyz)
+	mux.Handle("GET /metrics", c.metrics.handler())
 	mux.Handle("/", lambdahttp.Handler(restInvoker{iv}, lambdahttp.Options{
 		MaxSyncPayload: int64(cfg.Limits.MaxSyncPayload), Logger: cfg.Logger}))
 	c.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -147,6 +147,7 @@ func ResultToProto(r *InvokeResult) *nodev1.InvokeResult {
 		RequestId: r.RequestID, ExecutedVersion: r.ExecutedVersion, Worker: r.Worker, Sandbox: r.Sandbox,
 		ColdStart: r.ColdStart, DurationUs: r.Duration.Microseconds(), InitDurationUs: r.InitDuration.Microseconds(),
 		BilledMs: r.BilledMs, MaxMemoryMb: r.MaxMemoryMB, FunctionError: r.FunctionError, Payload: r.Payload, LogTail: r.LogTail,
+		ColdStartReason: r.ColdStartReason,
 	}
 }
 
@@ -157,6 +158,7 @@ func ResultFromProto(r *nodev1.InvokeResult) *InvokeResult {
 		ColdStart: r.GetColdStart(), Duration: time.Duration(r.GetDurationUs()) * time.Microsecond,
 		InitDuration: time.Duration(r.GetInitDurationUs()) * time.Microsecond, BilledMs: r.GetBilledMs(),
 		MaxMemoryMB: r.GetMaxMemoryMb(), FunctionError: r.GetFunctionError(), Payload: r.GetPayload(), LogTail: r.GetLogTail(),
+		ColdStartReason: r.GetColdStartReason(),
 	}
 }
 

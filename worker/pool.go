@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,6 +87,48 @@ type pool struct {
 	usedMB   int
 	sandboxN int
 	watchers map[chan struct{}]struct{}
+	// unloaded remembers why the last sandbox of a key went away
+	// (keep_alive_expired or evicted), for the next cold start's reason.
+	unloaded map[string]string
+}
+
+// maxUnloaded bounds the unloaded map; past it the memory starts over.
+const maxUnloaded = 10000
+
+// noteUnloaded records why a sandbox of key was unloaded.
+func (p *pool) noteUnloaded(key, why string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.unloaded) >= maxUnloaded {
+		clear(p.unloaded)
+	}
+	p.unloaded[key] = why
+}
+
+// coldReason says why an invocation of key found no idle sandbox here.
+func (p *pool) coldReason(key, name string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, i := range p.busy {
+		if i.key == key {
+			return "warm_busy"
+		}
+	}
+	if why, ok := p.unloaded[key]; ok {
+		return why
+	}
+	prefix := name + "\x00"
+	for k := range p.idle {
+		if strings.HasPrefix(k, prefix) {
+			return "new_version"
+		}
+	}
+	for _, i := range p.busy {
+		if strings.HasPrefix(i.key, prefix) {
+			return "new_version"
+		}
+	}
+	return "no_sandbox"
 }
 
 // subscribe registers a watcher of pool changes.
@@ -137,7 +180,7 @@ func (p *pool) state() (st State, busyMB int) {
 }
 
 func newPool() *pool {
-	return &pool{idle: map[string][]*instance{}, busy: map[string]*instance{}, watchers: map[chan struct{}]struct{}{}}
+	return &pool{idle: map[string][]*instance{}, busy: map[string]*instance{}, watchers: map[chan struct{}]struct{}{}, unloaded: map[string]string{}}
 }
 
 // take removes the most recently used idle sandbox for key. Sandboxes

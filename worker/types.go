@@ -66,6 +66,8 @@ type InvokeResult struct {
 	Worker          string
 	Sandbox         string
 	ColdStart       bool
+	// ColdStartReason says why, when ColdStart (see gust.v1.InvokeResponse).
+	ColdStartReason string
 	Duration        time.Duration
 	InitDuration    time.Duration
 	BilledMs        int64

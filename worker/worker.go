@@ -141,7 +141,9 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	if cold && req.WarmOnly {
 		return nil, ErrNoWarm
 	}
+	reason := ""
 	if cold {
+		reason = w.pool.coldReason(PoolKey(fn), fn.Name)
 		var res *InvokeResult
 		var err error
 		inst, res, err = w.coldStart(ctx, fn, req.RequestID)
@@ -163,6 +165,7 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	res.ColdStart = cold
 	if cold {
 		res.InitDuration = inst.initDuration
+		res.ColdStartReason = reason
 	}
 	return res, nil
 }
@@ -386,6 +389,7 @@ func (w *Worker) reserve(memoryMB int) bool {
 		if victim == nil {
 			return false
 		}
+		w.pool.noteUnloaded(victim.key, "evicted")
 		w.retire(victim)
 	}
 	return true
@@ -421,6 +425,7 @@ func (w *Worker) janitor() {
 		}
 		now := time.Now()
 		for _, inst := range w.pool.takeExpired(now) {
+			w.pool.noteUnloaded(inst.key, "keep_alive_expired")
 			w.log.Debug("keep-alive expired", "sandbox", inst.id)
 			w.retire(inst)
 		}

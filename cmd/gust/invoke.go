@@ -116,6 +116,8 @@ type invokeEnvelope struct {
 	FunctionError    string          `json:"function_error"`
 	Payload          json.RawMessage `json:"payload"`
 	LogTail          string          `json:"log_tail"`
+	// ColdStartReason extends DESIGN's envelope: why a cold start was needed.
+	ColdStartReason string `json:"cold_start_reason,omitempty"`
 }
 
 func envelope(r *gustv1.InvokeResponse) invokeEnvelope {
@@ -129,6 +131,6 @@ func envelope(r *gustv1.InvokeResponse) invokeEnvelope {
 		RequestID: r.GetRequestId(), ExecutedVersion: r.GetExecutedVersion(), ColdStart: r.GetColdStart(),
 		Worker: r.GetWorker(), Sandbox: r.GetSandbox(), DurationMs: r.GetDurationMs(), InitDurationMs: r.GetInitDurationMs(),
 		BilledDurationMs: r.GetBilledDurationMs(), MaxMemoryUsedMb: r.GetMaxMemoryUsedMb(), FunctionError: r.GetFunctionError(),
-		Payload: payload, LogTail: r.GetLogTail(),
+		Payload: payload, LogTail: r.GetLogTail(), ColdStartReason: r.GetColdStartReason(),
 	}
 }

@@ -508,9 +508,14 @@ type InvokeResponse struct {
 	// Payload is the function's response, or its error object.
 	Payload []byte `protobuf:"bytes,11,opt,name=payload,proto3" json:"payload,omitempty"`
 	// LogTail is the last 4 KB of the invocation's log, when asked.
-	LogTail       string `protobuf:"bytes,12,opt,name=log_tail,json=logTail,proto3" json:"log_tail,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LogTail string `protobuf:"bytes,12,opt,name=log_tail,json=logTail,proto3" json:"log_tail,omitempty"`
+	// ColdStartReason says why a cold start was needed: no_sandbox (none of
+	// this version anywhere it could run), warm_busy (every warm one was
+	// busy), new_version (only other versions or revisions were warm),
+	// keep_alive_expired or evicted (one was unloaded since its last use).
+	ColdStartReason string `protobuf:"bytes,13,opt,name=cold_start_reason,json=coldStartReason,proto3" json:"cold_start_reason,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *InvokeResponse) Reset() {
@@ -627,6 +632,13 @@ func (x *InvokeResponse) GetLogTail() string {
 	return ""
 }
 
+func (x *InvokeResponse) GetColdStartReason() string {
+	if x != nil {
+		return x.ColdStartReason
+	}
+	return ""
+}
+
 var File_gust_v1_invoke_proto protoreflect.FileDescriptor
 
 const file_gust_v1_invoke_proto_rawDesc = "" +
@@ -671,7 +683,7 @@ const file_gust_v1_invoke_proto_rawDesc = "" +
 	"\tqualifier\x18\x02 \x01(\tR\tqualifier\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x19\n" +
 	"\blog_tail\x18\x04 \x01(\bR\alogTail\x12%\n" +
-	"\x0eclient_context\x18\x05 \x01(\tR\rclientContext\"\xad\x03\n" +
+	"\x0eclient_context\x18\x05 \x01(\tR\rclientContext\"\xd9\x03\n" +
 	"\x0eInvokeResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12)\n" +
@@ -688,7 +700,8 @@ const file_gust_v1_invoke_proto_rawDesc = "" +
 	"\x0efunction_error\x18\n" +
 	" \x01(\tR\rfunctionError\x12\x18\n" +
 	"\apayload\x18\v \x01(\fR\apayload\x12\x19\n" +
-	"\blog_tail\x18\f \x01(\tR\alogTail2\xe4\x01\n" +
+	"\blog_tail\x18\f \x01(\tR\alogTail\x12*\n" +
+	"\x11cold_start_reason\x18\r \x01(\tR\x0fcoldStartReason2\xe4\x01\n" +
 	"\rInvokeService\x129\n" +
 	"\x06Invoke\x12\x16.gust.v1.InvokeRequest\x1a\x17.gust.v1.InvokeResponse\x12H\n" +
 	"\vInvokeAsync\x12\x1b.gust.v1.InvokeAsyncRequest\x1a\x1c.gust.v1.InvokeAsyncResponse\x12N\n" +

@@ -540,6 +540,7 @@ type InvokeResult struct {
 	FunctionError   string                 `protobuf:"bytes,10,opt,name=function_error,json=functionError,proto3" json:"function_error,omitempty"`
 	Payload         []byte                 `protobuf:"bytes,11,opt,name=payload,proto3" json:"payload,omitempty"`
 	LogTail         string                 `protobuf:"bytes,12,opt,name=log_tail,json=logTail,proto3" json:"log_tail,omitempty"`
+	ColdStartReason string                 `protobuf:"bytes,13,opt,name=cold_start_reason,json=coldStartReason,proto3" json:"cold_start_reason,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -654,6 +655,13 @@ func (x *InvokeResult) GetPayload() []byte {
 func (x *InvokeResult) GetLogTail() string {
 	if x != nil {
 		return x.LogTail
+	}
+	return ""
+}
+
+func (x *InvokeResult) GetColdStartReason() string {
+	if x != nil {
+		return x.ColdStartReason
 	}
 	return ""
 }
@@ -1146,7 +1154,7 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\asandbox\x18\x01 \x01(\tR\asandbox\x12\x1d\n" +
 	"\n" +
 	"cold_start\x18\x02 \x01(\bR\tcoldStart\"\x0f\n" +
-	"\rNoWarmSandbox\"\x91\x03\n" +
+	"\rNoWarmSandbox\"\xbd\x03\n" +
 	"\fInvokeResult\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12)\n" +
@@ -1163,7 +1171,8 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\x0efunction_error\x18\n" +
 	" \x01(\tR\rfunctionError\x12\x18\n" +
 	"\apayload\x18\v \x01(\fR\apayload\x12\x19\n" +
-	"\blog_tail\x18\f \x01(\tR\alogTail\"4\n" +
+	"\blog_tail\x18\f \x01(\tR\alogTail\x12*\n" +
+	"\x11cold_start_reason\x18\r \x01(\tR\x0fcoldStartReason\"4\n" +
 	"\x10WatchPoolRequest\x12 \n" +
 	"\vcoordinator\x18\x01 \x01(\tR\vcoordinator\"\xf6\x01\n" +
 	"\x11WatchPoolResponse\x12\x16\n" +
