@@ -9,6 +9,7 @@ import (
 	"github.com/gustfaas/gust/internal/chunkio"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -49,8 +50,9 @@ func toAPIError(err error) error {
 // functionServer adapts functions to gRPC.
 type functionServer struct {
 	gustv1.UnimplementedFunctionServiceServer
-	fns *functions
-	log *slog.Logger
+	fns    *functions
+	router *Router
+	log    *slog.Logger
 }
 
 func (s *functionServer) UploadCode(stream gustv1.FunctionService_UploadCodeServer) error {
@@ -128,6 +130,17 @@ func (s *functionServer) ListVersions(ctx context.Context, req *gustv1.ListVersi
 		return nil, toStatus(s.log, err)
 	}
 	return &gustv1.ListVersionsResponse{Versions: append([]*gustv1.Function{latest}, s.fns.store.Versions(req.GetName())...)}, nil
+}
+
+func (s *functionServer) GetLogs(req *gustv1.GetLogsRequest, stream grpc.ServerStreamingServer[gustv1.GetLogsResponse]) error {
+	ctx := stream.Context()
+	if _, err := s.fns.get(ctx, req.GetName(), ""); err != nil {
+		return toStatus(s.log, err)
+	}
+	err := s.router.Logs(ctx, req.GetName(), req.GetFollow(), func(worker string, data []byte) error {
+		return stream.Send(&gustv1.GetLogsResponse{Worker: worker, Data: data})
+	})
+	return toStatus(s.log, err)
 }
 
 // invokeServer adapts invoker to gRPC.

@@ -312,6 +312,40 @@ func (r *Router) Sandboxes(ctx context.Context, node string) ([]*nodev1.Sandbox,
 	return out, nil
 }
 
+// Logs streams a function's retained logs from every available worker at
+// once; send receives whole lines, one worker's run at a time.
+func (r *Router) Logs(ctx context.Context, function string, follow bool, send func(worker string, data []byte) error) error {
+	r.mu.RLock()
+	conns := map[string]workerConn{}
+	for name, e := range r.workers {
+		if r.available(e) {
+			conns[name] = e.conn
+		}
+	}
+	r.mu.RUnlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	errs := make(chan error, len(conns))
+	for name, c := range conns {
+		go func() {
+			errs <- c.logs(ctx, function, follow, func(b []byte) error {
+				mu.Lock()
+				defer mu.Unlock()
+				return send(name, b)
+			})
+		}()
+	}
+	var first error
+	for range conns {
+		if err := <-errs; err != nil && first == nil {
+			first = fmt.Errorf("logs: %w", err)
+			cancel()
+		}
+	}
+	return first
+}
+
 // Close drops every worker.
 func (r *Router) Close() {
 	r.mu.RLock()

@@ -60,6 +60,7 @@ func (f *fakeWorker) listSandboxes(context.Context) ([]*nodev1.Sandbox, error) {
 func (f *fakeWorker) drain(context.Context) error                              { return nil }
 
 func (f *fakeWorker) provision(context.Context, *nodev1.ProvisionRequest) error { return nil }
+func (f *fakeWorker) logs(context.Context, string, bool, func([]byte) error) error { return nil }
 func (f *fakeWorker) close() error                                              { return nil }
 
 func (f *fakeWorker) callCount() int {

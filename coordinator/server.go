@@ -89,7 +89,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	}
 
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
-	gustv1.RegisterFunctionServiceServer(gs, &functionServer{fns: fns, log: cfg.Logger})
+	gustv1.RegisterFunctionServiceServer(gs, &functionServer{fns: fns, router: d.Router, log: cfg.Logger})
 	gustv1.RegisterInvokeServiceServer(gs, &invokeServer{iv: iv, log: cfg.Logger})
 	gustv1.RegisterClusterServiceServer(gs, &clusterServer{c: c})
 	nodev1.RegisterPeerServiceServer(gs, &peerServer{store: d.Store, code: d.Code, quotas: c.quotas, log: cfg.Logger})

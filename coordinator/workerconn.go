@@ -32,6 +32,8 @@ type workerConn interface {
 	listSandboxes(ctx context.Context) ([]*nodev1.Sandbox, error)
 	drain(ctx context.Context) error
 	provision(ctx context.Context, req *nodev1.ProvisionRequest) error
+	// logs streams a function's retained log on the worker, in whole lines.
+	logs(ctx context.Context, function string, follow bool, fn func([]byte) error) error
 	close() error
 }
 
@@ -118,6 +120,25 @@ func (g *grpcWorker) provision(ctx context.Context, req *nodev1.ProvisionRequest
 	return err
 }
 
+func (g *grpcWorker) logs(ctx context.Context, function string, follow bool, fn func([]byte) error) error {
+	stream, err := g.c.FunctionLogs(ctx, &nodev1.FunctionLogsRequest{Function: function, Follow: follow})
+	if err != nil {
+		return err
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) || (err != nil && ctx.Err() != nil) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(msg.GetData()); err != nil {
+			return err
+		}
+	}
+}
+
 func (g *grpcWorker) close() error { return g.conn.Close() }
 
 // LocalWorker adapts an in-process worker (gustd dev) without gRPC on the hot path.
@@ -165,4 +186,8 @@ func (l LocalWorker) provision(ctx context.Context, req *nodev1.ProvisionRequest
 		time.Duration(req.GetHoldMs())*time.Millisecond)
 	return err
 }
+func (l LocalWorker) logs(ctx context.Context, function string, follow bool, fn func([]byte) error) error {
+	return l.W.ReadLogs(ctx, function, follow, fn)
+}
+
 func (l LocalWorker) close() error { return nil }

@@ -1,10 +1,16 @@
 package worker
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 )
 
 // maxFunctionLog bounds one function's retained log; past it the file is
@@ -81,5 +87,126 @@ func (l *functionLog) close() {
 	if l.f != nil {
 		l.f.Close()
 		l.f = nil
+	}
+}
+
+// followPoll is how often a followed log is checked for more.
+const followPoll = 200 * time.Millisecond
+
+// ReadLogs sends a function's retained log (the rotated part first) to
+// send in runs of whole lines; with follow it goes on with what is written
+// later until ctx ends. A function that never ran here has an empty log.
+func (w *Worker) ReadLogs(ctx context.Context, name string, follow bool, send func([]byte) error) error {
+	if strings.ContainsAny(name, "/\x00") || name == "" || name == "." || name == ".." {
+		return fmt.Errorf("%w: bad function name %q", ErrCode, name)
+	}
+	path := filepath.Join(w.logs.dir, name+".log")
+	var pending []byte // a partial last line, held until its newline
+	emit := func(b []byte) error {
+		pending = append(pending, b...)
+		if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
+			if err := send(pending[:i+1]); err != nil {
+				return err
+			}
+			pending = append(pending[:0], pending[i+1:]...)
+		}
+		return nil
+	}
+	if err := streamFile(path+".1", emit); err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) && follow {
+		f, err = waitForFile(ctx, path)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { f.Close() }()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			if err := emit(buf[:n]); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if !follow {
+			if len(pending) > 0 {
+				return send(pending)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(followPoll):
+		}
+		// Rotated: the file we hold was renamed to .1; go on with the new one.
+		if cur, err := os.Stat(path); err == nil {
+			if held, err := f.Stat(); err == nil && !os.SameFile(cur, held) {
+				if nf, err := os.Open(path); err == nil {
+					for { // drain what the old file still had
+						n, _ := f.Read(buf)
+						if n == 0 {
+							break
+						}
+						if err := emit(buf[:n]); err != nil {
+							nf.Close()
+							return err
+						}
+					}
+					f.Close()
+					f = nf
+				}
+			}
+		}
+	}
+}
+
+func streamFile(path string, emit func([]byte) error) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			if err := emit(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func waitForFile(ctx context.Context, path string) (*os.File, error) {
+	for {
+		f, err := os.Open(path)
+		if !errors.Is(err, os.ErrNotExist) {
+			return f, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, os.ErrNotExist
+		case <-time.After(followPoll):
+		}
 	}
 }

@@ -88,6 +88,17 @@ func (s *GRPCServer) Drain(context.Context, *nodev1.DrainRequest) (*nodev1.Drain
 	return &nodev1.DrainResponse{}, nil
 }
 
+// FunctionLogs streams a function's retained log.
+func (s *GRPCServer) FunctionLogs(req *nodev1.FunctionLogsRequest, stream grpc.ServerStreamingServer[nodev1.FunctionLogsResponse]) error {
+	err := s.W.ReadLogs(stream.Context(), req.GetFunction(), req.GetFollow(), func(b []byte) error {
+		return stream.Send(&nodev1.FunctionLogsResponse{Data: b})
+	})
+	if err != nil {
+		return toStatus(err)
+	}
+	return nil
+}
+
 // Provision keeps initialised sandboxes for provisioned concurrency.
 func (s *GRPCServer) Provision(ctx context.Context, req *nodev1.ProvisionRequest) (*nodev1.ProvisionResponse, error) {
 	existing, started, err := s.W.Provision(ctx, SpecFromProto(req.GetFunction()), int(req.GetCount()),

@@ -77,7 +77,7 @@ func rootCmd() *cobra.Command {
 	pf.StringVar(&g.addr, "addr", "127.0.0.1:7070", "coordinator addresses, HOST:PORT[,HOST:PORT…] (env GUST_ADDR)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.token, "token", "", "API token (env GUST_TOKEN)")
-	root.AddCommand(fnCmd(g), invokeCmd(g), nodesCmd(g), sandboxesCmd(g), raftCmd(g), quotaCmd(g), aliasCmd(g), invocationCmd(g), scheduleCmd(g), benchCmd(g))
+	root.AddCommand(fnCmd(g), invokeCmd(g), nodesCmd(g), sandboxesCmd(g), raftCmd(g), quotaCmd(g), aliasCmd(g), invocationCmd(g), scheduleCmd(g), logsCmd(g), benchCmd(g))
 	return root
 }
 

@@ -1378,6 +1378,112 @@ func (*DeleteFunctionResponse) Descriptor() ([]byte, []int) {
 	return file_gust_v1_function_proto_rawDescGZIP(), []int{23}
 }
 
+// GetLogsRequest names the function.
+type GetLogsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Follow        bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLogsRequest) Reset() {
+	*x = GetLogsRequest{}
+	mi := &file_gust_v1_function_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLogsRequest) ProtoMessage() {}
+
+func (x *GetLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLogsRequest.ProtoReflect.Descriptor instead.
+func (*GetLogsRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetLogsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetLogsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+// GetLogsResponse is a run of whole lines from one worker.
+type GetLogsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Worker        string                 `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLogsResponse) Reset() {
+	*x = GetLogsResponse{}
+	mi := &file_gust_v1_function_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLogsResponse) ProtoMessage() {}
+
+func (x *GetLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLogsResponse.ProtoReflect.Descriptor instead.
+func (*GetLogsResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetLogsResponse) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+func (x *GetLogsResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_gust_v1_function_proto protoreflect.FileDescriptor
 
 const file_gust_v1_function_proto_rawDesc = "" +
@@ -1474,7 +1580,13 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\x15DeleteFunctionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tqualifier\x18\x02 \x01(\tR\tqualifier\"\x18\n" +
-	"\x16DeleteFunctionResponse2\xa7\x06\n" +
+	"\x16DeleteFunctionResponse\"<\n" +
+	"\x0eGetLogsRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\"=\n" +
+	"\x0fGetLogsResponse\x12\x16\n" +
+	"\x06worker\x18\x01 \x01(\tR\x06worker\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data2\xe7\x06\n" +
 	"\x0fFunctionService\x12G\n" +
 	"\n" +
 	"UploadCode\x12\x1a.gust.v1.UploadCodeRequest\x1a\x1b.gust.v1.UploadCodeResponse(\x01\x12H\n" +
@@ -1486,7 +1598,8 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\x0ePublishVersion\x12\x1e.gust.v1.PublishVersionRequest\x1a\x1f.gust.v1.PublishVersionResponse\x12?\n" +
 	"\bPutAlias\x12\x18.gust.v1.PutAliasRequest\x1a\x19.gust.v1.PutAliasResponse\x12H\n" +
 	"\vListAliases\x12\x1b.gust.v1.ListAliasesRequest\x1a\x1c.gust.v1.ListAliasesResponse\x12K\n" +
-	"\fListVersions\x12\x1c.gust.v1.ListVersionsRequest\x1a\x1d.gust.v1.ListVersionsResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
+	"\fListVersions\x12\x1c.gust.v1.ListVersionsRequest\x1a\x1d.gust.v1.ListVersionsResponse\x12>\n" +
+	"\aGetLogs\x12\x17.gust.v1.GetLogsRequest\x1a\x18.gust.v1.GetLogsResponse0\x01B/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
 
 var (
 	file_gust_v1_function_proto_rawDescOnce sync.Once
@@ -1500,7 +1613,7 @@ func file_gust_v1_function_proto_rawDescGZIP() []byte {
 	return file_gust_v1_function_proto_rawDescData
 }
 
-var file_gust_v1_function_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_gust_v1_function_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_gust_v1_function_proto_goTypes = []any{
 	(*Alias)(nil),                          // 0: gust.v1.Alias
 	(*PublishVersionRequest)(nil),          // 1: gust.v1.PublishVersionRequest
@@ -1526,24 +1639,26 @@ var file_gust_v1_function_proto_goTypes = []any{
 	(*ListFunctionsResponse)(nil),          // 21: gust.v1.ListFunctionsResponse
 	(*DeleteFunctionRequest)(nil),          // 22: gust.v1.DeleteFunctionRequest
 	(*DeleteFunctionResponse)(nil),         // 23: gust.v1.DeleteFunctionResponse
-	nil,                                    // 24: gust.v1.Alias.AdditionalWeightsEntry
-	nil,                                    // 25: gust.v1.FunctionConfig.EnvironmentEntry
-	(*durationpb.Duration)(nil),            // 26: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),          // 27: google.protobuf.Timestamp
+	(*GetLogsRequest)(nil),                 // 24: gust.v1.GetLogsRequest
+	(*GetLogsResponse)(nil),                // 25: gust.v1.GetLogsResponse
+	nil,                                    // 26: gust.v1.Alias.AdditionalWeightsEntry
+	nil,                                    // 27: gust.v1.FunctionConfig.EnvironmentEntry
+	(*durationpb.Duration)(nil),            // 28: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 29: google.protobuf.Timestamp
 }
 var file_gust_v1_function_proto_depIdxs = []int32{
-	24, // 0: gust.v1.Alias.additional_weights:type_name -> gust.v1.Alias.AdditionalWeightsEntry
+	26, // 0: gust.v1.Alias.additional_weights:type_name -> gust.v1.Alias.AdditionalWeightsEntry
 	13, // 1: gust.v1.PublishVersionResponse.function:type_name -> gust.v1.Function
 	0,  // 2: gust.v1.PutAliasRequest.alias:type_name -> gust.v1.Alias
 	0,  // 3: gust.v1.PutAliasResponse.alias:type_name -> gust.v1.Alias
 	0,  // 4: gust.v1.ListAliasesResponse.aliases:type_name -> gust.v1.Alias
 	13, // 5: gust.v1.ListVersionsResponse.versions:type_name -> gust.v1.Function
 	9,  // 6: gust.v1.PutFunctionConcurrencyResponse.concurrency:type_name -> gust.v1.Concurrency
-	26, // 7: gust.v1.FunctionConfig.timeout:type_name -> google.protobuf.Duration
-	25, // 8: gust.v1.FunctionConfig.environment:type_name -> gust.v1.FunctionConfig.EnvironmentEntry
-	26, // 9: gust.v1.FunctionConfig.max_event_age:type_name -> google.protobuf.Duration
+	28, // 7: gust.v1.FunctionConfig.timeout:type_name -> google.protobuf.Duration
+	27, // 8: gust.v1.FunctionConfig.environment:type_name -> gust.v1.FunctionConfig.EnvironmentEntry
+	28, // 9: gust.v1.FunctionConfig.max_event_age:type_name -> google.protobuf.Duration
 	12, // 10: gust.v1.Function.config:type_name -> gust.v1.FunctionConfig
-	27, // 11: gust.v1.Function.last_modified:type_name -> google.protobuf.Timestamp
+	29, // 11: gust.v1.Function.last_modified:type_name -> google.protobuf.Timestamp
 	12, // 12: gust.v1.PutFunctionRequest.config:type_name -> gust.v1.FunctionConfig
 	13, // 13: gust.v1.PutFunctionResponse.function:type_name -> gust.v1.Function
 	13, // 14: gust.v1.GetFunctionResponse.function:type_name -> gust.v1.Function
@@ -1559,18 +1674,20 @@ var file_gust_v1_function_proto_depIdxs = []int32{
 	3,  // 24: gust.v1.FunctionService.PutAlias:input_type -> gust.v1.PutAliasRequest
 	5,  // 25: gust.v1.FunctionService.ListAliases:input_type -> gust.v1.ListAliasesRequest
 	7,  // 26: gust.v1.FunctionService.ListVersions:input_type -> gust.v1.ListVersionsRequest
-	15, // 27: gust.v1.FunctionService.UploadCode:output_type -> gust.v1.UploadCodeResponse
-	17, // 28: gust.v1.FunctionService.PutFunction:output_type -> gust.v1.PutFunctionResponse
-	19, // 29: gust.v1.FunctionService.GetFunction:output_type -> gust.v1.GetFunctionResponse
-	21, // 30: gust.v1.FunctionService.ListFunctions:output_type -> gust.v1.ListFunctionsResponse
-	23, // 31: gust.v1.FunctionService.DeleteFunction:output_type -> gust.v1.DeleteFunctionResponse
-	11, // 32: gust.v1.FunctionService.PutFunctionConcurrency:output_type -> gust.v1.PutFunctionConcurrencyResponse
-	2,  // 33: gust.v1.FunctionService.PublishVersion:output_type -> gust.v1.PublishVersionResponse
-	4,  // 34: gust.v1.FunctionService.PutAlias:output_type -> gust.v1.PutAliasResponse
-	6,  // 35: gust.v1.FunctionService.ListAliases:output_type -> gust.v1.ListAliasesResponse
-	8,  // 36: gust.v1.FunctionService.ListVersions:output_type -> gust.v1.ListVersionsResponse
-	27, // [27:37] is the sub-list for method output_type
-	17, // [17:27] is the sub-list for method input_type
+	24, // 27: gust.v1.FunctionService.GetLogs:input_type -> gust.v1.GetLogsRequest
+	15, // 28: gust.v1.FunctionService.UploadCode:output_type -> gust.v1.UploadCodeResponse
+	17, // 29: gust.v1.FunctionService.PutFunction:output_type -> gust.v1.PutFunctionResponse
+	19, // 30: gust.v1.FunctionService.GetFunction:output_type -> gust.v1.GetFunctionResponse
+	21, // 31: gust.v1.FunctionService.ListFunctions:output_type -> gust.v1.ListFunctionsResponse
+	23, // 32: gust.v1.FunctionService.DeleteFunction:output_type -> gust.v1.DeleteFunctionResponse
+	11, // 33: gust.v1.FunctionService.PutFunctionConcurrency:output_type -> gust.v1.PutFunctionConcurrencyResponse
+	2,  // 34: gust.v1.FunctionService.PublishVersion:output_type -> gust.v1.PublishVersionResponse
+	4,  // 35: gust.v1.FunctionService.PutAlias:output_type -> gust.v1.PutAliasResponse
+	6,  // 36: gust.v1.FunctionService.ListAliases:output_type -> gust.v1.ListAliasesResponse
+	8,  // 37: gust.v1.FunctionService.ListVersions:output_type -> gust.v1.ListVersionsResponse
+	25, // 38: gust.v1.FunctionService.GetLogs:output_type -> gust.v1.GetLogsResponse
+	28, // [28:39] is the sub-list for method output_type
+	17, // [17:28] is the sub-list for method input_type
 	17, // [17:17] is the sub-list for extension type_name
 	17, // [17:17] is the sub-list for extension extendee
 	0,  // [0:17] is the sub-list for field type_name
@@ -1588,7 +1705,7 @@ func file_gust_v1_function_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_v1_function_proto_rawDesc), len(file_gust_v1_function_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

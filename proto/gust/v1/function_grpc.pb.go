@@ -29,6 +29,7 @@ const (
 	FunctionService_PutAlias_FullMethodName               = "/gust.v1.FunctionService/PutAlias"
 	FunctionService_ListAliases_FullMethodName            = "/gust.v1.FunctionService/ListAliases"
 	FunctionService_ListVersions_FullMethodName           = "/gust.v1.FunctionService/ListVersions"
+	FunctionService_GetLogs_FullMethodName                = "/gust.v1.FunctionService/GetLogs"
 )
 
 // FunctionServiceClient is the client API for FunctionService service.
@@ -60,6 +61,10 @@ type FunctionServiceClient interface {
 	ListAliases(ctx context.Context, in *ListAliasesRequest, opts ...grpc.CallOption) (*ListAliasesResponse, error)
 	// ListVersions lists a function's published versions.
 	ListVersions(ctx context.Context, in *ListVersionsRequest, opts ...grpc.CallOption) (*ListVersionsResponse, error)
+	// GetLogs streams what a function printed, with Lambda's START, END and
+	// REPORT lines, from every worker that ran it; with follow it goes on
+	// until the caller ends the call.
+	GetLogs(ctx context.Context, in *GetLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetLogsResponse], error)
 }
 
 type functionServiceClient struct {
@@ -173,6 +178,25 @@ func (c *functionServiceClient) ListVersions(ctx context.Context, in *ListVersio
 	return out, nil
 }
 
+func (c *functionServiceClient) GetLogs(ctx context.Context, in *GetLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetLogsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &FunctionService_ServiceDesc.Streams[1], FunctionService_GetLogs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetLogsRequest, GetLogsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FunctionService_GetLogsClient = grpc.ServerStreamingClient[GetLogsResponse]
+
 // FunctionServiceServer is the server API for FunctionService service.
 // All implementations must embed UnimplementedFunctionServiceServer
 // for forward compatibility.
@@ -202,6 +226,10 @@ type FunctionServiceServer interface {
 	ListAliases(context.Context, *ListAliasesRequest) (*ListAliasesResponse, error)
 	// ListVersions lists a function's published versions.
 	ListVersions(context.Context, *ListVersionsRequest) (*ListVersionsResponse, error)
+	// GetLogs streams what a function printed, with Lambda's START, END and
+	// REPORT lines, from every worker that ran it; with follow it goes on
+	// until the caller ends the call.
+	GetLogs(*GetLogsRequest, grpc.ServerStreamingServer[GetLogsResponse]) error
 	mustEmbedUnimplementedFunctionServiceServer()
 }
 
@@ -241,6 +269,9 @@ func (UnimplementedFunctionServiceServer) ListAliases(context.Context, *ListAlia
 }
 func (UnimplementedFunctionServiceServer) ListVersions(context.Context, *ListVersionsRequest) (*ListVersionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListVersions not implemented")
+}
+func (UnimplementedFunctionServiceServer) GetLogs(*GetLogsRequest, grpc.ServerStreamingServer[GetLogsResponse]) error {
+	return status.Error(codes.Unimplemented, "method GetLogs not implemented")
 }
 func (UnimplementedFunctionServiceServer) mustEmbedUnimplementedFunctionServiceServer() {}
 func (UnimplementedFunctionServiceServer) testEmbeddedByValue()                         {}
@@ -432,6 +463,17 @@ func _FunctionService_ListVersions_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FunctionService_GetLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetLogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FunctionServiceServer).GetLogs(m, &grpc.GenericServerStream[GetLogsRequest, GetLogsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FunctionService_GetLogsServer = grpc.ServerStreamingServer[GetLogsResponse]
+
 // FunctionService_ServiceDesc is the grpc.ServiceDesc for FunctionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -481,6 +523,11 @@ var FunctionService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "UploadCode",
 			Handler:       _FunctionService_UploadCode_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "GetLogs",
+			Handler:       _FunctionService_GetLogs_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "gust/v1/function.proto",

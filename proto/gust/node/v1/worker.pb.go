@@ -24,6 +24,104 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// FunctionLogsRequest names the function.
+type FunctionLogsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Function      string                 `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	Follow        bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FunctionLogsRequest) Reset() {
+	*x = FunctionLogsRequest{}
+	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FunctionLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FunctionLogsRequest) ProtoMessage() {}
+
+func (x *FunctionLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FunctionLogsRequest.ProtoReflect.Descriptor instead.
+func (*FunctionLogsRequest) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *FunctionLogsRequest) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *FunctionLogsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+// FunctionLogsResponse is a run of whole lines.
+type FunctionLogsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FunctionLogsResponse) Reset() {
+	*x = FunctionLogsResponse{}
+	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FunctionLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FunctionLogsResponse) ProtoMessage() {}
+
+func (x *FunctionLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FunctionLogsResponse.ProtoReflect.Descriptor instead.
+func (*FunctionLogsResponse) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FunctionLogsResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // ProvisionRequest asks for count initialised sandboxes.
 type ProvisionRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -37,7 +135,7 @@ type ProvisionRequest struct {
 
 func (x *ProvisionRequest) Reset() {
 	*x = ProvisionRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +147,7 @@ func (x *ProvisionRequest) String() string {
 func (*ProvisionRequest) ProtoMessage() {}
 
 func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +160,7 @@ func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{0}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ProvisionRequest) GetFunction() *FunctionSpec {
@@ -97,7 +195,7 @@ type ProvisionResponse struct {
 
 func (x *ProvisionResponse) Reset() {
 	*x = ProvisionResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -109,7 +207,7 @@ func (x *ProvisionResponse) String() string {
 func (*ProvisionResponse) ProtoMessage() {}
 
 func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -122,7 +220,7 @@ func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{1}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ProvisionResponse) GetExisting() int32 {
@@ -156,7 +254,7 @@ type FunctionSpec struct {
 
 func (x *FunctionSpec) Reset() {
 	*x = FunctionSpec{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +266,7 @@ func (x *FunctionSpec) String() string {
 func (*FunctionSpec) ProtoMessage() {}
 
 func (x *FunctionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +279,7 @@ func (x *FunctionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionSpec.ProtoReflect.Descriptor instead.
 func (*FunctionSpec) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{2}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FunctionSpec) GetName() string {
@@ -259,7 +357,7 @@ type InvokeRequest struct {
 
 func (x *InvokeRequest) Reset() {
 	*x = InvokeRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -271,7 +369,7 @@ func (x *InvokeRequest) String() string {
 func (*InvokeRequest) ProtoMessage() {}
 
 func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -284,7 +382,7 @@ func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeRequest.ProtoReflect.Descriptor instead.
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{3}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *InvokeRequest) GetFunction() *FunctionSpec {
@@ -351,7 +449,7 @@ type InvokeResponse struct {
 
 func (x *InvokeResponse) Reset() {
 	*x = InvokeResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +461,7 @@ func (x *InvokeResponse) String() string {
 func (*InvokeResponse) ProtoMessage() {}
 
 func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +474,7 @@ func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResponse.ProtoReflect.Descriptor instead.
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{4}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InvokeResponse) GetEvent() isInvokeResponse_Event {
@@ -446,7 +544,7 @@ type Started struct {
 
 func (x *Started) Reset() {
 	*x = Started{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +556,7 @@ func (x *Started) String() string {
 func (*Started) ProtoMessage() {}
 
 func (x *Started) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +569,7 @@ func (x *Started) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Started.ProtoReflect.Descriptor instead.
 func (*Started) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{5}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Started) GetSandbox() string {
@@ -497,7 +595,7 @@ type NoWarmSandbox struct {
 
 func (x *NoWarmSandbox) Reset() {
 	*x = NoWarmSandbox{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +607,7 @@ func (x *NoWarmSandbox) String() string {
 func (*NoWarmSandbox) ProtoMessage() {}
 
 func (x *NoWarmSandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +620,7 @@ func (x *NoWarmSandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoWarmSandbox.ProtoReflect.Descriptor instead.
 func (*NoWarmSandbox) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{6}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{8}
 }
 
 // InvokeResult is the outcome of one invocation.
@@ -547,7 +645,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +657,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +670,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{7}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *InvokeResult) GetRequestId() string {
@@ -677,7 +775,7 @@ type WatchPoolRequest struct {
 
 func (x *WatchPoolRequest) Reset() {
 	*x = WatchPoolRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +787,7 @@ func (x *WatchPoolRequest) String() string {
 func (*WatchPoolRequest) ProtoMessage() {}
 
 func (x *WatchPoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +800,7 @@ func (x *WatchPoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPoolRequest.ProtoReflect.Descriptor instead.
 func (*WatchPoolRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchPoolRequest) GetCoordinator() string {
@@ -729,7 +827,7 @@ type WatchPoolResponse struct {
 
 func (x *WatchPoolResponse) Reset() {
 	*x = WatchPoolResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +839,7 @@ func (x *WatchPoolResponse) String() string {
 func (*WatchPoolResponse) ProtoMessage() {}
 
 func (x *WatchPoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +852,7 @@ func (x *WatchPoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPoolResponse.ProtoReflect.Descriptor instead.
 func (*WatchPoolResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchPoolResponse) GetWorker() string {
@@ -819,7 +917,7 @@ type PoolEntry struct {
 
 func (x *PoolEntry) Reset() {
 	*x = PoolEntry{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +929,7 @@ func (x *PoolEntry) String() string {
 func (*PoolEntry) ProtoMessage() {}
 
 func (x *PoolEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +942,7 @@ func (x *PoolEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolEntry.ProtoReflect.Descriptor instead.
 func (*PoolEntry) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{10}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PoolEntry) GetKey() string {
@@ -877,7 +975,7 @@ type ListSandboxesRequest struct {
 
 func (x *ListSandboxesRequest) Reset() {
 	*x = ListSandboxesRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +987,7 @@ func (x *ListSandboxesRequest) String() string {
 func (*ListSandboxesRequest) ProtoMessage() {}
 
 func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1000,7 @@ func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListSandboxesRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{11}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{13}
 }
 
 // ListSandboxesResponse lists sandboxes.
@@ -915,7 +1013,7 @@ type ListSandboxesResponse struct {
 
 func (x *ListSandboxesResponse) Reset() {
 	*x = ListSandboxesResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1025,7 @@ func (x *ListSandboxesResponse) String() string {
 func (*ListSandboxesResponse) ProtoMessage() {}
 
 func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1038,7 @@ func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListSandboxesResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{12}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListSandboxesResponse) GetSandboxes() []*Sandbox {
@@ -966,7 +1064,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1076,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1089,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{13}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Sandbox) GetId() string {
@@ -1045,7 +1143,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[14]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1155,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[14]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1168,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{14}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{16}
 }
 
 // DrainResponse is empty.
@@ -1082,7 +1180,7 @@ type DrainResponse struct {
 
 func (x *DrainResponse) Reset() {
 	*x = DrainResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[15]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1192,7 @@ func (x *DrainResponse) String() string {
 func (*DrainResponse) ProtoMessage() {}
 
 func (x *DrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[15]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,14 +1205,19 @@ func (x *DrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainResponse.ProtoReflect.Descriptor instead.
 func (*DrainResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{15}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{17}
 }
 
 var File_gust_node_v1_worker_proto protoreflect.FileDescriptor
 
 const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x19gust/node/v1/worker.proto\x12\fgust.node.v1\"y\n" +
+	"\x19gust/node/v1/worker.proto\x12\fgust.node.v1\"I\n" +
+	"\x13FunctionLogsRequest\x12\x1a\n" +
+	"\bfunction\x18\x01 \x01(\tR\bfunction\x12\x16\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\"*\n" +
+	"\x14FunctionLogsResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"y\n" +
 	"\x10ProvisionRequest\x126\n" +
 	"\bfunction\x18\x01 \x01(\v2\x1a.gust.node.v1.FunctionSpecR\bfunction\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x17\n" +
@@ -1198,13 +1301,14 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12)\n" +
 	"\x11last_used_unix_ms\x18\x06 \x01(\x03R\x0elastUsedUnixMs\"\x0e\n" +
 	"\fDrainRequest\"\x0f\n" +
-	"\rDrainResponse2\x90\x03\n" +
+	"\rDrainResponse2\xe9\x03\n" +
 	"\rWorkerService\x12E\n" +
 	"\x06Invoke\x12\x1b.gust.node.v1.InvokeRequest\x1a\x1c.gust.node.v1.InvokeResponse0\x01\x12N\n" +
 	"\tWatchPool\x12\x1e.gust.node.v1.WatchPoolRequest\x1a\x1f.gust.node.v1.WatchPoolResponse0\x01\x12X\n" +
 	"\rListSandboxes\x12\".gust.node.v1.ListSandboxesRequest\x1a#.gust.node.v1.ListSandboxesResponse\x12@\n" +
 	"\x05Drain\x12\x1a.gust.node.v1.DrainRequest\x1a\x1b.gust.node.v1.DrainResponse\x12L\n" +
-	"\tProvision\x12\x1e.gust.node.v1.ProvisionRequest\x1a\x1f.gust.node.v1.ProvisionResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
+	"\tProvision\x12\x1e.gust.node.v1.ProvisionRequest\x1a\x1f.gust.node.v1.ProvisionResponse\x12W\n" +
+	"\fFunctionLogs\x12!.gust.node.v1.FunctionLogsRequest\x1a\".gust.node.v1.FunctionLogsResponse0\x01B4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
 
 var (
 	file_gust_node_v1_worker_proto_rawDescOnce sync.Once
@@ -1218,47 +1322,51 @@ func file_gust_node_v1_worker_proto_rawDescGZIP() []byte {
 	return file_gust_node_v1_worker_proto_rawDescData
 }
 
-var file_gust_node_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_gust_node_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_gust_node_v1_worker_proto_goTypes = []any{
-	(*ProvisionRequest)(nil),      // 0: gust.node.v1.ProvisionRequest
-	(*ProvisionResponse)(nil),     // 1: gust.node.v1.ProvisionResponse
-	(*FunctionSpec)(nil),          // 2: gust.node.v1.FunctionSpec
-	(*InvokeRequest)(nil),         // 3: gust.node.v1.InvokeRequest
-	(*InvokeResponse)(nil),        // 4: gust.node.v1.InvokeResponse
-	(*Started)(nil),               // 5: gust.node.v1.Started
-	(*NoWarmSandbox)(nil),         // 6: gust.node.v1.NoWarmSandbox
-	(*InvokeResult)(nil),          // 7: gust.node.v1.InvokeResult
-	(*WatchPoolRequest)(nil),      // 8: gust.node.v1.WatchPoolRequest
-	(*WatchPoolResponse)(nil),     // 9: gust.node.v1.WatchPoolResponse
-	(*PoolEntry)(nil),             // 10: gust.node.v1.PoolEntry
-	(*ListSandboxesRequest)(nil),  // 11: gust.node.v1.ListSandboxesRequest
-	(*ListSandboxesResponse)(nil), // 12: gust.node.v1.ListSandboxesResponse
-	(*Sandbox)(nil),               // 13: gust.node.v1.Sandbox
-	(*DrainRequest)(nil),          // 14: gust.node.v1.DrainRequest
-	(*DrainResponse)(nil),         // 15: gust.node.v1.DrainResponse
-	nil,                           // 16: gust.node.v1.FunctionSpec.EnvironmentEntry
+	(*FunctionLogsRequest)(nil),   // 0: gust.node.v1.FunctionLogsRequest
+	(*FunctionLogsResponse)(nil),  // 1: gust.node.v1.FunctionLogsResponse
+	(*ProvisionRequest)(nil),      // 2: gust.node.v1.ProvisionRequest
+	(*ProvisionResponse)(nil),     // 3: gust.node.v1.ProvisionResponse
+	(*FunctionSpec)(nil),          // 4: gust.node.v1.FunctionSpec
+	(*InvokeRequest)(nil),         // 5: gust.node.v1.InvokeRequest
+	(*InvokeResponse)(nil),        // 6: gust.node.v1.InvokeResponse
+	(*Started)(nil),               // 7: gust.node.v1.Started
+	(*NoWarmSandbox)(nil),         // 8: gust.node.v1.NoWarmSandbox
+	(*InvokeResult)(nil),          // 9: gust.node.v1.InvokeResult
+	(*WatchPoolRequest)(nil),      // 10: gust.node.v1.WatchPoolRequest
+	(*WatchPoolResponse)(nil),     // 11: gust.node.v1.WatchPoolResponse
+	(*PoolEntry)(nil),             // 12: gust.node.v1.PoolEntry
+	(*ListSandboxesRequest)(nil),  // 13: gust.node.v1.ListSandboxesRequest
+	(*ListSandboxesResponse)(nil), // 14: gust.node.v1.ListSandboxesResponse
+	(*Sandbox)(nil),               // 15: gust.node.v1.Sandbox
+	(*DrainRequest)(nil),          // 16: gust.node.v1.DrainRequest
+	(*DrainResponse)(nil),         // 17: gust.node.v1.DrainResponse
+	nil,                           // 18: gust.node.v1.FunctionSpec.EnvironmentEntry
 }
 var file_gust_node_v1_worker_proto_depIdxs = []int32{
-	2,  // 0: gust.node.v1.ProvisionRequest.function:type_name -> gust.node.v1.FunctionSpec
-	16, // 1: gust.node.v1.FunctionSpec.environment:type_name -> gust.node.v1.FunctionSpec.EnvironmentEntry
-	2,  // 2: gust.node.v1.InvokeRequest.function:type_name -> gust.node.v1.FunctionSpec
-	5,  // 3: gust.node.v1.InvokeResponse.started:type_name -> gust.node.v1.Started
-	7,  // 4: gust.node.v1.InvokeResponse.result:type_name -> gust.node.v1.InvokeResult
-	6,  // 5: gust.node.v1.InvokeResponse.no_warm_sandbox:type_name -> gust.node.v1.NoWarmSandbox
-	10, // 6: gust.node.v1.WatchPoolResponse.entries:type_name -> gust.node.v1.PoolEntry
-	13, // 7: gust.node.v1.ListSandboxesResponse.sandboxes:type_name -> gust.node.v1.Sandbox
-	3,  // 8: gust.node.v1.WorkerService.Invoke:input_type -> gust.node.v1.InvokeRequest
-	8,  // 9: gust.node.v1.WorkerService.WatchPool:input_type -> gust.node.v1.WatchPoolRequest
-	11, // 10: gust.node.v1.WorkerService.ListSandboxes:input_type -> gust.node.v1.ListSandboxesRequest
-	14, // 11: gust.node.v1.WorkerService.Drain:input_type -> gust.node.v1.DrainRequest
-	0,  // 12: gust.node.v1.WorkerService.Provision:input_type -> gust.node.v1.ProvisionRequest
-	4,  // 13: gust.node.v1.WorkerService.Invoke:output_type -> gust.node.v1.InvokeResponse
-	9,  // 14: gust.node.v1.WorkerService.WatchPool:output_type -> gust.node.v1.WatchPoolResponse
-	12, // 15: gust.node.v1.WorkerService.ListSandboxes:output_type -> gust.node.v1.ListSandboxesResponse
-	15, // 16: gust.node.v1.WorkerService.Drain:output_type -> gust.node.v1.DrainResponse
-	1,  // 17: gust.node.v1.WorkerService.Provision:output_type -> gust.node.v1.ProvisionResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
+	4,  // 0: gust.node.v1.ProvisionRequest.function:type_name -> gust.node.v1.FunctionSpec
+	18, // 1: gust.node.v1.FunctionSpec.environment:type_name -> gust.node.v1.FunctionSpec.EnvironmentEntry
+	4,  // 2: gust.node.v1.InvokeRequest.function:type_name -> gust.node.v1.FunctionSpec
+	7,  // 3: gust.node.v1.InvokeResponse.started:type_name -> gust.node.v1.Started
+	9,  // 4: gust.node.v1.InvokeResponse.result:type_name -> gust.node.v1.InvokeResult
+	8,  // 5: gust.node.v1.InvokeResponse.no_warm_sandbox:type_name -> gust.node.v1.NoWarmSandbox
+	12, // 6: gust.node.v1.WatchPoolResponse.entries:type_name -> gust.node.v1.PoolEntry
+	15, // 7: gust.node.v1.ListSandboxesResponse.sandboxes:type_name -> gust.node.v1.Sandbox
+	5,  // 8: gust.node.v1.WorkerService.Invoke:input_type -> gust.node.v1.InvokeRequest
+	10, // 9: gust.node.v1.WorkerService.WatchPool:input_type -> gust.node.v1.WatchPoolRequest
+	13, // 10: gust.node.v1.WorkerService.ListSandboxes:input_type -> gust.node.v1.ListSandboxesRequest
+	16, // 11: gust.node.v1.WorkerService.Drain:input_type -> gust.node.v1.DrainRequest
+	2,  // 12: gust.node.v1.WorkerService.Provision:input_type -> gust.node.v1.ProvisionRequest
+	0,  // 13: gust.node.v1.WorkerService.FunctionLogs:input_type -> gust.node.v1.FunctionLogsRequest
+	6,  // 14: gust.node.v1.WorkerService.Invoke:output_type -> gust.node.v1.InvokeResponse
+	11, // 15: gust.node.v1.WorkerService.WatchPool:output_type -> gust.node.v1.WatchPoolResponse
+	14, // 16: gust.node.v1.WorkerService.ListSandboxes:output_type -> gust.node.v1.ListSandboxesResponse
+	17, // 17: gust.node.v1.WorkerService.Drain:output_type -> gust.node.v1.DrainResponse
+	3,  // 18: gust.node.v1.WorkerService.Provision:output_type -> gust.node.v1.ProvisionResponse
+	1,  // 19: gust.node.v1.WorkerService.FunctionLogs:output_type -> gust.node.v1.FunctionLogsResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -1269,7 +1377,7 @@ func file_gust_node_v1_worker_proto_init() {
 	if File_gust_node_v1_worker_proto != nil {
 		return
 	}
-	file_gust_node_v1_worker_proto_msgTypes[4].OneofWrappers = []any{
+	file_gust_node_v1_worker_proto_msgTypes[6].OneofWrappers = []any{
 		(*InvokeResponse_Started)(nil),
 		(*InvokeResponse_Result)(nil),
 		(*InvokeResponse_NoWarmSandbox)(nil),
@@ -1280,7 +1388,7 @@ func file_gust_node_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_node_v1_worker_proto_rawDesc), len(file_gust_node_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

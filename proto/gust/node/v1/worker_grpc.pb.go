@@ -27,6 +27,7 @@ const (
 	WorkerService_ListSandboxes_FullMethodName = "/gust.node.v1.WorkerService/ListSandboxes"
 	WorkerService_Drain_FullMethodName         = "/gust.node.v1.WorkerService/Drain"
 	WorkerService_Provision_FullMethodName     = "/gust.node.v1.WorkerService/Provision"
+	WorkerService_FunctionLogs_FullMethodName  = "/gust.node.v1.WorkerService/FunctionLogs"
 )
 
 // WorkerServiceClient is the client API for WorkerService service.
@@ -50,6 +51,10 @@ type WorkerServiceClient interface {
 	// this worker, starting what is missing; the leader repeats it while the
 	// function has provisioned concurrency, and the marks lapse otherwise.
 	Provision(ctx context.Context, in *ProvisionRequest, opts ...grpc.CallOption) (*ProvisionResponse, error)
+	// FunctionLogs streams a function's retained log on this worker (its
+	// output and the START/END/REPORT lines), in whole lines; with follow it
+	// goes on with what is written later until the caller ends the call.
+	FunctionLogs(ctx context.Context, in *FunctionLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FunctionLogsResponse], error)
 }
 
 type workerServiceClient struct {
@@ -128,6 +133,25 @@ func (c *workerServiceClient) Provision(ctx context.Context, in *ProvisionReques
 	return out, nil
 }
 
+func (c *workerServiceClient) FunctionLogs(ctx context.Context, in *FunctionLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FunctionLogsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &WorkerService_ServiceDesc.Streams[2], WorkerService_FunctionLogs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FunctionLogsRequest, FunctionLogsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WorkerService_FunctionLogsClient = grpc.ServerStreamingClient[FunctionLogsResponse]
+
 // WorkerServiceServer is the server API for WorkerService service.
 // All implementations must embed UnimplementedWorkerServiceServer
 // for forward compatibility.
@@ -149,6 +173,10 @@ type WorkerServiceServer interface {
 	// this worker, starting what is missing; the leader repeats it while the
 	// function has provisioned concurrency, and the marks lapse otherwise.
 	Provision(context.Context, *ProvisionRequest) (*ProvisionResponse, error)
+	// FunctionLogs streams a function's retained log on this worker (its
+	// output and the START/END/REPORT lines), in whole lines; with follow it
+	// goes on with what is written later until the caller ends the call.
+	FunctionLogs(*FunctionLogsRequest, grpc.ServerStreamingServer[FunctionLogsResponse]) error
 	mustEmbedUnimplementedWorkerServiceServer()
 }
 
@@ -173,6 +201,9 @@ func (UnimplementedWorkerServiceServer) Drain(context.Context, *DrainRequest) (*
 }
 func (UnimplementedWorkerServiceServer) Provision(context.Context, *ProvisionRequest) (*ProvisionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Provision not implemented")
+}
+func (UnimplementedWorkerServiceServer) FunctionLogs(*FunctionLogsRequest, grpc.ServerStreamingServer[FunctionLogsResponse]) error {
+	return status.Error(codes.Unimplemented, "method FunctionLogs not implemented")
 }
 func (UnimplementedWorkerServiceServer) mustEmbedUnimplementedWorkerServiceServer() {}
 func (UnimplementedWorkerServiceServer) testEmbeddedByValue()                       {}
@@ -271,6 +302,17 @@ func _WorkerService_Provision_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkerService_FunctionLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FunctionLogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(WorkerServiceServer).FunctionLogs(m, &grpc.GenericServerStream[FunctionLogsRequest, FunctionLogsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WorkerService_FunctionLogsServer = grpc.ServerStreamingServer[FunctionLogsResponse]
+
 // WorkerService_ServiceDesc is the grpc.ServiceDesc for WorkerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -300,6 +342,11 @@ var WorkerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchPool",
 			Handler:       _WorkerService_WatchPool_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "FunctionLogs",
+			Handler:       _WorkerService_FunctionLogs_Handler,
 			ServerStreams: true,
 		},
 	},
