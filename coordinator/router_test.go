@@ -59,9 +59,9 @@ func (f *fakeWorker) watch(ctx context.Context, fn func(*nodev1.WatchPoolRespons
 func (f *fakeWorker) listSandboxes(context.Context) ([]*nodev1.Sandbox, error) { return nil, nil }
 func (f *fakeWorker) drain(context.Context) error                              { return nil }
 
-func (f *fakeWorker) provision(context.Context, *nodev1.ProvisionRequest) error { return nil }
+func (f *fakeWorker) provision(context.Context, *nodev1.ProvisionRequest) error    { return nil }
 func (f *fakeWorker) logs(context.Context, string, bool, func([]byte) error) error { return nil }
-func (f *fakeWorker) close() error                                              { return nil }
+func (f *fakeWorker) close() error                                                 { return nil }
 
 func (f *fakeWorker) callCount() int {
 	f.mu.Lock()
