@@ -17,6 +17,7 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	devconfig "github.com/opencontainers/cgroups/devices/config"
+	cgmanager "github.com/opencontainers/cgroups/manager"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
@@ -47,6 +48,11 @@ type Config struct {
 	StemMemoryMB int
 	// StemTmpMB is the size of a stem cell's /tmp (default 512).
 	StemTmpMB int
+	// TotalPids bounds the processes and threads of all sandboxes together,
+	// so that many fork bombs at once, each within its own pids limit,
+	// still leave the host room to fork. Default: three quarters of the
+	// lower of the kernel's pid_max and threads-max.
+	TotalPids int64
 	// Logger receives lifecycle events.
 	Logger *slog.Logger
 }
@@ -88,6 +94,12 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	if err := EnsureRootFS(cfg.RootFS); err != nil {
 		return nil, err
+	}
+	if cfg.TotalPids <= 0 {
+		cfg.TotalPids = defaultTotalPids()
+	}
+	if err := limitParentPids(cfg.CgroupParent, cfg.TotalPids); err != nil {
+		return nil, fmt.Errorf("sandbox parent cgroup %s: %w", cfg.CgroupParent, err)
 	}
 	return &Manager{cfg: cfg, log: cfg.Logger}, nil
 }
@@ -389,4 +401,35 @@ func (s *Sandbox) Destroy() error {
 		return fmt.Errorf("destroy sandbox %s: %w", s.id, err)
 	}
 	return nil
+}
+
+// limitParentPids makes the sandboxes' parent cgroup and sets its pids
+// limit; every sandbox's cgroup is made below it.
+func limitParentPids(parent string, limit int64) error {
+	// SkipDevices: an empty device list here would deny every device to
+	// the sandboxes below.
+	res := &cgroups.Resources{PidsLimit: &limit, SkipDevices: true}
+	mgr, err := cgmanager.New(&cgroups.Cgroup{Path: parent, Resources: res})
+	if err != nil {
+		return err
+	}
+	if err := mgr.Apply(-1); err != nil { // create it, move no process in
+		return err
+	}
+	return mgr.Set(res)
+}
+
+func defaultTotalPids() int64 {
+	var limit int64
+	for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
+		if b, err := os.ReadFile(f); err == nil {
+			if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 && (limit == 0 || n < limit) {
+				limit = n
+			}
+		}
+	}
+	if limit == 0 {
+		limit = 32768
+	}
+	return limit * 3 / 4
 }

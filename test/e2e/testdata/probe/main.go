@@ -31,13 +31,20 @@ type Event struct {
 	Pad string `json:"pad,omitempty"`
 	// Key is the variable "env" reads.
 	Key string `json:"key,omitempty"`
-	// N is milliseconds (sleep), megabytes (alloc), an exit code (exit) or
-	// bytes (big).
+	// N is milliseconds (sleep), megabytes (alloc), an exit code (exit),
+	// bytes (big) or a loopback port (plant, look).
 	N int `json:"n,omitempty"`
 	// Line is written to stderr by "log".
 	Line string `json:"line,omitempty"`
-	// Paths are host paths "isolation" must not see.
+	// Paths are host paths "isolation" must not see and "files" reads.
 	Paths []string `json:"paths,omitempty"`
+	// Addrs are what "connect" dials: "tcp:host:port", "udp:host:port",
+	// "unix:@abstract-name".
+	Addrs []string `json:"addrs,omitempty"`
+	// Marker names what "mount", "files", "plant" and "look" leave or seek.
+	Marker string `json:"marker,omitempty"`
+	// Pids are host pids "look" signals (with signal 0).
+	Pids []int `json:"pids,omitempty"`
 	// RequestContext and RequestPayload arrive in an on-failure
 	// destination record; "echo" logs them.
 	RequestContext map[string]any  `json:"requestContext,omitempty"`
@@ -111,6 +118,38 @@ func handle(ctx context.Context, e Event) (any, error) {
 		return strings.Repeat("x", e.N), nil
 	case "isolation":
 		return isolation(e), nil
+	// The hostile actions (hostile.go).
+	case "forkbomb":
+		return nil, forkBomb()
+	case "forkbomb-hold":
+		return nil, forkBombHold()
+	case "spin":
+		spin()
+	case "filltmp":
+		return fillTmp(), nil
+	case "mount":
+		return mountAttempts(e.Marker), nil
+	case "ptrace":
+		return ptraceAttempts(), nil
+	case "modules":
+		return moduleAttempts(), nil
+	case "rawsock":
+		return rawSocketAttempts(), nil
+	case "connect":
+		return connectAttempts(e.Addrs), nil
+	case "files":
+		return files(e.Paths, e.Marker), nil
+	case "plant":
+		return plant(e.Marker, e.N)
+	case "look":
+		return look(e.Marker, e.N, e.Pids), nil
+	case "inotify-hold":
+		return inotifyHold(), nil
+	case "inotify-release":
+		inotifyRelease()
+		return map[string]any{"released": true}, nil
+	case "inotify-one":
+		return inotifyOne(), nil
 	}
 	return nil, fmt.Errorf("unknown action %q", e.Action)
 }
@@ -184,8 +223,14 @@ func errString(err error) string {
 }
 
 func main() {
-	if os.Getenv("PROBE_CHILD") == "sleep" {
+	switch os.Getenv("PROBE_CHILD") {
+	case "sleep":
 		time.Sleep(10 * time.Second)
+		return
+	case "exit":
+		return
+	case "traceme":
+		traceMe()
 		return
 	}
 	// PROBE_INIT_EXIT=N makes the function die during init, before it
