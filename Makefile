@@ -86,3 +86,10 @@ clean:
 	rm -rf $(BIN)
 
 FORCE:
+
+# The chaos suite (test/chaos): real gustd processes on loopback, seeded
+# random faults under load, an invariant table; non-zero on any violation.
+# Replay a run with GUST_CHAOS_SEED=N. CI runs the short version in make test.
+.PHONY: chaos
+chaos:
+	CI= GUST_CHAOS=full CGO_ENABLED=1 $(GO) test -tags "$(TEST_TAGS)" -ldflags '$(TEST_LDFLAGS)' -count=1 -v -timeout 20m ./test/chaos/

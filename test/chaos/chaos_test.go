@@ -1,0 +1,859 @@
+// Package chaos_test is gust's chaos suite: real gustd processes on
+// loopback (3 coordinators, 2 workers), load, and seeded random faults —
+// kill -9 of the leader, a follower and a worker, SIGSTOP, a partitioned
+// coordinator, restarts with the same data dir. After every scenario it
+// checks the invariants users rely on and prints a table; any violation
+// fails the test.
+//
+// GUST_CHAOS=short (the default under CI=true) runs a few scenarios;
+// GUST_CHAOS=full (make chaos) runs all with more load. Without either it
+// skips. -chaos.seed or GUST_CHAOS_SEED replays a run.
+package chaos_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gustfaas/gust/internal/testutil"
+)
+
+var seedFlag = flag.Int64("chaos.seed", 0, "seed for the fault schedule (default: GUST_CHAOS_SEED, else time-based)")
+
+// mode is "short", "full" or "" (skip).
+func mode() string {
+	switch m := os.Getenv("GUST_CHAOS"); m {
+	case "short", "full":
+		return m
+	case "":
+		if os.Getenv("CI") == "true" {
+			return "short"
+		}
+		return ""
+	default:
+		return "short"
+	}
+}
+
+// Invariants, the table's columns.
+const (
+	invLimit    = "limit"
+	invAsync    = "async"
+	invSchedule = "schedule"
+	invRaft     = "raft"
+	invLeaks    = "leaks"
+)
+
+var invariants = []string{invLimit, invAsync, invSchedule, invRaft, invLeaks}
+
+// run is one scenario's state: its cluster, its random source, and what
+// its checks found.
+type run struct {
+	t     *testing.T
+	c     *cluster
+	rng   *rand.Rand
+	full  bool
+	res   map[string]string // invariant → ok / VIOLATED
+	notes []string
+}
+
+func (r *run) logf(format string, args ...any) {
+	r.t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	r.notes = append(r.notes, msg)
+	r.t.Log(msg)
+}
+
+// check records an invariant's outcome; a violation fails the test.
+func (r *run) check(inv string, ok bool, format string, args ...any) {
+	r.t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if !ok {
+		r.res[inv] = "VIOLATED"
+		r.t.Errorf("INVARIANT %s VIOLATED: %s", inv, msg)
+		r.notes = append(r.notes, inv+" VIOLATED: "+msg)
+		return
+	}
+	if r.res[inv] == "" {
+		r.res[inv] = "ok"
+	}
+	r.logf("%s ok: %s", inv, msg)
+}
+
+// randDur is a random duration in [lo, hi).
+func (r *run) randDur(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(r.rng.Int64N(int64(hi-lo)))
+}
+
+func (r *run) pick(nodes []*node) *node { return nodes[r.rng.IntN(len(nodes))] }
+
+type scenario struct {
+	name    string
+	short   bool // part of the CI run
+	fn      func(r *run)
+	prepare func(t *testing.T, i int, n *node) // changes coordinator i before it starts
+}
+
+var scenarios = []scenario{
+	{"quota-6-burst-leader-kill9", true, scenarioQuotaLeaderKill, nil},
+	{"async-40-leader-and-worker-kill9", true, scenarioAsyncKills, nil},
+	{"schedule-1s-leader-kill9", true, scenarioScheduleLeaderKill, nil},
+	{"sigstop-follower-under-load", false, scenarioSigstop, nil},
+	{"follower-kill9-restart-same-datadir", false, scenarioRestartFollower, nil},
+	{"partition-one-coordinator", false, scenarioPartition, asOwnUID},
+}
+
+func TestChaos(t *testing.T) {
+	m := mode()
+	if m == "" {
+		t.Skip("set GUST_CHAOS=short|full (or CI=true) to run the chaos suite")
+	}
+	testutil.RequireRoot(t)
+	seed := *seedFlag
+	if seed == 0 {
+		if v := os.Getenv("GUST_CHAOS_SEED"); v != "" {
+			var err error
+			if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
+				t.Fatalf("GUST_CHAOS_SEED=%q: %v", v, err)
+			}
+		}
+	}
+	if seed == 0 {
+		seed = time.Now().UnixNano() % 1_000_000_000
+	}
+	fmt.Printf("chaos: mode %s, seed %d (replay: GUST_CHAOS=%s GUST_CHAOS_SEED=%d)\n", m, seed, m, seed)
+	t.Logf("chaos: mode %s, seed %d", m, seed)
+
+	type row struct {
+		name string
+		res  map[string]string
+		dur  time.Duration
+	}
+	var rows []row
+	for i, sc := range scenarios {
+		if m == "short" && !sc.short {
+			continue
+		}
+		r := &run{rng: rand.New(rand.NewPCG(uint64(seed), uint64(i))), full: m == "full", res: map[string]string{}}
+		start := time.Now()
+		timeouts := cliTimeouts.Load()
+		t.Run(sc.name, func(t *testing.T) {
+			r.t = t
+			completed := false
+			defer func() {
+				if !completed {
+					// A scenario that could not finish (its setup failed, or
+					// the cluster never healed) marks what it did not check.
+					for _, inv := range invariants {
+						if r.res[inv] == "" {
+							r.res[inv] = "ERROR"
+						}
+					}
+				}
+			}()
+			var prep func(int, *node)
+			if sc.prepare != nil {
+				prep = func(i int, n *node) { sc.prepare(t, i, n) }
+			}
+			r.c = startCluster(t, prep)
+			r.c.waitHealthy(t, 60*time.Second, 5)
+			sc.fn(r)
+			if r.c != nil {
+				r.checkRaft()
+				r.checkLeaks()
+			}
+			completed = true
+		})
+		if n := cliTimeouts.Load() - timeouts; n > 0 {
+			fmt.Printf("chaos: %s: %d gust CLI calls got no answer within 30 s\n", sc.name, n)
+		}
+		for _, inv := range invariants {
+			if r.res[inv] == "" {
+				r.res[inv] = "n/a"
+			}
+		}
+		rows = append(rows, row{sc.name, r.res, time.Since(start)})
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "chaos invariants (mode %s, seed %d)\n", m, seed)
+	fmt.Fprintf(&b, "%-38s", "scenario")
+	for _, inv := range invariants {
+		fmt.Fprintf(&b, " %-9s", inv)
+	}
+	fmt.Fprintf(&b, " %s\n", "time")
+	violations := 0
+	for _, rw := range rows {
+		fmt.Fprintf(&b, "%-38s", rw.name)
+		for _, inv := range invariants {
+			v := rw.res[inv]
+			if v == "VIOLATED" || v == "ERROR" {
+				violations++
+			}
+			fmt.Fprintf(&b, " %-9s", v)
+		}
+		fmt.Fprintf(&b, " %.0fs\n", rw.dur.Seconds())
+	}
+	fmt.Print(b.String())
+	t.Log("\n" + b.String())
+	if violations > 0 {
+		t.Errorf("%d invariant violations or errors (seed %d)", violations, seed)
+	}
+}
+
+// ---- load ----
+
+type httpResult struct {
+	status int
+	span   span
+}
+
+// invokeSpan calls the Lambda REST Invoke endpoint of one coordinator with
+// the probe's "span" action.
+func invokeSpan(hc *http.Client, httpAddr, fn string, ms int) (httpResult, error) {
+	body := fmt.Sprintf(`{"action":"span","n":%d}`, ms)
+	resp, err := hc.Post("http://"+httpAddr+"/2015-03-31/functions/"+fn+"/invocations", "application/json", strings.NewReader(body))
+	if err != nil {
+		return httpResult{}, err
+	}
+	defer resp.Body.Close()
+	r := httpResult{status: resp.StatusCode}
+	if resp.StatusCode == 200 && resp.Header.Get("X-Amz-Function-Error") == "" {
+		var out struct {
+			Start int64 `json:"start_ns"`
+			End   int64 `json:"end_ns"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&out) == nil {
+			r.span = span{out.Start, out.End}
+		}
+	}
+	return r, nil
+}
+
+// loader keeps a few clients invoking fn over every coordinator's HTTP
+// front until stopped.
+type loader struct {
+	stop         chan struct{}
+	wg           sync.WaitGroup
+	mu           sync.Mutex
+	ok, throttle int
+	errs         int
+	spans        []span
+}
+
+func startLoad(c *cluster, fn string, clients, ms int) *loader {
+	l := &loader{stop: make(chan struct{})}
+	hc := &http.Client{Timeout: 20 * time.Second}
+	for g := 0; g < clients; g++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := g; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				r, err := invokeSpan(hc, c.coords[i%len(c.coords)].http, fn, ms)
+				l.mu.Lock()
+				switch {
+				case err != nil:
+					l.errs++
+				case r.status == 200:
+					l.ok++
+					if r.span.end > 0 {
+						l.spans = append(l.spans, r.span)
+					}
+				case r.status == 429:
+					l.throttle++
+				default:
+					l.errs++
+				}
+				l.mu.Unlock()
+				if err != nil || r.status != 200 {
+					time.Sleep(30 * time.Millisecond) // pace retries against a dead or full coordinator
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *loader) halt() string {
+	close(l.stop)
+	l.wg.Wait()
+	return fmt.Sprintf("load: %d ok, %d throttled, %d errors", l.ok, l.throttle, l.errs)
+}
+
+// maxOverlap is the largest number of spans running at one instant.
+func maxOverlap(spans []span) int {
+	type ev struct {
+		t     int64
+		delta int
+	}
+	var evs []ev
+	for _, s := range spans {
+		evs = append(evs, ev{s.start, 1}, ev{s.end, -1})
+	}
+	sort.Slice(evs, func(i, j int) bool {
+		if evs[i].t != evs[j].t {
+			return evs[i].t < evs[j].t
+		}
+		return evs[i].delta < evs[j].delta // an end before a start at the same instant
+	})
+	cur, peak := 0, 0
+	for _, e := range evs {
+		cur += e.delta
+		peak = max(peak, cur)
+	}
+	return peak
+}
+
+// ---- setup helpers ----
+
+func (r *run) deploy(fn, timeout string) {
+	r.t.Helper()
+	mustGust(r.t, addrs(r.c.coords...), "fn", "deploy", fn, "--code", probeDir(), "--timeout", timeout)
+}
+
+// setQuota sets the account limit and waits until every coordinator admits
+// a lone invocation of fn again (leases shrink within a few renewals).
+func (r *run) setQuota(n int, fn string) {
+	r.t.Helper()
+	mustGust(r.t, addrs(r.c.coords...), "quota", "set", "--concurrency", strconv.Itoa(n))
+	hc := &http.Client{Timeout: 10 * time.Second}
+	for _, co := range r.c.coords {
+		testutil.Eventually(r.t, 15*time.Second, func() bool {
+			res, err := invokeSpan(hc, co.http, fn, 1)
+			return err == nil && res.status == 200
+		}, "%s never admitted %s after quota set", co.name, fn)
+	}
+}
+
+// checkLimit counts overlap from every span the function logged (and
+// those the callers saw).
+func (r *run) checkLimit(fn string, limit int, extra []span) {
+	spans := r.c.settledSpans(r.t, fn)
+	peak := max(maxOverlap(spans), maxOverlap(extra))
+	r.check(invLimit, peak <= limit && len(spans) > 0, "%d spans of %s logged, peak %d at once, limit %d", len(spans), fn, peak, limit)
+}
+
+// enqueue sends n async events through the coordinators, a few at a time,
+// and returns the acknowledged ids.
+func (r *run) enqueue(fn string, n, ms int) []string {
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			// Its own coordinator first, the others to fail over to.
+			k := len(r.c.coords)
+			order := []*node{r.c.coords[i%k], r.c.coords[(i+1)%k], r.c.coords[(i+2)%k]}
+			out, _, code := gust(r.t, addrs(order...), "invoke", fn, "--async", "--payload", fmt.Sprintf(`{"action":"span","n":%d}`, ms))
+			if code == 0 {
+				ids[i] = strings.TrimSpace(out)
+			}
+		}()
+	}
+	wg.Wait()
+	var acked []string
+	for _, id := range ids {
+		if id != "" {
+			acked = append(acked, id)
+		}
+	}
+	return acked
+}
+
+// checkAsync polls every acknowledged event until it succeeded; one that
+// never does (or fails) is lost.
+func (r *run) checkAsync(ids []string, want int) {
+	all := addrs(r.c.coords...)
+	deadline := time.Now().Add(90 * time.Second)
+	var lost []string
+	for _, id := range ids {
+		var v struct{ Status, Error string }
+		for {
+			out, _, code := gust(r.t, all, "-o", "json", "invocation", "get", id)
+			if code == 0 && json.Unmarshal([]byte(out), &v) == nil && (v.Status == "succeeded" || v.Status == "failed") {
+				break
+			}
+			if time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if v.Status != "succeeded" {
+			lost = append(lost, fmt.Sprintf("%s=%q(%s)", id, v.Status, v.Error))
+		}
+	}
+	// want > 0: every event had to be acknowledged (sent to a healthy
+	// cluster); otherwise an unacknowledged event is allowed, not lost.
+	r.check(invAsync, len(lost) == 0 && (want == 0 || len(ids) == want),
+		"%d of %d acknowledged events succeeded (want %d acknowledged), not succeeded: %v", len(ids)-len(lost), len(ids), want, lost)
+}
+
+// healAll restarts every node that is down, with its data dir, and waits
+// for the cluster to be whole again.
+func (r *run) healAll() {
+	for _, n := range r.c.all() {
+		if !n.running() {
+			n.start(r.t)
+		}
+	}
+	r.c.waitHealthy(r.t, 60*time.Second, 5)
+}
+
+// ---- invariants every scenario checks ----
+
+type raftState struct {
+	Fns       json.RawMessage
+	Quota     map[string]any
+	Schedules json.RawMessage
+	Leader    string
+}
+
+// checkRaft compares the applied state each coordinator serves locally,
+// polling until it agrees.
+func (r *run) checkRaft() {
+	var states []raftState
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		states = nil
+		for _, co := range r.c.coords {
+			var s raftState
+			out, _, c1 := gust(r.t, co.grpc, "-o", "json", "fn", "ls")
+			s.Fns = json.RawMessage(out)
+			c2 := 1
+			if gustJSON(r.t, co.grpc, &s.Quota, "quota", "get") {
+				delete(s.Quota, "in_flight") // as coordinators report, not Raft state
+				delete(s.Quota, "throttled")
+				c2 = 0
+			}
+			out, _, c3 := gust(r.t, co.grpc, "-o", "json", "schedule", "ls")
+			s.Schedules = json.RawMessage(out)
+			var peers []peerView
+			if gustJSON(r.t, co.grpc, &peers, "raft", "peers") {
+				for _, p := range peers {
+					if p.State == "leader" {
+						s.Leader = p.Name
+					}
+				}
+			}
+			if c1 != 0 || c2 != 0 || c3 != 0 {
+				s.Leader = "?unreachable"
+			}
+			states = append(states, s)
+		}
+		same := states[0].Leader != "" && !strings.HasPrefix(states[0].Leader, "?")
+		for _, s := range states[1:] {
+			same = same && reflect.DeepEqual(s, states[0])
+		}
+		if same {
+			r.check(invRaft, true, "3 coordinators agree on functions, quota, schedules; leader %s", states[0].Leader)
+			return
+		}
+		if time.Now().After(deadline) {
+			var d []string
+			for i, s := range states {
+				d = append(d, fmt.Sprintf("%s: leader=%s quota=%v fns=%.300s schedules=%.300s", r.c.coords[i].name, s.Leader, s.Quota, s.Fns, s.Schedules))
+			}
+			r.check(invRaft, false, "coordinators disagree after 20 s:\n%s", strings.Join(d, "\n"))
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkLeaks stops every node with SIGTERM, then looks for what the
+// workers' sandboxes could have left: processes, cgroups, mounts.
+func (r *run) checkLeaks() {
+	clean := r.c.stopAll(r.t)
+	var leaks []string
+	if !clean {
+		leaks = append(leaks, "a node ignored SIGTERM")
+	}
+	var parents, dirs []string
+	for _, n := range r.c.all() {
+		dirs = append(dirs, n.dataDir)
+	}
+	for _, w := range r.c.works {
+		abs, _ := filepath.Abs(w.dataDir)
+		sum := sha256.Sum256([]byte(abs))
+		parents = append(parents, "/gust/"+hex.EncodeToString(sum[:6]))
+	}
+	// Processes: the sandbox user (uid 993) inside our cgroups, or anything
+	// naming our data dirs. Sandboxes of other tests on this host are not ours.
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		status, err := os.ReadFile(p + "/status")
+		if err != nil {
+			continue
+		}
+		cg, _ := os.ReadFile(p + "/cgroup")
+		cmdline, _ := os.ReadFile(p + "/cmdline")
+		uid993 := strings.Contains(string(status), "\nUid:\t993\t")
+		ours := false
+		for _, par := range parents {
+			ours = ours || strings.Contains(string(cg), par)
+		}
+		for _, d := range dirs {
+			ours = ours || strings.Contains(string(cmdline), d)
+		}
+		if ours {
+			leaks = append(leaks, fmt.Sprintf("process %s (uid993=%v) %q", filepath.Base(p), uid993, strings.ReplaceAll(string(cmdline), "\x00", " ")))
+		}
+	}
+	// Cgroups: anything left under a worker's parent, in any hierarchy.
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	for _, root := range roots {
+		for _, par := range parents {
+			entries, err := os.ReadDir(root + par)
+			if err != nil {
+				continue
+			}
+			for _, e := range entries {
+				if e.IsDir() {
+					leaks = append(leaks, "cgroup "+root+par+"/"+e.Name())
+				}
+			}
+		}
+	}
+	// Mounts naming our data dirs.
+	mounts, _ := os.ReadFile("/proc/mounts")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		for _, d := range dirs {
+			if strings.Contains(line, d) {
+				leaks = append(leaks, "mount "+line)
+				break
+			}
+		}
+	}
+	r.check(invLeaks, len(leaks) == 0, "after SIGTERM of all nodes: %d leaked %v", len(leaks), leaks)
+	r.c = nil
+}
+
+// ---- scenarios ----
+
+// Account limit 6; a burst of 30 long invocations spread over the three
+// coordinators' HTTP fronts while the leader is kill -9'd at a random
+// moment: never more than 6 run at once.
+func scenarioQuotaLeaderKill(r *run) {
+	c := r.c
+	r.deploy("span", "10s")
+	r.setQuota(6, "span")
+	// A burst without a fault first: how many the limit lets run.
+	hc0 := &http.Client{Timeout: 30 * time.Second}
+	base := make([]span, 30)
+	var wg0 sync.WaitGroup
+	for i := range base {
+		wg0.Add(1)
+		go func() {
+			defer wg0.Done()
+			res, _ := invokeSpan(hc0, c.coords[i%3].http, "span", 1500)
+			base[i] = res.span
+		}()
+	}
+	wg0.Wait()
+	r.logf("baseline burst of 30 without a fault: peak %d at once", maxOverlap(spansNonZero(base)))
+	leader := c.leader(r.t, c.coords)
+	killAt := r.randDur(0, 1200*time.Millisecond)
+	r.logf("leader %s killed %v into the burst", leader.name, killAt)
+	var load *loader
+	if r.full {
+		load = startLoad(c, "span", 4, 300)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	results := make([]httpResult, 30)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i], _ = invokeSpan(hc, c.coords[i%3].http, "span", 1500)
+		}()
+	}
+	close(start)
+	time.Sleep(killAt)
+	leader.kill9()
+	wg.Wait()
+	var spans []span
+	ran, throttled := 0, 0
+	for _, res := range results {
+		if res.span.end > 0 {
+			spans = append(spans, res.span)
+			ran++
+		}
+		if res.status == 429 {
+			throttled++
+		}
+	}
+	r.logf("burst: %d ran, %d got 429", ran, throttled)
+	if load != nil {
+		time.Sleep(r.randDur(1*time.Second, 3*time.Second))
+		leader.start(r.t)
+		time.Sleep(2 * time.Second)
+		r.logf("%s", load.halt())
+		spans = append(spans, load.spans...)
+	}
+	r.checkLimit("span", 6, spans)
+	r.healAll()
+}
+
+// 40 acknowledged async invocations; then kill -9 of the leader and of a
+// worker at random moments while they run: all 40 end succeeded.
+func scenarioAsyncKills(r *run) {
+	c := r.c
+	r.deploy("ev", "10s")
+	n := 40
+	if r.full {
+		n = 60
+	}
+	ids := r.enqueue("ev", n, 300)
+	r.logf("%d of %d async events acknowledged", len(ids), n)
+	leader := c.leader(r.t, c.coords)
+	time.Sleep(r.randDur(0, 500*time.Millisecond))
+	leader.kill9()
+	w := r.pick(c.works)
+	d := r.randDur(200*time.Millisecond, 1500*time.Millisecond)
+	time.Sleep(d)
+	w.kill9()
+	r.logf("killed leader %s, then worker %s %v later", leader.name, w.name, d)
+	// The survivors carry on; the dead come back with their data dirs.
+	time.Sleep(r.randDur(2*time.Second, 4*time.Second))
+	r.healAll()
+	r.checkAsync(ids, n)
+}
+
+// An @every 1s schedule across a leader kill: the fired count follows the
+// clock (no tick doubled, none dropped beyond one late), and the function
+// ran once per recorded tick.
+func scenarioScheduleLeaderKill(r *run) {
+	c := r.c
+	r.deploy("tick", "5s")
+	all := addrs(c.coords...)
+	mustGust(r.t, all, "schedule", "add", "every1s", "--function", "tick", "--cron", "@every 1s", "--payload", `{"action":"span","n":1}`)
+	added := time.Now()
+	time.Sleep(r.randDur(2*time.Second, 4*time.Second))
+	leader := c.leader(r.t, c.coords)
+	leader.kill9()
+	down := r.randDur(2*time.Second, 5*time.Second)
+	r.logf("leader %s killed %.1fs after the schedule was added, restarted %v later", leader.name, time.Since(added).Seconds(), down)
+	time.Sleep(down)
+	leader.start(r.t)
+	r.c.waitHealthy(r.t, 60*time.Second, 5)
+	time.Sleep(r.randDur(2*time.Second, 3*time.Second)) // steady state after the heal
+	var list []struct {
+		Name  string
+		Fired int64
+	}
+	fired := int64(-1)
+	if gustJSON(r.t, all, &list, "schedule", "ls") {
+		for _, s := range list {
+			if s.Name == "every1s" {
+				fired = s.Fired
+			}
+		}
+	}
+	elapsed := time.Since(added).Seconds()
+	mustGust(r.t, all, "schedule", "rm", "every1s")
+	spans := c.settledSpans(r.t, "tick")
+	want := int64(elapsed) // @every 1s: the first tick one second after add
+	r.check(invSchedule, fired >= want-2 && fired <= want+1,
+		"fired %d in %.1fs (want %d; one late tick and one at the edge allowed)", fired, elapsed, want)
+	r.check(invSchedule, int64(len(spans)) >= fired-1 && int64(len(spans)) <= fired+1,
+		"the function ran %d times for %d recorded ticks; start gaps (s) %s", len(spans), fired, tickGaps(spans))
+}
+
+func spansNonZero(in []span) []span {
+	var out []span
+	for _, s := range in {
+		if s.end > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func tickGaps(spans []span) string {
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	var g []string
+	for i := 1; i < len(spans); i++ {
+		g = append(g, fmt.Sprintf("%.1f", float64(spans[i].start-spans[i-1].start)/1e9))
+	}
+	return "[" + strings.Join(g, " ") + "]"
+}
+
+// SIGSTOP of a random follower for a random while, under sync load and
+// async events, then SIGCONT.
+func scenarioSigstop(r *run) {
+	c := r.c
+	r.deploy("span", "10s")
+	r.deploy("ev", "10s")
+	r.setQuota(6, "span")
+	leader := c.leader(r.t, c.coords)
+	f := r.pick(c.followers(leader))
+	load := startLoad(c, "span", 6, 300)
+	time.Sleep(r.randDur(500*time.Millisecond, 2*time.Second))
+	f.signal(syscall.SIGSTOP)
+	d := r.randDur(3*time.Second, 8*time.Second)
+	r.logf("SIGSTOP follower %s for %v", f.name, d)
+	ids := r.enqueue("ev", 20, 100)
+	r.logf("%d of 20 async events acknowledged", len(ids))
+	time.Sleep(d)
+	f.signal(syscall.SIGCONT)
+	time.Sleep(2 * time.Second)
+	r.logf("%s", load.halt())
+	r.checkLimit("span", 6, load.spans)
+	r.healAll()
+	r.checkAsync(ids, 0)
+}
+
+// kill -9 of a random follower; while it is down the others take writes
+// (a function, a quota, a schedule) and async events; it restarts with
+// its data dir, rejoins, and converges (checked by the raft invariant).
+func scenarioRestartFollower(r *run) {
+	c := r.c
+	r.deploy("ev", "10s")
+	leader := c.leader(r.t, c.coords)
+	f := r.pick(c.followers(leader))
+	load := startLoad(c, "ev", 3, 100)
+	time.Sleep(r.randDur(500*time.Millisecond, 2*time.Second))
+	f.kill9()
+	r.logf("killed follower %s", f.name)
+	rest := c.followers(f)
+	live := addrs(rest...)
+	testutil.Eventually(r.t, 15*time.Second, func() bool {
+		_, _, code := gust(r.t, live, "fn", "deploy", "while-down", "--code", probeDir())
+		return code == 0
+	}, "deploy with a follower down never worked")
+	mustGust(r.t, live, "quota", "set", "--concurrency", "77")
+	mustGust(r.t, live, "schedule", "add", "hourly", "--function", "ev", "--cron", "@every 1h", "--payload", `{"action":"echo"}`)
+	ids := r.enqueue("ev", 20, 100)
+	r.logf("%d of 20 async events acknowledged", len(ids))
+	time.Sleep(r.randDur(time.Second, 3*time.Second))
+	f.start(r.t)
+	r.c.waitHealthy(r.t, 60*time.Second, 5)
+	testutil.Eventually(r.t, 20*time.Second, func() bool {
+		out, _, code := gust(r.t, f.grpc, "fn", "ls")
+		return code == 0 && strings.Contains(out, "while-down")
+	}, "restarted %s never served the function deployed while it was down", f.name)
+	r.logf("%s", load.halt())
+	r.checkAsync(ids, 0)
+}
+
+// A coordinator (random: leader or follower) cut off from the others'
+// Raft and gossip and from the workers, under load with limit 6; healed
+// after a while. The others keep a quorum; the limit holds; state
+// converges after the heal.
+func scenarioPartition(r *run) {
+	c := r.c
+	r.deploy("span", "10s")
+	r.deploy("ev", "10s")
+	r.setQuota(6, "span")
+	victim := r.pick(c.coords)
+	rules := partitionRules(c, victim)
+	for _, rule := range rules {
+		if out, err := iptables("-A", rule); err != nil {
+			for _, undo := range rules {
+				iptables("-D", undo)
+			}
+			r.logf("iptables unavailable (%v %s): partition scenario n/a", err, out)
+			return
+		}
+	}
+	healed := false
+	heal := func() {
+		if !healed {
+			for _, rule := range rules {
+				iptables("-D", rule)
+			}
+			healed = true
+		}
+	}
+	r.t.Cleanup(heal)
+	load := startLoad(c, "span", 6, 300)
+	d := r.randDur(4*time.Second, 8*time.Second)
+	r.logf("partitioned %s for %v", victim.name, d)
+	rest := c.followers(victim)
+	majorityLeader := c.waitLeader(r.t, rest, 20*time.Second)
+	r.logf("majority leader %s", majorityLeader.name)
+	ids := r.enqueue("ev", 20, 100)
+	r.logf("%d of 20 async events acknowledged", len(ids))
+	time.Sleep(d)
+	heal()
+	time.Sleep(2 * time.Second)
+	r.logf("%s", load.halt())
+	r.checkLimit("span", 6, load.spans)
+	r.healAll()
+	r.checkAsync(ids, 0)
+}
+
+// partitionRules cut the victim off on one loopback. Incoming: anything
+// to its Raft and gossip ports. Outgoing: its dials leave from ephemeral
+// ports, so they are matched by owner — in this scenario each coordinator
+// runs as its own uid — and by the other nodes' ports they go to. Its gRPC
+// and HTTP fronts stay reachable from the test's clients.
+func partitionRules(c *cluster, victim *node) []string {
+	port := func(a string) string { return a[strings.LastIndex(a, ":")+1:] }
+	var rules []string
+	var others []string
+	for _, n := range c.all() {
+		if n == victim {
+			continue
+		}
+		others = append(others, port(n.grpc), port(n.gossip))
+		if n.raft != "" {
+			others = append(others, port(n.raft))
+		}
+	}
+	for _, pr := range []string{"tcp", "udp"} {
+		for _, p := range []string{victim.raft, victim.gossip} {
+			rules = append(rules, fmt.Sprintf("INPUT -i lo -p %s --dport %s -j DROP", pr, port(p)))
+		}
+		rules = append(rules, fmt.Sprintf("OUTPUT -o lo -p %s -m owner --uid-owner %d -m multiport --dports %s -j DROP",
+			pr, victim.uid, strings.Join(others, ",")))
+	}
+	return rules
+}
+
+// asOwnUID runs coordinator i as uid 20001+i, so iptables can match the
+// packets it sends.
+func asOwnUID(t *testing.T, i int, n *node) {
+	n.uid = 20001 + i
+	for d := n.dataDir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	if err := os.Chown(n.dataDir, n.uid, n.uid); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(binDir, 0o755)
+}
+
+func iptables(op, rule string) (string, error) {
+	args := append([]string{"-w", op}, strings.Fields(rule)...)
+	out, err := exec.Command("iptables", args...).CombinedOutput()
+	return string(out), err
+}
