@@ -45,6 +45,8 @@ func newRuncBundle(ctx context.Context, runc, work string) (*runcBundle, error) 
 			return nil, err
 		}
 	}
+	// Modes share the work dir: a second bundle replaces the first's spec.
+	os.Remove(filepath.Join(dir, "config.json"))
 	if b, err := exec.CommandContext(ctx, runc, "spec", "--bundle", dir).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("runc spec: %v: %s", err, b)
 	}
