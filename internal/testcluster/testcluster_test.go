@@ -160,7 +160,9 @@ func TestProvisionedConcurrency(t *testing.T) {
 		}
 		per := map[string]int{}
 		for _, sb := range list {
-			if sb.GetFunction() == "prov:$LATEST" {
+			// A provisioned sandbox counts once initialised (idle or frozen):
+			// while it starts it is listed busy and cannot serve yet.
+			if sb.GetFunction() == "prov:$LATEST" && sb.GetState() != "busy" {
 				per[sb.GetNode()]++
 			}
 		}
