@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -100,6 +101,7 @@ func (iv *invoker) getInvocation(ctx context.Context, id string) (*gustv1.Invoca
 type dispatcher struct {
 	name    string
 	iv      *invoker
+	log     *slog.Logger
 	mu      sync.Mutex
 	running map[string]bool
 	slots   chan struct{} // bounds attempts in flight on this leader
@@ -226,7 +228,18 @@ func (d *dispatcher) attempt(ctx context.Context, inv *gustv1.Invocation) {
 	if fin.Status == raftstore.EventFailed && cfg.GetOnFailure() != "" {
 		fin.Then = d.destination(inv, cfg.GetOnFailure(), res, fin, now)
 	}
-	d.finish.do(context.WithoutCancel(ctx), fin)
+	if _, err := d.finish.do(context.WithoutCancel(ctx), fin); err != nil {
+		// Not recorded: the event stays running, and the next leader (or
+		// this one, after a restart) starts it again.
+		d.log.Warn("record async attempt", "id", inv.GetId(), "err", err)
+	}
+	// Each attempt's outcome, to follow an event that takes long to finish.
+	var retryIn time.Duration
+	if fin.GetStatus() == raftstore.EventQueued {
+		retryIn = time.Until(time.Unix(0, fin.GetNextAttemptUnixNano())).Round(time.Millisecond)
+	}
+	d.log.Debug("async attempt", "id", inv.GetId(), "function", inv.GetFunction(), "attempt", inv.GetAttempts(),
+		"status", fin.GetStatus(), "error", fin.GetError(), "retry_in", retryIn)
 }
 
 func backoff(attempts int32) time.Duration {

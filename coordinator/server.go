@@ -80,7 +80,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	c.ctx, c.stop = ctx, stop
 	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, wake: make(chan struct{}, 1)}
 	iv.enqueue = newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitEvents)
-	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}
+	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, log: cfg.Logger, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}
 	c.iv = iv
 	c.metrics = newMetrics(c)
 	iv.metrics = c.metrics
