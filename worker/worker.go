@@ -133,7 +133,8 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	defer w.inflt.Done()
 
 	fn := req.Function
-	inst, dead := w.pool.take(PoolKey(fn))
+	key := PoolKey(fn)
+	inst, dead := w.pool.take(key)
 	for _, d := range dead {
 		go w.retire(d)
 	}
@@ -143,7 +144,7 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	}
 	reason := ""
 	if cold {
-		reason = w.pool.coldReason(PoolKey(fn), fn.Name)
+		reason = w.pool.coldReason(key, fn.Name)
 		var res *InvokeResult
 		var err error
 		inst, res, err = w.coldStart(ctx, fn, req.RequestID)
@@ -157,7 +158,7 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	}
 	// Counted once this worker runs it: a refused warm-only request or a
 	// retry after a failed thaw is not another arrival.
-	w.cfg.KeepAlivePolicy.Arrived(PoolKey(fn), time.Now())
+	w.cfg.KeepAlivePolicy.Arrived(key, time.Now())
 	if req.OnStart != nil {
 		req.OnStart(inst.id, cold)
 	}
