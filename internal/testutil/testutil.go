@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -110,4 +111,39 @@ func BootstrapZip(t testing.TB, bootstrap []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// GustdTags and GustdLDFlags build gustd as `make build` does: statically
+// linked, because stem cells re-execute it inside sandboxes that have no
+// shared libraries. Tests that start gustd processes build it with these.
+const (
+	GustdTags    = "seccomp netgo osusergo"
+	GustdLDFlags = "-extldflags=-static"
+)
+
+// MaxOverlap is the largest number of intervals running at one instant;
+// interval(i) gives the i-th of n as start and end. An end and a start at
+// the same instant do not overlap.
+func MaxOverlap(n int, interval func(i int) (start, end int64)) int {
+	type ev struct {
+		t     int64
+		delta int
+	}
+	evs := make([]ev, 0, 2*n)
+	for i := range n {
+		s, e := interval(i)
+		evs = append(evs, ev{s, 1}, ev{e, -1})
+	}
+	sort.Slice(evs, func(i, j int) bool {
+		if evs[i].t != evs[j].t {
+			return evs[i].t < evs[j].t
+		}
+		return evs[i].delta < evs[j].delta
+	})
+	cur, peak := 0, 0
+	for _, e := range evs {
+		cur += e.delta
+		peak = max(peak, cur)
+	}
+	return peak
 }

@@ -302,26 +302,7 @@ func (l *loader) halt() string {
 
 // maxOverlap is the largest number of spans running at one instant.
 func maxOverlap(spans []span) int {
-	type ev struct {
-		t     int64
-		delta int
-	}
-	var evs []ev
-	for _, s := range spans {
-		evs = append(evs, ev{s.start, 1}, ev{s.end, -1})
-	}
-	sort.Slice(evs, func(i, j int) bool {
-		if evs[i].t != evs[j].t {
-			return evs[i].t < evs[j].t
-		}
-		return evs[i].delta < evs[j].delta // an end before a start at the same instant
-	})
-	cur, peak := 0, 0
-	for _, e := range evs {
-		cur += e.delta
-		peak = max(peak, cur)
-	}
-	return peak
+	return testutil.MaxOverlap(len(spans), func(i int) (int64, int64) { return spans[i].start, spans[i].end })
 }
 
 // ---- setup helpers ----

@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 // with no shared libraries), the CLI, and the e2e probe function.
 func build(dir string) error {
 	for _, b := range []struct{ out, pkg, tags, ldflags, cgo string }{
-		{"gustd", "./cmd/gustd", "seccomp netgo osusergo", "-extldflags=-static", "1"},
+		{"gustd", "./cmd/gustd", testutil.GustdTags, testutil.GustdLDFlags, "1"},
 		{"gust", "./cmd/gust", "", "", "0"},
 		{"probe/bootstrap", "./test/e2e/testdata/probe", "lambda.norpc", "", "0"},
 	} {

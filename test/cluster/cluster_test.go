@@ -44,7 +44,7 @@ func build(dir string) error {
 	// gustd is linked statically, as `make build` links it: stem cells
 	// re-execute it inside sandboxes that have no shared libraries.
 	for _, b := range []struct{ out, pkg, tags, ldflags string }{
-		{"gustd", "./cmd/gustd", "seccomp netgo osusergo", "-extldflags=-static"},
+		{"gustd", "./cmd/gustd", testutil.GustdTags, testutil.GustdLDFlags},
 		{"gust", "./cmd/gust", "", ""},
 	} {
 		cmd := exec.Command("go", "build", "-tags", b.tags, "-ldflags", b.ldflags, "-o", filepath.Join(dir, b.out), b.pkg)

@@ -73,7 +73,7 @@ func buildAll(dir string) error {
 	}{
 		// Static, as `make build` links it: stem cells re-execute gustd
 		// inside sandboxes that have no shared libraries.
-		{root, []string{"CGO_ENABLED=1"}, []string{"build", "-tags", "seccomp netgo osusergo", "-ldflags", "-extldflags=-static", "-o", bin.gustd, "./cmd/gustd"}},
+		{root, []string{"CGO_ENABLED=1"}, []string{"build", "-tags", testutil.GustdTags, "-ldflags", testutil.GustdLDFlags, "-o", bin.gustd, "./cmd/gustd"}},
 		{root, nil, []string{"build", "-o", bin.gust, "./cmd/gust"}},
 		// As testutil.BuildStatic builds functions: static, lambda.norpc.
 		{filepath.Join(root, "test/e2e/testdata/probe"), []string{"CGO_ENABLED=0", "GOOS=linux"},
