@@ -20,9 +20,9 @@
 //     protocol, handed to it in-process over a net.Pipe, with an empty
 //     non-join request so nothing is merged back. Members is that table;
 //     Events are the differences between two consecutive reads. This ties
-//     the package to the memberlist wire format of the pinned version and
-//     rules out memberlist labels and gossip encryption, neither of which
-//     gust uses.
+//     the package to the memberlist wire format of the pinned version
+//     (including its stream encryption, used with Config.SecretKey) and
+//     rules out memberlist labels, which gust does not use.
 //   - Joining and rejoining. Start retries the Join addresses in the
 //     background with backoff so nodes can start in any order. A node
 //     restarted at a new address keeps pushing its state until every peer

@@ -161,6 +161,10 @@ type Config struct {
 	// a second) for tests and loopback clusters, at the cost of more
 	// traffic and less tolerance for slow networks.
 	Fast bool
+	// SecretKey, if set (16, 24 or 32 bytes; see ParseKey), encrypts all
+	// gossip with AES-GCM, and every message without it, or under another
+	// key, is refused, so a node without the key cannot join or be heard.
+	SecretKey []byte
 	// Logger receives memberlist's warnings and errors, and the package's
 	// own messages. Nil means slog.Default().
 	Logger *slog.Logger

@@ -81,6 +81,9 @@ func (n *Node) create(host string, port int) error {
 		c.AdvertiseAddr = host
 	}
 	c.Logger = stdlog
+	// With a key, GossipVerifyIncoming and GossipVerifyOutgoing (true by
+	// default) make memberlist refuse plaintext both ways.
+	c.SecretKey = n.cfg.SecretKey
 	h := hooks{n}
 	c.Delegate = h
 	c.Events = h

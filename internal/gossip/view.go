@@ -88,7 +88,14 @@ func (n *Node) readState() ([]wireNode, error) {
 	if err := codec.NewEncoder(&req, &codec.MsgpackHandle{}).Encode(&wireHeader{}); err != nil {
 		return nil, err
 	}
-	if _, err := local.Write(req.Bytes()); err != nil {
+	msg := req.Bytes()
+	if key := n.cfg.SecretKey; key != nil {
+		var err error
+		if msg, err = sealStream(key, msg); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := local.Write(msg); err != nil {
 		return nil, fmt.Errorf("send state request: %w", err)
 	}
 	// memberlist closes the stream once it has answered, so reading to EOF
@@ -96,6 +103,11 @@ func (n *Node) readState() ([]wireNode, error) {
 	resp, err := io.ReadAll(local)
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
+	}
+	if key := n.cfg.SecretKey; key != nil {
+		if resp, err = openStream(key, resp); err != nil {
+			return nil, err
+		}
 	}
 	return decodeState(resp)
 }
