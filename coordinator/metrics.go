@@ -32,6 +32,9 @@ type metrics struct {
 	warmHits    *prometheus.CounterVec
 	throttles   *prometheus.CounterVec
 	billed      *prometheus.CounterVec
+	// collectors is everything registered, so a test can list the names
+	// (the Grafana dashboard must query only these).
+	collectors []prometheus.Collector
 }
 
 func newMetrics(c *Coordinator) *metrics {
@@ -54,9 +57,10 @@ func newMetrics(c *Coordinator) *metrics {
 		billed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gust_billed_gb_seconds_total",
 			Help: "Billed duration times memory size, in GB-seconds."}, []string{"function"}),
 	}
-	m.reg.MustRegister(m.invocations, m.errors, m.duration, m.coldStarts, m.warmHits, m.throttles, m.billed,
+	m.collectors = []prometheus.Collector{m.invocations, m.errors, m.duration, m.coldStarts, m.warmHits, m.throttles, m.billed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&clusterCollector{c: c})
+		&clusterCollector{c: c}}
+	m.reg.MustRegister(m.collectors...)
 	return m
 }
 
