@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,10 @@ type Config struct {
 	// BindAddr is the Raft TCP address; empty means an in-process transport
 	// (single-node dev mode: the log is still on disk).
 	BindAddr string
+	// ListenTLS and DialTLS, when both set, carry the Raft transport over
+	// TLS: the listener's config (which should require client certificates)
+	// and the dialer's. Nil: plain TCP.
+	ListenTLS, DialTLS *tls.Config
 	// Bootstrap makes this node the first voter of a new cluster, if the
 	// data dir holds no state yet.
 	Bootstrap bool
@@ -119,7 +124,12 @@ func Open(cfg Config) (*Store, error) {
 			logStore.Close()
 			return nil, fmt.Errorf("raft address: %w", err)
 		}
-		nt, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, tcpAddr, 4, 5*time.Second, hlog)
+		var nt *raft.NetworkTransport
+		if cfg.ListenTLS != nil || cfg.DialTLS != nil {
+			nt, err = newTLSTransport(cfg.BindAddr, tcpAddr, cfg.ListenTLS, cfg.DialTLS, hlog)
+		} else {
+			nt, err = raft.NewTCPTransportWithLogger(cfg.BindAddr, tcpAddr, 4, 5*time.Second, hlog)
+		}
 		if err != nil {
 			logStore.Close()
 			return nil, fmt.Errorf("raft transport: %w", err)
