@@ -1380,9 +1380,15 @@ func (*DeleteFunctionResponse) Descriptor() ([]byte, []int) {
 
 // GetLogsRequest names the function.
 type GetLogsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Follow        bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Follow bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	// SinceMs, if set, keeps only lines written in the last since_ms
+	// milliseconds (by the coordinator's clock).
+	SinceMs int64 `protobuf:"varint,3,opt,name=since_ms,json=sinceMs,proto3" json:"since_ms,omitempty"`
+	// Timestamps prefixes each line with when it was written, as
+	// "2006-01-02T15:04:05.000Z " (UTC).
+	Timestamps    bool `protobuf:"varint,4,opt,name=timestamps,proto3" json:"timestamps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1427,6 +1433,20 @@ func (x *GetLogsRequest) GetName() string {
 func (x *GetLogsRequest) GetFollow() bool {
 	if x != nil {
 		return x.Follow
+	}
+	return false
+}
+
+func (x *GetLogsRequest) GetSinceMs() int64 {
+	if x != nil {
+		return x.SinceMs
+	}
+	return 0
+}
+
+func (x *GetLogsRequest) GetTimestamps() bool {
+	if x != nil {
+		return x.Timestamps
 	}
 	return false
 }
@@ -1482,6 +1502,213 @@ func (x *GetLogsResponse) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+// GetUsageRequest names the function (empty: every function) and the window.
+type GetUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// WindowMs is how far back from now to sum (by the coordinator's clock),
+	// to the minute; 0 means everything the workers retain (14 days by default).
+	WindowMs      int64 `protobuf:"varint,2,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_gust_v1_function_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetUsageRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetWindowMs() int64 {
+	if x != nil {
+		return x.WindowMs
+	}
+	return 0
+}
+
+// GetUsageResponse is the usage per function, summed over the workers.
+type GetUsageResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Usage       []*FunctionUsage       `protobuf:"bytes,1,rep,name=usage,proto3" json:"usage,omitempty"`
+	SinceUnixMs int64                  `protobuf:"varint,2,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"`
+	UntilUnixMs int64                  `protobuf:"varint,3,opt,name=until_unix_ms,json=untilUnixMs,proto3" json:"until_unix_ms,omitempty"`
+	// Workers is how many workers answered.
+	Workers int32 `protobuf:"varint,4,opt,name=workers,proto3" json:"workers,omitempty"`
+	// MissingWorkers are the workers known but not available or not
+	// answering: their invocations are not counted.
+	MissingWorkers []string `protobuf:"bytes,5,rep,name=missing_workers,json=missingWorkers,proto3" json:"missing_workers,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetUsageResponse) Reset() {
+	*x = GetUsageResponse{}
+	mi := &file_gust_v1_function_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageResponse) ProtoMessage() {}
+
+func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetUsageResponse) GetUsage() []*FunctionUsage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetSinceUnixMs() int64 {
+	if x != nil {
+		return x.SinceUnixMs
+	}
+	return 0
+}
+
+func (x *GetUsageResponse) GetUntilUnixMs() int64 {
+	if x != nil {
+		return x.UntilUnixMs
+	}
+	return 0
+}
+
+func (x *GetUsageResponse) GetWorkers() int32 {
+	if x != nil {
+		return x.Workers
+	}
+	return 0
+}
+
+func (x *GetUsageResponse) GetMissingWorkers() []string {
+	if x != nil {
+		return x.MissingWorkers
+	}
+	return nil
+}
+
+// FunctionUsage is one function's invocations and billed time in a window.
+type FunctionUsage struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Invocations int64                  `protobuf:"varint,2,opt,name=invocations,proto3" json:"invocations,omitempty"`
+	// BilledMs is the sum of billed durations.
+	BilledMs int64 `protobuf:"varint,3,opt,name=billed_ms,json=billedMs,proto3" json:"billed_ms,omitempty"`
+	// GbSeconds is the sum of billed duration times memory size, in GB-seconds
+	// (billed ms × memory MB / 1024 / 1000).
+	GbSeconds     float64 `protobuf:"fixed64,4,opt,name=gb_seconds,json=gbSeconds,proto3" json:"gb_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FunctionUsage) Reset() {
+	*x = FunctionUsage{}
+	mi := &file_gust_v1_function_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FunctionUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FunctionUsage) ProtoMessage() {}
+
+func (x *FunctionUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_function_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FunctionUsage.ProtoReflect.Descriptor instead.
+func (*FunctionUsage) Descriptor() ([]byte, []int) {
+	return file_gust_v1_function_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FunctionUsage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FunctionUsage) GetInvocations() int64 {
+	if x != nil {
+		return x.Invocations
+	}
+	return 0
+}
+
+func (x *FunctionUsage) GetBilledMs() int64 {
+	if x != nil {
+		return x.BilledMs
+	}
+	return 0
+}
+
+func (x *FunctionUsage) GetGbSeconds() float64 {
+	if x != nil {
+		return x.GbSeconds
+	}
+	return 0
 }
 
 var File_gust_v1_function_proto protoreflect.FileDescriptor
@@ -1580,13 +1807,32 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\x15DeleteFunctionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tqualifier\x18\x02 \x01(\tR\tqualifier\"\x18\n" +
-	"\x16DeleteFunctionResponse\"<\n" +
+	"\x16DeleteFunctionResponse\"w\n" +
 	"\x0eGetLogsRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06follow\x18\x02 \x01(\bR\x06follow\"=\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x19\n" +
+	"\bsince_ms\x18\x03 \x01(\x03R\asinceMs\x12\x1e\n" +
+	"\n" +
+	"timestamps\x18\x04 \x01(\bR\n" +
+	"timestamps\"=\n" +
 	"\x0fGetLogsResponse\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\tR\x06worker\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data2\xe7\x06\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"B\n" +
+	"\x0fGetUsageRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\twindow_ms\x18\x02 \x01(\x03R\bwindowMs\"\xcb\x01\n" +
+	"\x10GetUsageResponse\x12,\n" +
+	"\x05usage\x18\x01 \x03(\v2\x16.gust.v1.FunctionUsageR\x05usage\x12\"\n" +
+	"\rsince_unix_ms\x18\x02 \x01(\x03R\vsinceUnixMs\x12\"\n" +
+	"\runtil_unix_ms\x18\x03 \x01(\x03R\vuntilUnixMs\x12\x18\n" +
+	"\aworkers\x18\x04 \x01(\x05R\aworkers\x12'\n" +
+	"\x0fmissing_workers\x18\x05 \x03(\tR\x0emissingWorkers\"\x81\x01\n" +
+	"\rFunctionUsage\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vinvocations\x18\x02 \x01(\x03R\vinvocations\x12\x1b\n" +
+	"\tbilled_ms\x18\x03 \x01(\x03R\bbilledMs\x12\x1d\n" +
+	"\n" +
+	"gb_seconds\x18\x04 \x01(\x01R\tgbSeconds2\xa8\a\n" +
 	"\x0fFunctionService\x12G\n" +
 	"\n" +
 	"UploadCode\x12\x1a.gust.v1.UploadCodeRequest\x1a\x1b.gust.v1.UploadCodeResponse(\x01\x12H\n" +
@@ -1599,7 +1845,8 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\bPutAlias\x12\x18.gust.v1.PutAliasRequest\x1a\x19.gust.v1.PutAliasResponse\x12H\n" +
 	"\vListAliases\x12\x1b.gust.v1.ListAliasesRequest\x1a\x1c.gust.v1.ListAliasesResponse\x12K\n" +
 	"\fListVersions\x12\x1c.gust.v1.ListVersionsRequest\x1a\x1d.gust.v1.ListVersionsResponse\x12>\n" +
-	"\aGetLogs\x12\x17.gust.v1.GetLogsRequest\x1a\x18.gust.v1.GetLogsResponse0\x01B/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
+	"\aGetLogs\x12\x17.gust.v1.GetLogsRequest\x1a\x18.gust.v1.GetLogsResponse0\x01\x12?\n" +
+	"\bGetUsage\x12\x18.gust.v1.GetUsageRequest\x1a\x19.gust.v1.GetUsageResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
 
 var (
 	file_gust_v1_function_proto_rawDescOnce sync.Once
@@ -1613,7 +1860,7 @@ func file_gust_v1_function_proto_rawDescGZIP() []byte {
 	return file_gust_v1_function_proto_rawDescData
 }
 
-var file_gust_v1_function_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_gust_v1_function_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_gust_v1_function_proto_goTypes = []any{
 	(*Alias)(nil),                          // 0: gust.v1.Alias
 	(*PublishVersionRequest)(nil),          // 1: gust.v1.PublishVersionRequest
@@ -1641,56 +1888,62 @@ var file_gust_v1_function_proto_goTypes = []any{
 	(*DeleteFunctionResponse)(nil),         // 23: gust.v1.DeleteFunctionResponse
 	(*GetLogsRequest)(nil),                 // 24: gust.v1.GetLogsRequest
 	(*GetLogsResponse)(nil),                // 25: gust.v1.GetLogsResponse
-	nil,                                    // 26: gust.v1.Alias.AdditionalWeightsEntry
-	nil,                                    // 27: gust.v1.FunctionConfig.EnvironmentEntry
-	(*durationpb.Duration)(nil),            // 28: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),          // 29: google.protobuf.Timestamp
+	(*GetUsageRequest)(nil),                // 26: gust.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),               // 27: gust.v1.GetUsageResponse
+	(*FunctionUsage)(nil),                  // 28: gust.v1.FunctionUsage
+	nil,                                    // 29: gust.v1.Alias.AdditionalWeightsEntry
+	nil,                                    // 30: gust.v1.FunctionConfig.EnvironmentEntry
+	(*durationpb.Duration)(nil),            // 31: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 32: google.protobuf.Timestamp
 }
 var file_gust_v1_function_proto_depIdxs = []int32{
-	26, // 0: gust.v1.Alias.additional_weights:type_name -> gust.v1.Alias.AdditionalWeightsEntry
+	29, // 0: gust.v1.Alias.additional_weights:type_name -> gust.v1.Alias.AdditionalWeightsEntry
 	13, // 1: gust.v1.PublishVersionResponse.function:type_name -> gust.v1.Function
 	0,  // 2: gust.v1.PutAliasRequest.alias:type_name -> gust.v1.Alias
 	0,  // 3: gust.v1.PutAliasResponse.alias:type_name -> gust.v1.Alias
 	0,  // 4: gust.v1.ListAliasesResponse.aliases:type_name -> gust.v1.Alias
 	13, // 5: gust.v1.ListVersionsResponse.versions:type_name -> gust.v1.Function
 	9,  // 6: gust.v1.PutFunctionConcurrencyResponse.concurrency:type_name -> gust.v1.Concurrency
-	28, // 7: gust.v1.FunctionConfig.timeout:type_name -> google.protobuf.Duration
-	27, // 8: gust.v1.FunctionConfig.environment:type_name -> gust.v1.FunctionConfig.EnvironmentEntry
-	28, // 9: gust.v1.FunctionConfig.max_event_age:type_name -> google.protobuf.Duration
+	31, // 7: gust.v1.FunctionConfig.timeout:type_name -> google.protobuf.Duration
+	30, // 8: gust.v1.FunctionConfig.environment:type_name -> gust.v1.FunctionConfig.EnvironmentEntry
+	31, // 9: gust.v1.FunctionConfig.max_event_age:type_name -> google.protobuf.Duration
 	12, // 10: gust.v1.Function.config:type_name -> gust.v1.FunctionConfig
-	29, // 11: gust.v1.Function.last_modified:type_name -> google.protobuf.Timestamp
+	32, // 11: gust.v1.Function.last_modified:type_name -> google.protobuf.Timestamp
 	12, // 12: gust.v1.PutFunctionRequest.config:type_name -> gust.v1.FunctionConfig
 	13, // 13: gust.v1.PutFunctionResponse.function:type_name -> gust.v1.Function
 	13, // 14: gust.v1.GetFunctionResponse.function:type_name -> gust.v1.Function
 	9,  // 15: gust.v1.GetFunctionResponse.concurrency:type_name -> gust.v1.Concurrency
 	13, // 16: gust.v1.ListFunctionsResponse.functions:type_name -> gust.v1.Function
-	14, // 17: gust.v1.FunctionService.UploadCode:input_type -> gust.v1.UploadCodeRequest
-	16, // 18: gust.v1.FunctionService.PutFunction:input_type -> gust.v1.PutFunctionRequest
-	18, // 19: gust.v1.FunctionService.GetFunction:input_type -> gust.v1.GetFunctionRequest
-	20, // 20: gust.v1.FunctionService.ListFunctions:input_type -> gust.v1.ListFunctionsRequest
-	22, // 21: gust.v1.FunctionService.DeleteFunction:input_type -> gust.v1.DeleteFunctionRequest
-	10, // 22: gust.v1.FunctionService.PutFunctionConcurrency:input_type -> gust.v1.PutFunctionConcurrencyRequest
-	1,  // 23: gust.v1.FunctionService.PublishVersion:input_type -> gust.v1.PublishVersionRequest
-	3,  // 24: gust.v1.FunctionService.PutAlias:input_type -> gust.v1.PutAliasRequest
-	5,  // 25: gust.v1.FunctionService.ListAliases:input_type -> gust.v1.ListAliasesRequest
-	7,  // 26: gust.v1.FunctionService.ListVersions:input_type -> gust.v1.ListVersionsRequest
-	24, // 27: gust.v1.FunctionService.GetLogs:input_type -> gust.v1.GetLogsRequest
-	15, // 28: gust.v1.FunctionService.UploadCode:output_type -> gust.v1.UploadCodeResponse
-	17, // 29: gust.v1.FunctionService.PutFunction:output_type -> gust.v1.PutFunctionResponse
-	19, // 30: gust.v1.FunctionService.GetFunction:output_type -> gust.v1.GetFunctionResponse
-	21, // 31: gust.v1.FunctionService.ListFunctions:output_type -> gust.v1.ListFunctionsResponse
-	23, // 32: gust.v1.FunctionService.DeleteFunction:output_type -> gust.v1.DeleteFunctionResponse
-	11, // 33: gust.v1.FunctionService.PutFunctionConcurrency:output_type -> gust.v1.PutFunctionConcurrencyResponse
-	2,  // 34: gust.v1.FunctionService.PublishVersion:output_type -> gust.v1.PublishVersionResponse
-	4,  // 35: gust.v1.FunctionService.PutAlias:output_type -> gust.v1.PutAliasResponse
-	6,  // 36: gust.v1.FunctionService.ListAliases:output_type -> gust.v1.ListAliasesResponse
-	8,  // 37: gust.v1.FunctionService.ListVersions:output_type -> gust.v1.ListVersionsResponse
-	25, // 38: gust.v1.FunctionService.GetLogs:output_type -> gust.v1.GetLogsResponse
-	28, // [28:39] is the sub-list for method output_type
-	17, // [17:28] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	28, // 17: gust.v1.GetUsageResponse.usage:type_name -> gust.v1.FunctionUsage
+	14, // 18: gust.v1.FunctionService.UploadCode:input_type -> gust.v1.UploadCodeRequest
+	16, // 19: gust.v1.FunctionService.PutFunction:input_type -> gust.v1.PutFunctionRequest
+	18, // 20: gust.v1.FunctionService.GetFunction:input_type -> gust.v1.GetFunctionRequest
+	20, // 21: gust.v1.FunctionService.ListFunctions:input_type -> gust.v1.ListFunctionsRequest
+	22, // 22: gust.v1.FunctionService.DeleteFunction:input_type -> gust.v1.DeleteFunctionRequest
+	10, // 23: gust.v1.FunctionService.PutFunctionConcurrency:input_type -> gust.v1.PutFunctionConcurrencyRequest
+	1,  // 24: gust.v1.FunctionService.PublishVersion:input_type -> gust.v1.PublishVersionRequest
+	3,  // 25: gust.v1.FunctionService.PutAlias:input_type -> gust.v1.PutAliasRequest
+	5,  // 26: gust.v1.FunctionService.ListAliases:input_type -> gust.v1.ListAliasesRequest
+	7,  // 27: gust.v1.FunctionService.ListVersions:input_type -> gust.v1.ListVersionsRequest
+	24, // 28: gust.v1.FunctionService.GetLogs:input_type -> gust.v1.GetLogsRequest
+	26, // 29: gust.v1.FunctionService.GetUsage:input_type -> gust.v1.GetUsageRequest
+	15, // 30: gust.v1.FunctionService.UploadCode:output_type -> gust.v1.UploadCodeResponse
+	17, // 31: gust.v1.FunctionService.PutFunction:output_type -> gust.v1.PutFunctionResponse
+	19, // 32: gust.v1.FunctionService.GetFunction:output_type -> gust.v1.GetFunctionResponse
+	21, // 33: gust.v1.FunctionService.ListFunctions:output_type -> gust.v1.ListFunctionsResponse
+	23, // 34: gust.v1.FunctionService.DeleteFunction:output_type -> gust.v1.DeleteFunctionResponse
+	11, // 35: gust.v1.FunctionService.PutFunctionConcurrency:output_type -> gust.v1.PutFunctionConcurrencyResponse
+	2,  // 36: gust.v1.FunctionService.PublishVersion:output_type -> gust.v1.PublishVersionResponse
+	4,  // 37: gust.v1.FunctionService.PutAlias:output_type -> gust.v1.PutAliasResponse
+	6,  // 38: gust.v1.FunctionService.ListAliases:output_type -> gust.v1.ListAliasesResponse
+	8,  // 39: gust.v1.FunctionService.ListVersions:output_type -> gust.v1.ListVersionsResponse
+	25, // 40: gust.v1.FunctionService.GetLogs:output_type -> gust.v1.GetLogsResponse
+	27, // 41: gust.v1.FunctionService.GetUsage:output_type -> gust.v1.GetUsageResponse
+	30, // [30:42] is the sub-list for method output_type
+	18, // [18:30] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_gust_v1_function_proto_init() }
@@ -1705,7 +1958,7 @@ func file_gust_v1_function_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_v1_function_proto_rawDesc), len(file_gust_v1_function_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,6 +30,7 @@ const (
 	FunctionService_ListAliases_FullMethodName            = "/gust.v1.FunctionService/ListAliases"
 	FunctionService_ListVersions_FullMethodName           = "/gust.v1.FunctionService/ListVersions"
 	FunctionService_GetLogs_FullMethodName                = "/gust.v1.FunctionService/GetLogs"
+	FunctionService_GetUsage_FullMethodName               = "/gust.v1.FunctionService/GetUsage"
 )
 
 // FunctionServiceClient is the client API for FunctionService service.
@@ -65,6 +66,9 @@ type FunctionServiceClient interface {
 	// REPORT lines, from every worker that ran it; with follow it goes on
 	// until the caller ends the call.
 	GetLogs(ctx context.Context, in *GetLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetLogsResponse], error)
+	// GetUsage sums each function's invocations and billed GB-seconds over a
+	// window, from every worker's per-minute rollup (gust cost).
+	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 }
 
 type functionServiceClient struct {
@@ -197,6 +201,16 @@ func (c *functionServiceClient) GetLogs(ctx context.Context, in *GetLogsRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FunctionService_GetLogsClient = grpc.ServerStreamingClient[GetLogsResponse]
 
+func (c *functionServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUsageResponse)
+	err := c.cc.Invoke(ctx, FunctionService_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FunctionServiceServer is the server API for FunctionService service.
 // All implementations must embed UnimplementedFunctionServiceServer
 // for forward compatibility.
@@ -230,6 +244,9 @@ type FunctionServiceServer interface {
 	// REPORT lines, from every worker that ran it; with follow it goes on
 	// until the caller ends the call.
 	GetLogs(*GetLogsRequest, grpc.ServerStreamingServer[GetLogsResponse]) error
+	// GetUsage sums each function's invocations and billed GB-seconds over a
+	// window, from every worker's per-minute rollup (gust cost).
+	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	mustEmbedUnimplementedFunctionServiceServer()
 }
 
@@ -272,6 +289,9 @@ func (UnimplementedFunctionServiceServer) ListVersions(context.Context, *ListVer
 }
 func (UnimplementedFunctionServiceServer) GetLogs(*GetLogsRequest, grpc.ServerStreamingServer[GetLogsResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetLogs not implemented")
+}
+func (UnimplementedFunctionServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
 func (UnimplementedFunctionServiceServer) mustEmbedUnimplementedFunctionServiceServer() {}
 func (UnimplementedFunctionServiceServer) testEmbeddedByValue()                         {}
@@ -474,6 +494,24 @@ func _FunctionService_GetLogs_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FunctionService_GetLogsServer = grpc.ServerStreamingServer[GetLogsResponse]
 
+func _FunctionService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FunctionServiceServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FunctionService_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FunctionServiceServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FunctionService_ServiceDesc is the grpc.ServiceDesc for FunctionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -516,6 +554,10 @@ var FunctionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListVersions",
 			Handler:    _FunctionService_ListVersions_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _FunctionService_GetUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -26,9 +26,14 @@ const (
 
 // FunctionLogsRequest names the function.
 type FunctionLogsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Function      string                 `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
-	Follow        bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Function string                 `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	Follow   bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	// SinceUnixMs, if set, keeps only lines written at or after it.
+	SinceUnixMs int64 `protobuf:"varint,3,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"`
+	// Timestamps keeps each line's "2006-01-02T15:04:05.000Z " prefix (UTC,
+	// when the worker read the line from the sandbox).
+	Timestamps    bool `protobuf:"varint,4,opt,name=timestamps,proto3" json:"timestamps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -73,6 +78,20 @@ func (x *FunctionLogsRequest) GetFunction() string {
 func (x *FunctionLogsRequest) GetFollow() bool {
 	if x != nil {
 		return x.Follow
+	}
+	return false
+}
+
+func (x *FunctionLogsRequest) GetSinceUnixMs() int64 {
+	if x != nil {
+		return x.SinceUnixMs
+	}
+	return 0
+}
+
+func (x *FunctionLogsRequest) GetTimestamps() bool {
+	if x != nil {
+		return x.Timestamps
 	}
 	return false
 }
@@ -1208,14 +1227,208 @@ func (*DrainResponse) Descriptor() ([]byte, []int) {
 	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{17}
 }
 
+// FunctionUsageRequest asks for the usage in [since, until], to the minute:
+// a minute's bucket counts whole when the window touches it.
+type FunctionUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Function, if set, asks for one function only.
+	Function    string `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	SinceUnixMs int64  `protobuf:"varint,2,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"`
+	// UntilUnixMs of 0 means now.
+	UntilUnixMs   int64 `protobuf:"varint,3,opt,name=until_unix_ms,json=untilUnixMs,proto3" json:"until_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FunctionUsageRequest) Reset() {
+	*x = FunctionUsageRequest{}
+	mi := &file_gust_node_v1_worker_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FunctionUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FunctionUsageRequest) ProtoMessage() {}
+
+func (x *FunctionUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_worker_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FunctionUsageRequest.ProtoReflect.Descriptor instead.
+func (*FunctionUsageRequest) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *FunctionUsageRequest) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *FunctionUsageRequest) GetSinceUnixMs() int64 {
+	if x != nil {
+		return x.SinceUnixMs
+	}
+	return 0
+}
+
+func (x *FunctionUsageRequest) GetUntilUnixMs() int64 {
+	if x != nil {
+		return x.UntilUnixMs
+	}
+	return 0
+}
+
+// FunctionUsageResponse has one entry per function that ran in the window.
+type FunctionUsageResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Functions []*FunctionUsage       `protobuf:"bytes,1,rep,name=functions,proto3" json:"functions,omitempty"`
+	// RetainedSinceUnixMs is the start of the oldest minute still held.
+	RetainedSinceUnixMs int64 `protobuf:"varint,2,opt,name=retained_since_unix_ms,json=retainedSinceUnixMs,proto3" json:"retained_since_unix_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *FunctionUsageResponse) Reset() {
+	*x = FunctionUsageResponse{}
+	mi := &file_gust_node_v1_worker_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FunctionUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FunctionUsageResponse) ProtoMessage() {}
+
+func (x *FunctionUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_worker_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FunctionUsageResponse.ProtoReflect.Descriptor instead.
+func (*FunctionUsageResponse) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *FunctionUsageResponse) GetFunctions() []*FunctionUsage {
+	if x != nil {
+		return x.Functions
+	}
+	return nil
+}
+
+func (x *FunctionUsageResponse) GetRetainedSinceUnixMs() int64 {
+	if x != nil {
+		return x.RetainedSinceUnixMs
+	}
+	return 0
+}
+
+// FunctionUsage is one function's invocations and billed time.
+type FunctionUsage struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Function string                 `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	Requests int64                  `protobuf:"varint,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	// BilledMs is the sum of billed durations.
+	BilledMs int64 `protobuf:"varint,3,opt,name=billed_ms,json=billedMs,proto3" json:"billed_ms,omitempty"`
+	// BilledMbMs is the sum of billed duration times memory size (MB·ms):
+	// GB-seconds = billed_mb_ms / 1024 / 1000.
+	BilledMbMs    int64 `protobuf:"varint,4,opt,name=billed_mb_ms,json=billedMbMs,proto3" json:"billed_mb_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FunctionUsage) Reset() {
+	*x = FunctionUsage{}
+	mi := &file_gust_node_v1_worker_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FunctionUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FunctionUsage) ProtoMessage() {}
+
+func (x *FunctionUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_worker_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FunctionUsage.ProtoReflect.Descriptor instead.
+func (*FunctionUsage) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *FunctionUsage) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *FunctionUsage) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *FunctionUsage) GetBilledMs() int64 {
+	if x != nil {
+		return x.BilledMs
+	}
+	return 0
+}
+
+func (x *FunctionUsage) GetBilledMbMs() int64 {
+	if x != nil {
+		return x.BilledMbMs
+	}
+	return 0
+}
+
 var File_gust_node_v1_worker_proto protoreflect.FileDescriptor
 
 const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x19gust/node/v1/worker.proto\x12\fgust.node.v1\"I\n" +
+	"\x19gust/node/v1/worker.proto\x12\fgust.node.v1\"\x8d\x01\n" +
 	"\x13FunctionLogsRequest\x12\x1a\n" +
 	"\bfunction\x18\x01 \x01(\tR\bfunction\x12\x16\n" +
-	"\x06follow\x18\x02 \x01(\bR\x06follow\"*\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\"\n" +
+	"\rsince_unix_ms\x18\x03 \x01(\x03R\vsinceUnixMs\x12\x1e\n" +
+	"\n" +
+	"timestamps\x18\x04 \x01(\bR\n" +
+	"timestamps\"*\n" +
 	"\x14FunctionLogsResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"y\n" +
 	"\x10ProvisionRequest\x126\n" +
@@ -1301,14 +1514,28 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12)\n" +
 	"\x11last_used_unix_ms\x18\x06 \x01(\x03R\x0elastUsedUnixMs\"\x0e\n" +
 	"\fDrainRequest\"\x0f\n" +
-	"\rDrainResponse2\xe9\x03\n" +
+	"\rDrainResponse\"z\n" +
+	"\x14FunctionUsageRequest\x12\x1a\n" +
+	"\bfunction\x18\x01 \x01(\tR\bfunction\x12\"\n" +
+	"\rsince_unix_ms\x18\x02 \x01(\x03R\vsinceUnixMs\x12\"\n" +
+	"\runtil_unix_ms\x18\x03 \x01(\x03R\vuntilUnixMs\"\x87\x01\n" +
+	"\x15FunctionUsageResponse\x129\n" +
+	"\tfunctions\x18\x01 \x03(\v2\x1b.gust.node.v1.FunctionUsageR\tfunctions\x123\n" +
+	"\x16retained_since_unix_ms\x18\x02 \x01(\x03R\x13retainedSinceUnixMs\"\x86\x01\n" +
+	"\rFunctionUsage\x12\x1a\n" +
+	"\bfunction\x18\x01 \x01(\tR\bfunction\x12\x1a\n" +
+	"\brequests\x18\x02 \x01(\x03R\brequests\x12\x1b\n" +
+	"\tbilled_ms\x18\x03 \x01(\x03R\bbilledMs\x12 \n" +
+	"\fbilled_mb_ms\x18\x04 \x01(\x03R\n" +
+	"billedMbMs2\xc3\x04\n" +
 	"\rWorkerService\x12E\n" +
 	"\x06Invoke\x12\x1b.gust.node.v1.InvokeRequest\x1a\x1c.gust.node.v1.InvokeResponse0\x01\x12N\n" +
 	"\tWatchPool\x12\x1e.gust.node.v1.WatchPoolRequest\x1a\x1f.gust.node.v1.WatchPoolResponse0\x01\x12X\n" +
 	"\rListSandboxes\x12\".gust.node.v1.ListSandboxesRequest\x1a#.gust.node.v1.ListSandboxesResponse\x12@\n" +
 	"\x05Drain\x12\x1a.gust.node.v1.DrainRequest\x1a\x1b.gust.node.v1.DrainResponse\x12L\n" +
 	"\tProvision\x12\x1e.gust.node.v1.ProvisionRequest\x1a\x1f.gust.node.v1.ProvisionResponse\x12W\n" +
-	"\fFunctionLogs\x12!.gust.node.v1.FunctionLogsRequest\x1a\".gust.node.v1.FunctionLogsResponse0\x01B4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
+	"\fFunctionLogs\x12!.gust.node.v1.FunctionLogsRequest\x1a\".gust.node.v1.FunctionLogsResponse0\x01\x12X\n" +
+	"\rFunctionUsage\x12\".gust.node.v1.FunctionUsageRequest\x1a#.gust.node.v1.FunctionUsageResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
 
 var (
 	file_gust_node_v1_worker_proto_rawDescOnce sync.Once
@@ -1322,7 +1549,7 @@ func file_gust_node_v1_worker_proto_rawDescGZIP() []byte {
 	return file_gust_node_v1_worker_proto_rawDescData
 }
 
-var file_gust_node_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_gust_node_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_gust_node_v1_worker_proto_goTypes = []any{
 	(*FunctionLogsRequest)(nil),   // 0: gust.node.v1.FunctionLogsRequest
 	(*FunctionLogsResponse)(nil),  // 1: gust.node.v1.FunctionLogsResponse
@@ -1342,34 +1569,40 @@ var file_gust_node_v1_worker_proto_goTypes = []any{
 	(*Sandbox)(nil),               // 15: gust.node.v1.Sandbox
 	(*DrainRequest)(nil),          // 16: gust.node.v1.DrainRequest
 	(*DrainResponse)(nil),         // 17: gust.node.v1.DrainResponse
-	nil,                           // 18: gust.node.v1.FunctionSpec.EnvironmentEntry
+	(*FunctionUsageRequest)(nil),  // 18: gust.node.v1.FunctionUsageRequest
+	(*FunctionUsageResponse)(nil), // 19: gust.node.v1.FunctionUsageResponse
+	(*FunctionUsage)(nil),         // 20: gust.node.v1.FunctionUsage
+	nil,                           // 21: gust.node.v1.FunctionSpec.EnvironmentEntry
 }
 var file_gust_node_v1_worker_proto_depIdxs = []int32{
 	4,  // 0: gust.node.v1.ProvisionRequest.function:type_name -> gust.node.v1.FunctionSpec
-	18, // 1: gust.node.v1.FunctionSpec.environment:type_name -> gust.node.v1.FunctionSpec.EnvironmentEntry
+	21, // 1: gust.node.v1.FunctionSpec.environment:type_name -> gust.node.v1.FunctionSpec.EnvironmentEntry
 	4,  // 2: gust.node.v1.InvokeRequest.function:type_name -> gust.node.v1.FunctionSpec
 	7,  // 3: gust.node.v1.InvokeResponse.started:type_name -> gust.node.v1.Started
 	9,  // 4: gust.node.v1.InvokeResponse.result:type_name -> gust.node.v1.InvokeResult
 	8,  // 5: gust.node.v1.InvokeResponse.no_warm_sandbox:type_name -> gust.node.v1.NoWarmSandbox
 	12, // 6: gust.node.v1.WatchPoolResponse.entries:type_name -> gust.node.v1.PoolEntry
 	15, // 7: gust.node.v1.ListSandboxesResponse.sandboxes:type_name -> gust.node.v1.Sandbox
-	5,  // 8: gust.node.v1.WorkerService.Invoke:input_type -> gust.node.v1.InvokeRequest
-	10, // 9: gust.node.v1.WorkerService.WatchPool:input_type -> gust.node.v1.WatchPoolRequest
-	13, // 10: gust.node.v1.WorkerService.ListSandboxes:input_type -> gust.node.v1.ListSandboxesRequest
-	16, // 11: gust.node.v1.WorkerService.Drain:input_type -> gust.node.v1.DrainRequest
-	2,  // 12: gust.node.v1.WorkerService.Provision:input_type -> gust.node.v1.ProvisionRequest
-	0,  // 13: gust.node.v1.WorkerService.FunctionLogs:input_type -> gust.node.v1.FunctionLogsRequest
-	6,  // 14: gust.node.v1.WorkerService.Invoke:output_type -> gust.node.v1.InvokeResponse
-	11, // 15: gust.node.v1.WorkerService.WatchPool:output_type -> gust.node.v1.WatchPoolResponse
-	14, // 16: gust.node.v1.WorkerService.ListSandboxes:output_type -> gust.node.v1.ListSandboxesResponse
-	17, // 17: gust.node.v1.WorkerService.Drain:output_type -> gust.node.v1.DrainResponse
-	3,  // 18: gust.node.v1.WorkerService.Provision:output_type -> gust.node.v1.ProvisionResponse
-	1,  // 19: gust.node.v1.WorkerService.FunctionLogs:output_type -> gust.node.v1.FunctionLogsResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	20, // 8: gust.node.v1.FunctionUsageResponse.functions:type_name -> gust.node.v1.FunctionUsage
+	5,  // 9: gust.node.v1.WorkerService.Invoke:input_type -> gust.node.v1.InvokeRequest
+	10, // 10: gust.node.v1.WorkerService.WatchPool:input_type -> gust.node.v1.WatchPoolRequest
+	13, // 11: gust.node.v1.WorkerService.ListSandboxes:input_type -> gust.node.v1.ListSandboxesRequest
+	16, // 12: gust.node.v1.WorkerService.Drain:input_type -> gust.node.v1.DrainRequest
+	2,  // 13: gust.node.v1.WorkerService.Provision:input_type -> gust.node.v1.ProvisionRequest
+	0,  // 14: gust.node.v1.WorkerService.FunctionLogs:input_type -> gust.node.v1.FunctionLogsRequest
+	18, // 15: gust.node.v1.WorkerService.FunctionUsage:input_type -> gust.node.v1.FunctionUsageRequest
+	6,  // 16: gust.node.v1.WorkerService.Invoke:output_type -> gust.node.v1.InvokeResponse
+	11, // 17: gust.node.v1.WorkerService.WatchPool:output_type -> gust.node.v1.WatchPoolResponse
+	14, // 18: gust.node.v1.WorkerService.ListSandboxes:output_type -> gust.node.v1.ListSandboxesResponse
+	17, // 19: gust.node.v1.WorkerService.Drain:output_type -> gust.node.v1.DrainResponse
+	3,  // 20: gust.node.v1.WorkerService.Provision:output_type -> gust.node.v1.ProvisionResponse
+	1,  // 21: gust.node.v1.WorkerService.FunctionLogs:output_type -> gust.node.v1.FunctionLogsResponse
+	19, // 22: gust.node.v1.WorkerService.FunctionUsage:output_type -> gust.node.v1.FunctionUsageResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_gust_node_v1_worker_proto_init() }
@@ -1388,7 +1621,7 @@ func file_gust_node_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_node_v1_worker_proto_rawDesc), len(file_gust_node_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

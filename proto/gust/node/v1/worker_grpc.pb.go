@@ -28,6 +28,7 @@ const (
 	WorkerService_Drain_FullMethodName         = "/gust.node.v1.WorkerService/Drain"
 	WorkerService_Provision_FullMethodName     = "/gust.node.v1.WorkerService/Provision"
 	WorkerService_FunctionLogs_FullMethodName  = "/gust.node.v1.WorkerService/FunctionLogs"
+	WorkerService_FunctionUsage_FullMethodName = "/gust.node.v1.WorkerService/FunctionUsage"
 )
 
 // WorkerServiceClient is the client API for WorkerService service.
@@ -55,6 +56,9 @@ type WorkerServiceClient interface {
 	// output and the START/END/REPORT lines), in whole lines; with follow it
 	// goes on with what is written later until the caller ends the call.
 	FunctionLogs(ctx context.Context, in *FunctionLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FunctionLogsResponse], error)
+	// FunctionUsage sums, per function, the invocations this worker ran and
+	// their billed time, from its per-minute rollup (for gust cost).
+	FunctionUsage(ctx context.Context, in *FunctionUsageRequest, opts ...grpc.CallOption) (*FunctionUsageResponse, error)
 }
 
 type workerServiceClient struct {
@@ -152,6 +156,16 @@ func (c *workerServiceClient) FunctionLogs(ctx context.Context, in *FunctionLogs
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type WorkerService_FunctionLogsClient = grpc.ServerStreamingClient[FunctionLogsResponse]
 
+func (c *workerServiceClient) FunctionUsage(ctx context.Context, in *FunctionUsageRequest, opts ...grpc.CallOption) (*FunctionUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FunctionUsageResponse)
+	err := c.cc.Invoke(ctx, WorkerService_FunctionUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkerServiceServer is the server API for WorkerService service.
 // All implementations must embed UnimplementedWorkerServiceServer
 // for forward compatibility.
@@ -177,6 +191,9 @@ type WorkerServiceServer interface {
 	// output and the START/END/REPORT lines), in whole lines; with follow it
 	// goes on with what is written later until the caller ends the call.
 	FunctionLogs(*FunctionLogsRequest, grpc.ServerStreamingServer[FunctionLogsResponse]) error
+	// FunctionUsage sums, per function, the invocations this worker ran and
+	// their billed time, from its per-minute rollup (for gust cost).
+	FunctionUsage(context.Context, *FunctionUsageRequest) (*FunctionUsageResponse, error)
 	mustEmbedUnimplementedWorkerServiceServer()
 }
 
@@ -204,6 +221,9 @@ func (UnimplementedWorkerServiceServer) Provision(context.Context, *ProvisionReq
 }
 func (UnimplementedWorkerServiceServer) FunctionLogs(*FunctionLogsRequest, grpc.ServerStreamingServer[FunctionLogsResponse]) error {
 	return status.Error(codes.Unimplemented, "method FunctionLogs not implemented")
+}
+func (UnimplementedWorkerServiceServer) FunctionUsage(context.Context, *FunctionUsageRequest) (*FunctionUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FunctionUsage not implemented")
 }
 func (UnimplementedWorkerServiceServer) mustEmbedUnimplementedWorkerServiceServer() {}
 func (UnimplementedWorkerServiceServer) testEmbeddedByValue()                       {}
@@ -313,6 +333,24 @@ func _WorkerService_FunctionLogs_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type WorkerService_FunctionLogsServer = grpc.ServerStreamingServer[FunctionLogsResponse]
 
+func _WorkerService_FunctionUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FunctionUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServiceServer).FunctionUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkerService_FunctionUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServiceServer).FunctionUsage(ctx, req.(*FunctionUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WorkerService_ServiceDesc is the grpc.ServiceDesc for WorkerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -331,6 +369,10 @@ var WorkerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Provision",
 			Handler:    _WorkerService_Provision_Handler,
+		},
+		{
+			MethodName: "FunctionUsage",
+			Handler:    _WorkerService_FunctionUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
