@@ -5,6 +5,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -43,16 +45,36 @@ type Client struct {
 	cur   int // the address that last answered
 }
 
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	tls *tls.Config
+}
+
+// WithTLS connects over TLS with cfg: RootCAs verifies the coordinators
+// (their server name is the host of each address), Certificates is the
+// client certificate, if any. Nil keeps plaintext.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
 // New returns a client for coordinators at addrs (host:port). Connections
-// are made lazily.
-func New(addrs []string, token string) (*Client, error) {
+// are made lazily. Without options it speaks plaintext.
+func New(addrs []string, token string, opts ...Option) (*Client, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("client: no coordinator address")
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	creds := insecure.NewCredentials()
+	if o.tls != nil {
+		creds = credentials.NewTLS(o.tls)
 	}
 	c := &Client{}
 	for _, a := range addrs {
 		opts := []grpc.DialOption{
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)),
 		}
 		if token != "" {

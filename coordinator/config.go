@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/codezip"
+	"github.com/gustfaas/gust/internal/tlsconf"
 )
 
 // Limits are the operator-configurable bounds of the API.
@@ -55,6 +56,9 @@ type Config struct {
 	Limits Limits
 	// NoQuotas turns admission off; only to measure what quotas cost.
 	NoQuotas bool
+	// TLS, if set, serves gRPC and HTTP over TLS and dials other nodes
+	// with mutual TLS; nil is plaintext.
+	TLS *tlsconf.TLS
 	// Logger receives the coordinator's logs.
 	Logger *slog.Logger
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gustfaas/gust/raftstore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -134,6 +135,7 @@ func (s *peerServer) AppliedIndex(context.Context, *nodev1.AppliedIndexRequest) 
 
 // peerClients keeps one connection per coordinator address.
 type peerClients struct {
+	creds credentials.TransportCredentials // nil: plaintext
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
@@ -155,7 +157,11 @@ func (p *peerClients) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds := p.creds
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)))
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/gustfaas/gust/internal/apierr"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"github.com/gustfaas/gust/worker"
+	"google.golang.org/grpc/credentials"
 )
 
 // maxPlacements bounds how often one invocation is placed again after
@@ -27,6 +28,7 @@ const noWorkerWait = 2 * time.Second
 type Router struct {
 	log    *slog.Logger
 	placer *placement.Placer
+	creds  credentials.TransportCredentials // dials workers; nil: plaintext
 
 	mu      sync.RWMutex
 	workers map[string]*workerEntry
@@ -73,7 +75,7 @@ func (r *Router) SetWorker(name, addr string, alive bool) {
 	if !alive {
 		return
 	}
-	conn, err := dialWorker(addr)
+	conn, err := dialWorker(addr, r.creds)
 	if err != nil {
 		r.log.Warn("dial worker", "worker", name, "err", err)
 		return

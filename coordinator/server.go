@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,7 +68,8 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, raft: d.Store, code: d.Code, router: d.Router, members: d.Members, clients: &peerClients{}}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, raft: d.Store, code: d.Code, router: d.Router, members: d.Members, clients: &peerClients{creds: cfg.TLS.ClientCreds()}}
+	d.Router.creds = cfg.TLS.ClientCreds()
 	c.write = &writer{name: cfg.Name, store: d.Store, clients: c.clients}
 	if d.Members != nil {
 		c.write.peers = gossipPeers{d.Members}
@@ -88,7 +90,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 		iv.admit = c.admit
 	}
 
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
+	gs := grpc.NewServer(append(grpcTLS(cfg.TLS), grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))...)
 	gustv1.RegisterFunctionServiceServer(gs, &functionServer{fns: fns, router: d.Router, log: cfg.Logger})
 	gustv1.RegisterInvokeServiceServer(gs, &invokeServer{iv: iv, log: cfg.Logger})
 	gustv1.RegisterClusterServiceServer(gs, &clusterServer{c: c})
@@ -115,6 +117,11 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 		stop()
 		c.gln.Close()
 		return nil, fmt.Errorf("listen http: %w", err)
+	}
+	if cfg.TLS != nil {
+		// The HTTP front is user-facing, like gRPC's gust.v1: TLS, with a
+		// client certificate optional.
+		c.hln = tls.NewListener(c.hln, cfg.TLS.ServerConfig(tls.VerifyClientCertIfGiven))
 	}
 	return c, nil
 }

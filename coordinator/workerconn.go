@@ -11,6 +11,7 @@ import (
 	"github.com/gustfaas/gust/worker"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -43,9 +44,12 @@ type grpcWorker struct {
 	c    nodev1.WorkerServiceClient
 }
 
-func dialWorker(addr string) (*grpcWorker, error) {
+func dialWorker(addr string, creds credentials.TransportCredentials) (*grpcWorker, error) {
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
 	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)),
 	)
 	if err != nil {

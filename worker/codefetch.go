@@ -9,6 +9,7 @@ import (
 	"github.com/gustfaas/gust/internal/chunkio"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -17,13 +18,20 @@ import (
 type RemoteCode struct {
 	// Coordinators returns the gRPC addresses of coordinators believed alive.
 	Coordinators func() []string
+	// Creds secure the connections (mutual TLS in a TLS cluster); nil is
+	// plaintext.
+	Creds credentials.TransportCredentials
 }
 
 // OpenCode streams a zip from the first coordinator that has it.
 func (rc RemoteCode) OpenCode(ctx context.Context, digest string) (io.ReadCloser, error) {
 	var errs []error
+	creds := rc.Creds
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
 	for _, addr := range rc.Coordinators() {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			errs = append(errs, err)
 			continue

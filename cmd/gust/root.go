@@ -12,6 +12,7 @@ import (
 
 	"github.com/gustfaas/gust/client"
 	"github.com/gustfaas/gust/internal/flagconf"
+	"github.com/gustfaas/gust/internal/tlsconf"
 	"github.com/spf13/cobra"
 )
 
@@ -20,6 +21,7 @@ type globals struct {
 	addr   string
 	output string
 	token  string
+	tls    tlsconf.Files // --tls-ca, --tls-cert, --tls-key
 	stdout io.Writer
 	stderr io.Writer
 	stdin  io.Reader
@@ -32,7 +34,15 @@ func (g *globals) client() (*client.Client, error) {
 			addrs = append(addrs, a)
 		}
 	}
-	return client.New(addrs, g.token)
+	creds, err := tlsconf.Load(g.tls)
+	if err != nil {
+		return nil, err
+	}
+	var opts []client.Option
+	if creds != nil {
+		opts = append(opts, client.WithTLS(creds.ClientConfig()))
+	}
+	return client.New(addrs, g.token, opts...)
 }
 
 // connect returns a client and a Ctrl-C-aware context; done releases both.
@@ -77,6 +87,9 @@ func rootCmd() *cobra.Command {
 	pf.StringVar(&g.addr, "addr", "127.0.0.1:7070", "coordinator addresses, HOST:PORT[,HOST:PORT…] (env GUST_ADDR)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.token, "token", "", "API token (env GUST_TOKEN)")
+	pf.StringVar(&g.tls.CA, "tls-ca", "", "connect over TLS, verifying coordinators with this CA certificate (env GUST_TLS_CA)")
+	pf.StringVar(&g.tls.Cert, "tls-cert", "", "client certificate, from gustd ca issue --client (env GUST_TLS_CERT)")
+	pf.StringVar(&g.tls.Key, "tls-key", "", "the client certificate's key (env GUST_TLS_KEY)")
 	root.AddCommand(fnCmd(g), invokeCmd(g), nodesCmd(g), sandboxesCmd(g), raftCmd(g), quotaCmd(g), aliasCmd(g), invocationCmd(g), scheduleCmd(g), logsCmd(g), benchCmd(g))
 	return root
 }

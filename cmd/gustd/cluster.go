@@ -22,6 +22,7 @@ type nodeFlags struct {
 	join                                []string
 	fastGossip, verbose                 bool
 	drain                               time.Duration
+	sec                                 securityFlags // --tls-*, --gossip-key
 }
 
 func (n *nodeFlags) register(cmd *cobra.Command) {
@@ -34,6 +35,7 @@ func (n *nodeFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&n.fastGossip, "gossip-fast", false, "short gossip timings, for loopback clusters and tests")
 	f.DurationVar(&n.drain, "drain-timeout", 60*time.Second, "on SIGTERM, how long in-flight invocations may run on")
 	f.BoolVarP(&n.verbose, "verbose", "v", false, "debug logging")
+	n.sec.register(f)
 }
 
 // check reports missing required flags. Not cobra's MarkFlagRequired: it
@@ -94,9 +96,14 @@ func coordinatorCmd() *cobra.Command {
 }
 
 func runCoordinator(log *slog.Logger, n nodeFlags, httpAddr, raftAddr string, bootstrap bool, unreservedMin int) error {
+	creds, gossipKey, err := n.sec.load()
+	if err != nil {
+		return err
+	}
 	c, err := node.StartCoordinator(node.CoordinatorConfig{
 		Name: n.name, DataDir: n.dataDir, GRPCAddr: n.grpcAddr, HTTPAddr: httpAddr, RaftAddr: raftAddr,
 		GossipAddr: n.gossipAddr, Join: n.join, Bootstrap: bootstrap, FastGossip: n.fastGossip, Logger: log,
+		TLS: creds, GossipKey: gossipKey,
 		UnreservedMin: unreservedMin,
 	})
 	if err != nil {
@@ -152,8 +159,13 @@ func runWorker(log *slog.Logger, n nodeFlags, wcfg worker.Config) error {
 	if wcfg.StemCells == 0 {
 		wcfg.StemCells = -1 // the flag's 0 means none; the config's 0 means the default
 	}
+	creds, gossipKey, err := n.sec.load()
+	if err != nil {
+		return err
+	}
 	w, err := node.StartWorker(node.WorkerConfig{
 		Worker: wcfg, GRPCAddr: n.grpcAddr, GossipAddr: n.gossipAddr, Join: n.join, FastGossip: n.fastGossip,
+		TLS: creds, GossipKey: gossipKey,
 	})
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ func devCmd() *cobra.Command {
 		memoryMB, maxSandboxes, stemCells int
 		verbose, noQuotas                 bool
 	)
+	sec := securityFlags{noGossip: true}
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a coordinator and a worker in one process (the embedded default)",
@@ -39,7 +40,7 @@ func devCmd() *cobra.Command {
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return runDev(log, devOptions{
-				dataDir: dataDir, grpcAddr: grpcAddr, httpAddr: httpAddr, keepAlive: keepAlive,
+				dataDir: dataDir, grpcAddr: grpcAddr, httpAddr: httpAddr, keepAlive: keepAlive, sec: sec,
 				drain: drain, memoryMB: memoryMB, maxSandboxes: maxSandboxes, stemCells: stemCells, noQuotas: noQuotas,
 			})
 		},
@@ -55,6 +56,7 @@ func devCmd() *cobra.Command {
 	f.IntVar(&maxSandboxes, "max-sandboxes", 0, "bound on live sandboxes (0: memory only)")
 	f.IntVar(&stemCells, "stem-cells", worker.DefaultConfig().StemCells, "generic sandboxes kept created ahead for cold starts (0: none)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	sec.register(f)
 	f.BoolVar(&noQuotas, "no-quotas", false, "do not enforce concurrency quotas (only to measure their cost)")
 	_ = f.MarkHidden("no-quotas")
 	withConfig(cmd)
@@ -63,6 +65,7 @@ func devCmd() *cobra.Command {
 
 type devOptions struct {
 	dataDir, grpcAddr, httpAddr string
+	sec                         securityFlags // --tls-*: the gRPC and HTTP fronts over TLS
 	keepAlive, drain            time.Duration
 	memoryMB, maxSandboxes      int
 	stemCells                   int
@@ -91,6 +94,9 @@ func runDev(log *slog.Logger, o devOptions) error {
 	defer store.Close()
 
 	ccfg := coordinator.DefaultConfig()
+	if ccfg.TLS, _, err = o.sec.load(); err != nil {
+		return err
+	}
 	ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger, ccfg.NoQuotas = o.grpcAddr, o.httpAddr, log, o.noQuotas
 	// In one process the worker reads code straight from the coordinator's store.
 	code, err := codestore.Open(filepath.Join(dataDir, "code"), ccfg.Limits.Code)

@@ -34,7 +34,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), coordinatorCmd(), workerCmd())
+	root.AddCommand(devCmd(), coordinatorCmd(), workerCmd(), caCmd(), keygenCmd())
 	return root
 }
 

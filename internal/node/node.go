@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/gustfaas/gust/coordinator"
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/internal/gossip"
+	"github.com/gustfaas/gust/internal/tlsconf"
 	"github.com/gustfaas/gust/raftstore"
 	"github.com/gustfaas/gust/worker"
 	"google.golang.org/grpc"
@@ -34,7 +36,12 @@ type CoordinatorConfig struct {
 	FastGossip, FastRaft bool
 	// UnreservedMin overrides coordinator.Limits.UnreservedMin when > 0.
 	UnreservedMin int
-	Logger        *slog.Logger
+	// TLS, if set, secures every link: gRPC and HTTP served over TLS,
+	// peers, workers and Raft dialled with mutual TLS. Nil is plaintext.
+	TLS *tlsconf.TLS
+	// GossipKey, if set, encrypts gossip (see gossip.Config.SecretKey).
+	GossipKey []byte
+	Logger    *slog.Logger
 }
 
 // Coordinator is a running coordinator node.
@@ -55,7 +62,8 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := raftstore.Config{NodeID: cfg.Name, DataDir: filepath.Join(dataDir, "raft"), BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap, Logger: log}
+	rc := raftstore.Config{NodeID: cfg.Name, DataDir: filepath.Join(dataDir, "raft"), BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap, Logger: log,
+		ListenTLS: cfg.TLS.NodeServerConfig(), DialTLS: cfg.TLS.ClientConfig()}
 	if cfg.FastRaft {
 		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 150*time.Millisecond, 150*time.Millisecond, 100*time.Millisecond
 	}
@@ -70,6 +78,7 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	}()
 	ccfg := coordinator.DefaultConfig()
 	ccfg.Name, ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = cfg.Name, cfg.GRPCAddr, cfg.HTTPAddr, log
+	ccfg.TLS = cfg.TLS
 	if cfg.UnreservedMin > 0 {
 		ccfg.Limits.UnreservedMin = cfg.UnreservedMin
 	}
@@ -78,7 +87,7 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 		return nil, err
 	}
 	g, err := gossip.Start(gossip.Config{
-		Name: cfg.Name, BindAddr: cfg.GossipAddr, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log,
+		Name: cfg.Name, BindAddr: cfg.GossipAddr, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log, SecretKey: cfg.GossipKey,
 		Meta: gossip.Meta{Role: coordinator.RoleCoordinator, GRPC: cfg.GRPCAddr, Raft: cfg.RaftAddr, HTTP: cfg.HTTPAddr},
 	})
 	if err != nil {
@@ -134,6 +143,11 @@ type WorkerConfig struct {
 	GossipAddr string
 	Join       []string
 	FastGossip bool
+	// TLS, if set, serves WorkerService to node certificates only and
+	// fetches code with mutual TLS. Nil is plaintext.
+	TLS *tlsconf.TLS
+	// GossipKey, if set, encrypts gossip (see gossip.Config.SecretKey).
+	GossipKey []byte
 }
 
 // Worker is a running worker node.
@@ -152,7 +166,7 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Worker{served: make(chan error, 1)}
-	cfg.Worker.Code = worker.RemoteCode{Coordinators: n.coordinators}
+	cfg.Worker.Code = worker.RemoteCode{Coordinators: n.coordinators, Creds: cfg.TLS.ClientCreds()}
 	w, err := worker.New(cfg.Worker)
 	if err != nil {
 		return nil, err
@@ -163,7 +177,10 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 		}
 	}()
 	n.Worker = w
-	n.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
+	// Only nodes talk to a worker: with TLS, a verified node certificate
+	// is required for every call, health and reflection included.
+	gopts := cfg.TLS.ServerOptions(tls.RequireAndVerifyClientCert, func(string) bool { return true })
+	n.grpc = grpc.NewServer(append(gopts, grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))...)
 	(&worker.GRPCServer{W: w}).Register(n.grpc)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, hs)
@@ -175,7 +192,7 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 	n.addr = ln.Addr().String()
 	go func() { n.served <- n.grpc.Serve(ln) }()
 	n.Gossip, err = gossip.Start(gossip.Config{
-		Name: cfg.Worker.Name, BindAddr: cfg.GossipAddr, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log,
+		Name: cfg.Worker.Name, BindAddr: cfg.GossipAddr, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log, SecretKey: cfg.GossipKey,
 		Meta: gossip.Meta{Role: coordinator.RoleWorker, GRPC: n.addr, MemoryMB: w.State().MemoryMB},
 	})
 	if err != nil {
