@@ -21,6 +21,11 @@ const (
 	TooManyRequests       = "TooManyRequestsException"
 	Service               = "ServiceException"
 	ResourceNotReady      = "ResourceNotReadyException"
+	// Unauthenticated is a call without a token, or with one the cluster
+	// does not know (with --auth). Its message starts "unauthenticated".
+	Unauthenticated = "UnrecognizedClientException"
+	// AccessDenied is a tenant's token calling what only root may.
+	AccessDenied = "AccessDeniedException"
 )
 
 // domain tags ErrorInfo details that carry an error name.
@@ -62,6 +67,8 @@ var table = map[string]wire{
 	TooManyRequests:       {codes.ResourceExhausted, http.StatusTooManyRequests},
 	Service:               {codes.Unavailable, http.StatusInternalServerError},
 	ResourceNotReady:      {codes.Unavailable, http.StatusBadGateway},
+	Unauthenticated:       {codes.Unauthenticated, http.StatusUnauthorized},
+	AccessDenied:          {codes.PermissionDenied, http.StatusForbidden},
 }
 
 // HTTPStatus is the status the Lambda REST API answers with.
@@ -112,6 +119,10 @@ func FromStatus(st *status.Status) *Error {
 		name = TooManyRequests
 	case codes.Unavailable, codes.DeadlineExceeded:
 		name = ResourceNotReady
+	case codes.Unauthenticated:
+		name = Unauthenticated
+	case codes.PermissionDenied:
+		name = AccessDenied
 	}
 	return &Error{Name: name, Message: st.Message()}
 }

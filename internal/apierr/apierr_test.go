@@ -22,6 +22,8 @@ func TestStatusRoundTrip(t *testing.T) {
 		{&Error{Name: TooManyRequests, Reason: "ConcurrentInvocationLimitExceeded", Message: "slow down"}, codes.ResourceExhausted, http.StatusTooManyRequests},
 		{New(Service, "no capacity"), codes.Unavailable, http.StatusInternalServerError},
 		{New(ResourceNotReady, "draining"), codes.Unavailable, http.StatusBadGateway},
+		{New(Unauthenticated, "unauthenticated: no token"), codes.Unauthenticated, http.StatusUnauthorized},
+		{New(AccessDenied, "root only"), codes.PermissionDenied, http.StatusForbidden},
 	}
 	for _, c := range cases {
 		st := c.err.GRPCStatus()
