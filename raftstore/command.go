@@ -31,6 +31,7 @@ const (
 	CmdEnqueueEvents          CommandType = 16
 	CmdStartAttempts          CommandType = 17
 	CmdFinishAttempts         CommandType = 18
+	CmdPutToken               CommandType = 19
 )
 
 // Command is one typed change to apply through Raft.

@@ -21,10 +21,11 @@ type state struct {
 	functions functionState
 	quota     quotaState
 	events    eventState
+	tokens    tokenState
 }
 
 func newState() *state {
-	return &state{functions: newFunctionState(), quota: newQuotaState(), events: newEventState()}
+	return &state{functions: newFunctionState(), quota: newQuotaState(), events: newEventState(), tokens: newTokenState()}
 }
 
 // fsm adapts state to raft.FSM. Readers take mu for reading; the single
@@ -99,6 +100,7 @@ const (
 	recEvent       recordType = 8
 	recSchedule    recordType = 9
 	recApplied     recordType = 10
+	recToken       recordType = 11
 )
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -108,6 +110,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	recs = f.st.functions.snapshot(recs)
 	recs = f.st.quota.snapshot(recs)
 	recs = f.st.events.snapshot(recs)
+	recs = f.st.tokens.snapshot(recs)
 	// Snapshot runs on the FSM goroutine, so applied is the snapshot's own
 	// last command.
 	idx, err := proto.Marshal(&raftv1.AppliedIndex{Index: f.applied.Load()})
@@ -174,6 +177,8 @@ func (s *state) restore(t recordType, body []byte) error {
 		return s.quota.restore(t, body)
 	case recEvent, recSchedule:
 		return s.events.restore(t, body)
+	case recToken:
+		return s.tokens.restore(body)
 	default:
 		return fmt.Errorf("restore: unknown record type %d", t)
 	}

@@ -1362,6 +1362,125 @@ func (x *AppliedIndex) GetIndex() uint64 {
 	return 0
 }
 
+// Token is an API token as the cluster keeps it: never the token itself,
+// only its sha256, with whose it is.
+type Token struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// hash is sha256 of the token.
+	Hash []byte `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	// tenant owns what the token's calls create; "" is the root tenant.
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// root may call everything, including cluster administration and
+	// CreateToken.
+	Root            bool  `protobuf:"varint,3,opt,name=root,proto3" json:"root,omitempty"`
+	CreatedUnixNano int64 `protobuf:"varint,4,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Token) Reset() {
+	*x = Token{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Token) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Token) ProtoMessage() {}
+
+func (x *Token) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Token.ProtoReflect.Descriptor instead.
+func (*Token) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Token) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *Token) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *Token) GetRoot() bool {
+	if x != nil {
+		return x.Root
+	}
+	return false
+}
+
+func (x *Token) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+// PutToken stores a token (a new one, or the root token at first start).
+type PutToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutToken) Reset() {
+	*x = PutToken{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutToken) ProtoMessage() {}
+
+func (x *PutToken) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutToken.ProtoReflect.Descriptor instead.
+func (*PutToken) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PutToken) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 var File_gust_raft_v1_commands_proto protoreflect.FileDescriptor
 
 const file_gust_raft_v1_commands_proto_rawDesc = "" +
@@ -1456,7 +1575,14 @@ const file_gust_raft_v1_commands_proto_rawDesc = "" +
 	"\x0eFinishAttempts\x127\n" +
 	"\battempts\x18\x01 \x03(\v2\x1b.gust.raft.v1.FinishAttemptR\battempts\"$\n" +
 	"\fAppliedIndex\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05indexB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
+	"\x05index\x18\x01 \x01(\x04R\x05index\"s\n" +
+	"\x05Token\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\fR\x04hash\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04root\x18\x03 \x01(\bR\x04root\x12*\n" +
+	"\x11created_unix_nano\x18\x04 \x01(\x03R\x0fcreatedUnixNano\"5\n" +
+	"\bPutToken\x12)\n" +
+	"\x05token\x18\x01 \x01(\v2\x13.gust.raft.v1.TokenR\x05tokenB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
 
 var (
 	file_gust_raft_v1_commands_proto_rawDescOnce sync.Once
@@ -1470,7 +1596,7 @@ func file_gust_raft_v1_commands_proto_rawDescGZIP() []byte {
 	return file_gust_raft_v1_commands_proto_rawDescData
 }
 
-var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*PutFunction)(nil),            // 0: gust.raft.v1.PutFunction
 	(*DeleteFunction)(nil),         // 1: gust.raft.v1.DeleteFunction
@@ -1495,26 +1621,29 @@ var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*StartAttempts)(nil),          // 20: gust.raft.v1.StartAttempts
 	(*FinishAttempts)(nil),         // 21: gust.raft.v1.FinishAttempts
 	(*AppliedIndex)(nil),           // 22: gust.raft.v1.AppliedIndex
-	(*v1.Function)(nil),            // 23: gust.v1.Function
-	(*v1.Alias)(nil),               // 24: gust.v1.Alias
-	(*v1.Invocation)(nil),          // 25: gust.v1.Invocation
+	(*Token)(nil),                  // 23: gust.raft.v1.Token
+	(*PutToken)(nil),               // 24: gust.raft.v1.PutToken
+	(*v1.Function)(nil),            // 25: gust.v1.Function
+	(*v1.Alias)(nil),               // 26: gust.v1.Alias
+	(*v1.Invocation)(nil),          // 27: gust.v1.Invocation
 }
 var file_gust_raft_v1_commands_proto_depIdxs = []int32{
-	23, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
+	25, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
 	5,  // 1: gust.raft.v1.GrantLeases.leases:type_name -> gust.raft.v1.Lease
-	24, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
-	25, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
-	25, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
+	26, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
+	27, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
+	27, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
 	14, // 5: gust.raft.v1.PutSchedule.schedule:type_name -> gust.raft.v1.Schedule
-	25, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
-	25, // 7: gust.raft.v1.EnqueueEvents.invocations:type_name -> gust.v1.Invocation
-	25, // 8: gust.raft.v1.Invocations.invocations:type_name -> gust.v1.Invocation
+	27, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
+	27, // 7: gust.raft.v1.EnqueueEvents.invocations:type_name -> gust.v1.Invocation
+	27, // 8: gust.raft.v1.Invocations.invocations:type_name -> gust.v1.Invocation
 	12, // 9: gust.raft.v1.FinishAttempts.attempts:type_name -> gust.raft.v1.FinishAttempt
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	23, // 10: gust.raft.v1.PutToken.token:type_name -> gust.raft.v1.Token
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_gust_raft_v1_commands_proto_init() }
@@ -1528,7 +1657,7 @@ func file_gust_raft_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_raft_v1_commands_proto_rawDesc), len(file_gust_raft_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

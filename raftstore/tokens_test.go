@@ -1,0 +1,89 @@
+package raftstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"testing"
+
+	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
+)
+
+// Tokens apply, refuse what they must (a second root, a duplicate, a bad
+// hash), and survive a snapshot and restore.
+func TestTokensApplyAndRoundTrip(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	hash := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+	put := func(tok *raftv1.Token) error {
+		_, err := s.Apply(ctx, Command{Type: CmdPutToken, Msg: &raftv1.PutToken{Token: tok}})
+		return err
+	}
+	if s.HasRootToken() {
+		t.Fatal("fresh store has a root token")
+	}
+	cases := []struct {
+		tok     *raftv1.Token
+		refused bool
+	}{
+		{&raftv1.Token{Hash: hash("root"), Root: true}, false},
+		{&raftv1.Token{Hash: hash("a"), Tenant: "acme"}, false},
+		{&raftv1.Token{Hash: hash("b"), Tenant: "beta"}, false},
+		{&raftv1.Token{Hash: hash("root2"), Root: true}, true}, // a second root
+		{&raftv1.Token{Hash: hash("a"), Tenant: "beta"}, true}, // a hash taken
+		{&raftv1.Token{Hash: []byte("short"), Tenant: "x"}, true},
+	}
+	for i, c := range cases {
+		err := put(c.tok)
+		if c.refused != errors.Is(err, ErrInvalid) || (!c.refused && err != nil) {
+			t.Fatalf("case %d: err %v, refused want %v", i, err, c.refused)
+		}
+	}
+	check := func(st *Store) {
+		t.Helper()
+		if !st.HasRootToken() {
+			t.Error("no root token")
+		}
+		if tok, ok := st.Token(hash("a")); !ok || tok.GetTenant() != "acme" || tok.GetRoot() {
+			t.Errorf("token a: %v %v", tok, ok)
+		}
+		if tok, ok := st.Token(hash("root")); !ok || !tok.GetRoot() {
+			t.Errorf("root token: %v %v", tok, ok)
+		}
+		if _, ok := st.Token(hash("root2")); ok {
+			t.Error("refused root stored")
+		}
+		if _, ok := st.Token(hash("nope")); ok {
+			t.Error("unknown token found")
+		}
+	}
+	check(s)
+
+	snap, err := s.fsm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newFSM()
+	if err := fresh.Restore(sink.reader()); err != nil {
+		t.Fatal(err)
+	}
+	check(&Store{fsm: fresh})
+	// And the restored replica takes a snapshot byte-equal to the first.
+	again, err := fresh.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink2 := &memSink{}
+	if err := again.Persist(sink2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sink.Bytes(), sink2.Bytes()) {
+		t.Error("restored snapshot differs")
+	}
+}
