@@ -368,29 +368,7 @@ func (c *Client) ListAliases(ctx context.Context, name string) ([]*gustv1.Alias,
 // goes on until ctx ends. It fails over to another coordinator only before
 // the first line arrived.
 func (c *Client) Logs(ctx context.Context, name string, follow bool, fn func(worker string, data []byte) error) error {
-	return c.call(ctx, func(conn *grpc.ClientConn) error {
-		stream, err := gustv1.NewFunctionServiceClient(conn).GetLogs(ctx, &gustv1.GetLogsRequest{Name: name, Follow: follow})
-		if err != nil {
-			return err
-		}
-		got := false
-		for {
-			msg, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				if got && unreachable(err) {
-					return fmt.Errorf("log stream broke: %w", err) // not retried: lines would repeat
-				}
-				return err
-			}
-			got = true
-			if err := fn(msg.GetWorker(), msg.GetData()); err != nil {
-				return err
-			}
-		}
-	})
+	return c.StreamLogs(ctx, &gustv1.GetLogsRequest{Name: name, Follow: follow}, fn)
 }
 
 // ListVersions lists $LATEST and the published versions.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/chunkio"
+	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
 	"google.golang.org/grpc"
@@ -137,10 +139,43 @@ func (s *functionServer) GetLogs(req *gustv1.GetLogsRequest, stream grpc.ServerS
 	if _, err := s.fns.get(ctx, req.GetName(), ""); err != nil {
 		return toStatus(s.log, err)
 	}
-	err := s.router.Logs(ctx, req.GetName(), req.GetFollow(), func(worker string, data []byte) error {
+	wreq := &nodev1.FunctionLogsRequest{Function: req.GetName(), Follow: req.GetFollow(), Timestamps: req.GetTimestamps()}
+	if ms := req.GetSinceMs(); ms > 0 {
+		wreq.SinceUnixMs = time.Now().UnixMilli() - ms
+	}
+	err := s.router.Logs(ctx, wreq, func(worker string, data []byte) error {
 		return stream.Send(&gustv1.GetLogsResponse{Worker: worker, Data: data})
 	})
 	return toStatus(s.log, err)
+}
+
+// GetUsage sums the workers' usage rollups. A named function must exist;
+// the listing of all includes functions deleted since they ran.
+func (s *functionServer) GetUsage(ctx context.Context, req *gustv1.GetUsageRequest) (*gustv1.GetUsageResponse, error) {
+	if req.GetWindowMs() < 0 {
+		return nil, toStatus(s.log, apierr.New(apierr.InvalidParameterValue, "window must not be negative"))
+	}
+	if req.GetName() != "" {
+		if _, err := s.fns.get(ctx, req.GetName(), ""); err != nil {
+			return nil, toStatus(s.log, err)
+		}
+	}
+	until := time.Now()
+	since := time.Time{}
+	if ms := req.GetWindowMs(); ms > 0 {
+		since = until.Add(-time.Duration(ms) * time.Millisecond)
+	}
+	wreq := &nodev1.FunctionUsageRequest{Function: req.GetName(), UntilUnixMs: until.UnixMilli()}
+	if !since.IsZero() {
+		wreq.SinceUnixMs = since.UnixMilli()
+	}
+	usage, answered, missing := s.router.Usage(ctx, wreq)
+	res := &gustv1.GetUsageResponse{SinceUnixMs: wreq.SinceUnixMs, UntilUnixMs: until.UnixMilli(), Workers: int32(answered), MissingWorkers: missing}
+	for _, u := range usage {
+		res.Usage = append(res.Usage, &gustv1.FunctionUsage{Name: u.GetFunction(), Invocations: u.GetRequests(),
+			BilledMs: u.GetBilledMs(), GbSeconds: float64(u.GetBilledMbMs()) / 1024 / 1000})
+	}
+	return res, nil
 }
 
 // invokeServer adapts invoker to gRPC.

@@ -314,9 +314,10 @@ func (r *Router) Sandboxes(ctx context.Context, node string) ([]*nodev1.Sandbox,
 	return out, nil
 }
 
-// Logs streams a function's retained logs from every available worker at
-// once; send receives whole lines, one worker's run at a time.
-func (r *Router) Logs(ctx context.Context, function string, follow bool, send func(worker string, data []byte) error) error {
+// Logs streams a function's retained logs (req.Function) from every
+// available worker at once; send receives whole lines, one worker's run at
+// a time.
+func (r *Router) Logs(ctx context.Context, req *nodev1.FunctionLogsRequest, send func(worker string, data []byte) error) error {
 	r.mu.RLock()
 	conns := map[string]workerConn{}
 	for name, e := range r.workers {
@@ -331,7 +332,7 @@ func (r *Router) Logs(ctx context.Context, function string, follow bool, send fu
 	errs := make(chan error, len(conns))
 	for name, c := range conns {
 		go func() {
-			errs <- c.logs(ctx, function, follow, func(b []byte) error {
+			errs <- c.logs(ctx, req, func(b []byte) error {
 				mu.Lock()
 				defer mu.Unlock()
 				return send(name, b)
@@ -346,6 +347,64 @@ func (r *Router) Logs(ctx context.Context, function string, follow bool, send fu
 		}
 	}
 	return first
+}
+
+// usageTimeout bounds one worker's answer to a usage request: a worker
+// that does not answer in time is reported missing, not waited for.
+const usageTimeout = 5 * time.Second
+
+// Usage asks every available worker for its usage and sums it per
+// function; missing lists the known workers that are unavailable or did
+// not answer, whose invocations are not counted.
+func (r *Router) Usage(ctx context.Context, req *nodev1.FunctionUsageRequest) (sum []*nodev1.FunctionUsage, answered int, missing []string) {
+	r.mu.RLock()
+	conns := map[string]workerConn{}
+	for name, e := range r.workers {
+		if r.available(e) {
+			conns[name] = e.conn
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	r.mu.RUnlock()
+	type answer struct {
+		worker string
+		res    *nodev1.FunctionUsageResponse
+		err    error
+	}
+	answers := make(chan answer, len(conns))
+	for name, c := range conns {
+		go func() {
+			ctx, cancel := context.WithTimeout(ctx, usageTimeout)
+			defer cancel()
+			res, err := c.usage(ctx, req)
+			answers <- answer{name, res, err}
+		}()
+	}
+	byName := map[string]*nodev1.FunctionUsage{}
+	for range conns {
+		a := <-answers
+		if a.err != nil {
+			r.log.Warn("usage", "worker", a.worker, "err", a.err)
+			missing = append(missing, a.worker)
+			continue
+		}
+		answered++
+		for _, u := range a.res.GetFunctions() {
+			s, ok := byName[u.GetFunction()]
+			if !ok {
+				s = &nodev1.FunctionUsage{Function: u.GetFunction()}
+				byName[u.GetFunction()] = s
+				sum = append(sum, s)
+			}
+			s.Requests += u.GetRequests()
+			s.BilledMs += u.GetBilledMs()
+			s.BilledMbMs += u.GetBilledMbMs()
+		}
+	}
+	sort.Slice(sum, func(i, j int) bool { return sum[i].GetFunction() < sum[j].GetFunction() })
+	sort.Strings(missing)
+	return sum, answered, missing
 }
 
 // Close drops every worker.

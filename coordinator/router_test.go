@@ -22,6 +22,9 @@ type fakeWorker struct {
 	// answer decides each call's outcome.
 	answer func(warmOnly bool, started func()) (*worker.InvokeResult, error)
 	state  chan *nodev1.WatchPoolResponse
+	// usageRes and usageErr answer usage requests.
+	usageRes *nodev1.FunctionUsageResponse
+	usageErr error
 }
 
 func newFake(name string, free int64, idle map[string]int32) *fakeWorker {
@@ -59,9 +62,14 @@ func (f *fakeWorker) watch(ctx context.Context, fn func(*nodev1.WatchPoolRespons
 func (f *fakeWorker) listSandboxes(context.Context) ([]*nodev1.Sandbox, error) { return nil, nil }
 func (f *fakeWorker) drain(context.Context) error                              { return nil }
 
-func (f *fakeWorker) provision(context.Context, *nodev1.ProvisionRequest) error    { return nil }
-func (f *fakeWorker) logs(context.Context, string, bool, func([]byte) error) error { return nil }
-func (f *fakeWorker) close() error                                                 { return nil }
+func (f *fakeWorker) provision(context.Context, *nodev1.ProvisionRequest) error { return nil }
+func (f *fakeWorker) logs(context.Context, *nodev1.FunctionLogsRequest, func([]byte) error) error {
+	return nil
+}
+func (f *fakeWorker) usage(context.Context, *nodev1.FunctionUsageRequest) (*nodev1.FunctionUsageResponse, error) {
+	return f.usageRes, f.usageErr
+}
+func (f *fakeWorker) close() error { return nil }
 
 func (f *fakeWorker) callCount() int {
 	f.mu.Lock()

@@ -34,7 +34,9 @@ type workerConn interface {
 	drain(ctx context.Context) error
 	provision(ctx context.Context, req *nodev1.ProvisionRequest) error
 	// logs streams a function's retained log on the worker, in whole lines.
-	logs(ctx context.Context, function string, follow bool, fn func([]byte) error) error
+	logs(ctx context.Context, req *nodev1.FunctionLogsRequest, fn func([]byte) error) error
+	// usage sums the worker's per-function usage over a window.
+	usage(ctx context.Context, req *nodev1.FunctionUsageRequest) (*nodev1.FunctionUsageResponse, error)
 	close() error
 }
 
@@ -124,8 +126,8 @@ func (g *grpcWorker) provision(ctx context.Context, req *nodev1.ProvisionRequest
 	return err
 }
 
-func (g *grpcWorker) logs(ctx context.Context, function string, follow bool, fn func([]byte) error) error {
-	stream, err := g.c.FunctionLogs(ctx, &nodev1.FunctionLogsRequest{Function: function, Follow: follow})
+func (g *grpcWorker) logs(ctx context.Context, req *nodev1.FunctionLogsRequest, fn func([]byte) error) error {
+	stream, err := g.c.FunctionLogs(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -141,6 +143,10 @@ func (g *grpcWorker) logs(ctx context.Context, function string, follow bool, fn 
 			return err
 		}
 	}
+}
+
+func (g *grpcWorker) usage(ctx context.Context, req *nodev1.FunctionUsageRequest) (*nodev1.FunctionUsageResponse, error) {
+	return g.c.FunctionUsage(ctx, req)
 }
 
 func (g *grpcWorker) close() error { return g.conn.Close() }
@@ -190,8 +196,12 @@ func (l LocalWorker) provision(ctx context.Context, req *nodev1.ProvisionRequest
 		time.Duration(req.GetHoldMs())*time.Millisecond)
 	return err
 }
-func (l LocalWorker) logs(ctx context.Context, function string, follow bool, fn func([]byte) error) error {
-	return l.W.ReadLogs(ctx, function, follow, fn)
+func (l LocalWorker) logs(ctx context.Context, req *nodev1.FunctionLogsRequest, fn func([]byte) error) error {
+	return l.W.ReadLogs(ctx, req.GetFunction(), worker.LogOptionsFromProto(req), fn)
+}
+
+func (l LocalWorker) usage(_ context.Context, req *nodev1.FunctionUsageRequest) (*nodev1.FunctionUsageResponse, error) {
+	return worker.UsageToProto(l.W, req), nil
 }
 
 func (l LocalWorker) close() error { return nil }

@@ -36,6 +36,12 @@ type Config struct {
 	// cold start assigns one instead of creating a container; 0 means the
 	// default, negative means none.
 	StemCells int
+	// LogRetentionMB bounds each function's retained log on this worker
+	// (DATA/logs/NAME.log and its one rotated part, each at most half).
+	LogRetentionMB int
+	// UsageRetention is how long the per-minute usage rollup that gust
+	// cost reads is kept.
+	UsageRetention time.Duration
 	// Region is reported to functions as AWS_REGION.
 	Region string
 	// Code fetches code zips by digest.
@@ -54,5 +60,8 @@ func DefaultConfig() Config {
 		TmpMB:       512,
 		StemCells:   32,
 		Region:      "us-east-1",
+		// 32 MB of log and 14 days of usage per function.
+		LogRetentionMB: 32,
+		UsageRetention: 14 * 24 * time.Hour,
 	}
 }

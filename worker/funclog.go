@@ -13,23 +13,39 @@ import (
 	"time"
 )
 
-// maxFunctionLog bounds one function's retained log; past it the file is
-// rotated once (to .1), so a chatty function cannot fill the disk.
-const maxFunctionLog = 16 << 20
-
 // functionLogs keeps each function's output (every sandbox, every
 // invocation, with the START/END/REPORT lines) in DATA/logs/NAME.log.
+// Retention is bounded per function by size (Config.LogRetentionMB): when
+// the file passes half the bound it is rotated once, to NAME.log.1, which
+// replaces the previous one, so a chatty function cannot fill the disk and
+// the newest half of the bound at least is always kept.
+//
+// Every line starts with when the worker read it from the sandbox, in UTC,
+// "2006-01-02T15:04:05.000Z " (stampLayout and a space), so readers can
+// select lines by time (gust logs --since); ReadLogs strips the stamp
+// unless asked for it. Lines without a stamp (a log written before stamps)
+// count as written when the line before them was.
 type functionLogs struct {
-	dir   string
-	mu    sync.Mutex
-	files map[string]*functionLog
+	dir      string
+	maxBytes int64 // per function, both files together
+	mu       sync.Mutex
+	files    map[string]*functionLog
 }
 
-func newFunctionLogs(dir string) (*functionLogs, error) {
+// stampLayout is the time at the start of every retained line.
+const stampLayout = "2006-01-02T15:04:05.000Z"
+
+// stampLen is a stamp and the space after it.
+const stampLen = len(stampLayout) + 1
+
+func newFunctionLogs(dir string, maxBytes int64) (*functionLogs, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("function logs: %w", err)
 	}
-	return &functionLogs{dir: dir, files: map[string]*functionLog{}}, nil
+	if maxBytes <= 0 {
+		maxBytes = int64(DefaultConfig().LogRetentionMB) << 20
+	}
+	return &functionLogs{dir: dir, maxBytes: maxBytes, files: map[string]*functionLog{}}, nil
 }
 
 // writer returns the shared log of one function.
@@ -38,7 +54,7 @@ func (f *functionLogs) writer(name string) *functionLog {
 	defer f.mu.Unlock()
 	l, ok := f.files[name]
 	if !ok {
-		l = &functionLog{path: filepath.Join(f.dir, name+".log")}
+		l = &functionLog{path: filepath.Join(f.dir, name+".log"), rotateAt: f.maxBytes / 2}
 		f.files[name] = l
 	}
 	return l
@@ -55,16 +71,17 @@ func (f *functionLogs) close() {
 // functionLog appends to one file; each Write is one write(2), so lines
 // from sandboxes of the same function do not tear.
 type functionLog struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
-	size int64
+	path     string
+	rotateAt int64
+	mu       sync.Mutex
+	f        *os.File
+	size     int64
 }
 
 func (l *functionLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil || l.size > maxFunctionLog {
+	if l.f == nil || l.size >= l.rotateAt {
 		if l.f != nil {
 			l.f.Close()
 			os.Rename(l.path, l.path+".1")
@@ -81,6 +98,44 @@ func (l *functionLog) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// lineStamper is one sandbox's writer into its function's log: it puts the
+// time at the start of each line and hands each write on as one write, so
+// whole lines from sandboxes of one function do not interleave.
+type lineStamper struct {
+	dst io.Writer
+	now func() time.Time
+
+	mu  sync.Mutex
+	mid bool // the last write ended inside a line
+}
+
+func newLineStamper(dst io.Writer) *lineStamper {
+	return &lineStamper{dst: dst, now: time.Now}
+}
+
+func (s *lineStamper) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(p)
+	stamp := append(s.now().UTC().AppendFormat(make([]byte, 0, stampLen), stampLayout), ' ')
+	out := make([]byte, 0, len(p)+stampLen*(1+bytes.Count(p, []byte{'\n'})))
+	for len(p) > 0 {
+		if !s.mid {
+			out = append(out, stamp...)
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			out, s.mid = append(out, p...), true
+			break
+		}
+		out, p, s.mid = append(out, p[:i+1]...), p[i+1:], false
+	}
+	if _, err := s.dst.Write(out); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 func (l *functionLog) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -93,20 +148,35 @@ func (l *functionLog) close() {
 // followPoll is how often a followed log is checked for more.
 const followPoll = 200 * time.Millisecond
 
+// LogOptions selects what ReadLogs sends.
+type LogOptions struct {
+	// Follow goes on with what is written later, until ctx ends.
+	Follow bool
+	// Since, if set, keeps only lines written at or after it.
+	Since time.Time
+	// Timestamps keeps each line's time prefix (stampLayout and a space).
+	Timestamps bool
+}
+
 // ReadLogs sends a function's retained log (the rotated part first) to
-// send in runs of whole lines; with follow it goes on with what is written
-// later until ctx ends. A function that never ran here has an empty log.
-func (w *Worker) ReadLogs(ctx context.Context, name string, follow bool, send func([]byte) error) error {
+// send in runs of whole lines; with opts.Follow it goes on with what is
+// written later until ctx ends. A function that never ran here has an
+// empty log.
+func (w *Worker) ReadLogs(ctx context.Context, name string, opts LogOptions, send func([]byte) error) error {
 	if strings.ContainsAny(name, "/\x00") || name == "" || name == "." || name == ".." {
 		return fmt.Errorf("%w: bad function name %q", ErrCode, name)
 	}
 	path := filepath.Join(w.logs.dir, name+".log")
+	follow := opts.Follow
+	filter := logFilter{opts: opts}
 	var pending []byte // a partial last line, held until its newline
 	emit := func(b []byte) error {
 		pending = append(pending, b...)
 		if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
-			if err := send(pending[:i+1]); err != nil {
-				return err
+			if out := filter.lines(pending[:i+1]); len(out) > 0 {
+				if err := send(out); err != nil {
+					return err
+				}
 			}
 			pending = append(pending[:0], pending[i+1:]...)
 		}
@@ -139,8 +209,8 @@ func (w *Worker) ReadLogs(ctx context.Context, name string, follow bool, send fu
 			return err
 		}
 		if !follow {
-			if len(pending) > 0 {
-				return send(pending)
+			if out := filter.lines(pending); len(out) > 0 {
+				return send(out)
 			}
 			return nil
 		}
@@ -209,4 +279,46 @@ func waitForFile(ctx context.Context, path string) (*os.File, error) {
 		case <-time.After(followPoll):
 		}
 	}
+}
+
+// logFilter drops the lines before opts.Since and strips the stamps.
+type logFilter struct {
+	opts LogOptions
+	last time.Time // the stamp of the line before
+}
+
+// lines filters a run of lines (the last may lack its newline), in place.
+func (f *logFilter) lines(b []byte) []byte {
+	if f.opts.Since.IsZero() && f.opts.Timestamps {
+		return b
+	}
+	out := b[:0]
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line = b[:i+1]
+		}
+		b = b[len(line):]
+		text := line
+		if hasStamp(line) {
+			if !f.opts.Since.IsZero() {
+				if t, err := time.Parse(stampLayout, string(line[:stampLen-1])); err == nil {
+					f.last = t
+				}
+			}
+			if !f.opts.Timestamps {
+				text = line[stampLen:]
+			}
+		}
+		if f.opts.Since.IsZero() || !f.last.Before(f.opts.Since) {
+			out = append(out, text...) // never longer than what it read: in place is safe
+		}
+	}
+	return out
+}
+
+// hasStamp reports whether a line starts with a stamp (by its shape).
+func hasStamp(line []byte) bool {
+	return len(line) >= stampLen && line[4] == '-' && line[7] == '-' && line[10] == 'T' &&
+		line[13] == ':' && line[16] == ':' && line[19] == '.' && line[23] == 'Z' && line[24] == ' '
 }

@@ -90,13 +90,45 @@ func (s *GRPCServer) Drain(context.Context, *nodev1.DrainRequest) (*nodev1.Drain
 
 // FunctionLogs streams a function's retained log.
 func (s *GRPCServer) FunctionLogs(req *nodev1.FunctionLogsRequest, stream grpc.ServerStreamingServer[nodev1.FunctionLogsResponse]) error {
-	err := s.W.ReadLogs(stream.Context(), req.GetFunction(), req.GetFollow(), func(b []byte) error {
+	err := s.W.ReadLogs(stream.Context(), req.GetFunction(), LogOptionsFromProto(req), func(b []byte) error {
 		return stream.Send(&nodev1.FunctionLogsResponse{Data: b})
 	})
 	if err != nil {
 		return toStatus(err)
 	}
 	return nil
+}
+
+// LogOptionsFromProto converts a logs request's options.
+func LogOptionsFromProto(req *nodev1.FunctionLogsRequest) LogOptions {
+	opts := LogOptions{Follow: req.GetFollow(), Timestamps: req.GetTimestamps()}
+	if ms := req.GetSinceUnixMs(); ms > 0 {
+		opts.Since = time.UnixMilli(ms)
+	}
+	return opts
+}
+
+// FunctionUsage sums the invocations run here over a window.
+func (s *GRPCServer) FunctionUsage(_ context.Context, req *nodev1.FunctionUsageRequest) (*nodev1.FunctionUsageResponse, error) {
+	return UsageToProto(s.W, req), nil
+}
+
+// UsageToProto answers a usage request from w's rollup.
+func UsageToProto(w *Worker, req *nodev1.FunctionUsageRequest) *nodev1.FunctionUsageResponse {
+	var until time.Time
+	if ms := req.GetUntilUnixMs(); ms > 0 {
+		until = time.UnixMilli(ms)
+	}
+	usage, retained := w.Usage(req.GetFunction(), time.UnixMilli(req.GetSinceUnixMs()), until)
+	out := &nodev1.FunctionUsageResponse{}
+	if !retained.IsZero() {
+		out.RetainedSinceUnixMs = retained.UnixMilli()
+	}
+	for _, u := range usage {
+		out.Functions = append(out.Functions, &nodev1.FunctionUsage{
+			Function: u.Function, Requests: u.Requests, BilledMs: u.BilledMs, BilledMbMs: u.BilledMBMs})
+	}
+	return out
 }
 
 // Provision keeps initialised sandboxes for provisioned concurrency.

@@ -21,7 +21,7 @@ type logTail struct {
 	r, w *os.File
 	read atomic.Int64 // bytes consumed from the pipe
 	done chan struct{}
-	keep io.Writer // the function's retained log; may be nil
+	keep io.Writer // the function's retained log, each line stamped; may be nil
 
 	mu  sync.Mutex
 	buf []byte
@@ -32,7 +32,7 @@ func newLogTail(keep io.Writer) (*logTail, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &logTail{r: r, w: w, done: make(chan struct{}), keep: keep}
+	l := &logTail{r: r, w: w, done: make(chan struct{}), keep: stamped(keep)}
 	go l.pump()
 	return l, nil
 }
@@ -40,9 +40,17 @@ func newLogTail(keep io.Writer) (*logTail, error) {
 // attachLogTail reads a pipe whose write end a sandbox already holds (a
 // stem cell's output).
 func attachLogTail(r *os.File, keep io.Writer) *logTail {
-	l := &logTail{r: r, done: make(chan struct{}), keep: keep}
+	l := &logTail{r: r, done: make(chan struct{}), keep: stamped(keep)}
 	go l.pump()
 	return l
+}
+
+// stamped puts the time at the start of each line written to keep.
+func stamped(keep io.Writer) io.Writer {
+	if keep == nil {
+		return nil
+	}
+	return newLineStamper(keep)
 }
 
 // writer is the pipe's write end for the sandbox's stdout and stderr.

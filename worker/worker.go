@@ -29,11 +29,13 @@ type Worker struct {
 	sbx       *sandbox.Manager
 	code      *codeCache
 	logs      *functionLogs
+	usage     *usageLog
 	pool      *pool
 	stems     *stemPool // nil without stem cells
 	stop      chan struct{}
 	done      chan struct{}
 	stemsDone chan struct{}
+	usageDone chan struct{}
 	inflt     sync.WaitGroup
 	bg        sync.WaitGroup // pending pre-warms; they end when stop closes
 
@@ -63,6 +65,12 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.StemCells == 0 {
 		cfg.StemCells = def.StemCells
+	}
+	if cfg.LogRetentionMB == 0 {
+		cfg.LogRetentionMB = def.LogRetentionMB
+	}
+	if cfg.UsageRetention == 0 {
+		cfg.UsageRetention = def.UsageRetention
 	}
 	if cfg.KeepAlivePolicy == nil {
 		cfg.KeepAlivePolicy = keepalive.Fixed(cfg.KeepAlive)
@@ -98,16 +106,21 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	logs, err := newFunctionLogs(filepath.Join(dir, "logs"))
+	logs, err := newFunctionLogs(filepath.Join(dir, "logs"), int64(cfg.LogRetentionMB)<<20)
+	if err != nil {
+		return nil, err
+	}
+	usage, err := newUsageLog(filepath.Join(dir, "usage.json"), cfg.UsageRetention)
 	if err != nil {
 		return nil, err
 	}
 	w := &Worker{
-		cfg: cfg, log: cfg.Logger, sbx: mgr, code: code, logs: logs,
+		cfg: cfg, log: cfg.Logger, sbx: mgr, code: code, logs: logs, usage: usage,
 		pool: newPool(),
-		stop: make(chan struct{}), done: make(chan struct{}), stemsDone: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}), stemsDone: make(chan struct{}), usageDone: make(chan struct{}),
 	}
 	go w.janitor()
+	go w.saveUsage()
 	if cfg.StemCells > 0 {
 		w.stems = newStemPool(mgr, cfg.StemCells, cfg.Logger)
 		go func() { w.stems.fill(w.stop); close(w.stemsDone) }()
@@ -148,6 +161,9 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 		var res *InvokeResult
 		var err error
 		inst, res, err = w.coldStart(ctx, fn, req.RequestID)
+		if res != nil { // the function failed to initialise: still a request
+			w.usage.record(fn.Name, time.Now(), res.BilledMs, fn.MemoryMB)
+		}
 		if err != nil || res != nil {
 			return res, err
 		}
@@ -232,6 +248,7 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 	}
 	// END and REPORT in one write: one syscall fewer per invocation.
 	inst.say("END RequestId: %s\n%s\n", req.RequestID, report)
+	w.usage.record(fn.Name, time.Now(), res.BilledMs, fn.MemoryMB)
 	if req.LogTail {
 		res.LogTail = inst.logs.String()
 	}
@@ -462,6 +479,10 @@ func (w *Worker) close(ctx context.Context) error {
 	}
 	close(w.stop)
 	<-w.done
+	<-w.usageDone
+	if err := w.usage.save(); err != nil {
+		w.log.Warn("usage rollup", "err", err)
+	}
 	<-w.stemsDone
 	w.bg.Wait()
 	for _, inst := range w.pool.takeAll() {

@@ -123,6 +123,7 @@ func workerCmd() *cobra.Command {
 		memoryMB, maxSandboxes, stemCells int
 		keepAlive                         time.Duration
 	)
+	var logRetentionMB int
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker: sandboxes, warm pool and code cache",
@@ -141,6 +142,7 @@ func workerCmd() *cobra.Command {
 			}
 			wcfg := worker.DefaultConfig()
 			wcfg.MemoryMB, wcfg.MaxSandboxes, wcfg.KeepAlive, wcfg.StemCells = memoryMB, maxSandboxes, keepAlive, stemCells
+			wcfg.LogRetentionMB = logRetentionMB
 			return runWorker(n.logger(), n, wcfg)
 		},
 	}
@@ -150,6 +152,7 @@ func workerCmd() *cobra.Command {
 	f.IntVar(&maxSandboxes, "max-sandboxes", 0, "bound on live sandboxes (0: memory only)")
 	f.DurationVar(&keepAlive, "keep-alive", worker.DefaultConfig().KeepAlive, "how long an idle sandbox stays warm")
 	f.IntVar(&stemCells, "stem-cells", worker.DefaultConfig().StemCells, "generic sandboxes kept created ahead for cold starts (0: none)")
+	f.IntVar(&logRetentionMB, "log-retention-mb", worker.DefaultConfig().LogRetentionMB, "bound on each function's retained log on a worker, MB (gust logs)")
 	withConfig(cmd)
 	return cmd
 }

@@ -25,6 +25,7 @@ func devCmd() *cobra.Command {
 		verbose, noQuotas                 bool
 	)
 	sec := securityFlags{noGossip: true}
+	var logRetentionMB int
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a coordinator and a worker in one process (the embedded default)",
@@ -41,7 +42,7 @@ func devCmd() *cobra.Command {
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return runDev(log, devOptions{
 				dataDir: dataDir, grpcAddr: grpcAddr, httpAddr: httpAddr, keepAlive: keepAlive, sec: sec,
-				drain: drain, memoryMB: memoryMB, maxSandboxes: maxSandboxes, stemCells: stemCells, noQuotas: noQuotas,
+				drain: drain, memoryMB: memoryMB, maxSandboxes: maxSandboxes, stemCells: stemCells, logRetentionMB: logRetentionMB, noQuotas: noQuotas,
 			})
 		},
 	}
@@ -55,6 +56,7 @@ func devCmd() *cobra.Command {
 	f.IntVar(&memoryMB, "memory-mb", 0, "memory for sandboxes, MB (0: 80% of the host)")
 	f.IntVar(&maxSandboxes, "max-sandboxes", 0, "bound on live sandboxes (0: memory only)")
 	f.IntVar(&stemCells, "stem-cells", worker.DefaultConfig().StemCells, "generic sandboxes kept created ahead for cold starts (0: none)")
+	f.IntVar(&logRetentionMB, "log-retention-mb", worker.DefaultConfig().LogRetentionMB, "bound on each function's retained log on a worker, MB (gust logs)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	sec.register(f)
 	f.BoolVar(&noQuotas, "no-quotas", false, "do not enforce concurrency quotas (only to measure their cost)")
@@ -70,6 +72,7 @@ type devOptions struct {
 	memoryMB, maxSandboxes      int
 	stemCells                   int
 	noQuotas                    bool
+	logRetentionMB              int
 }
 
 func runDev(log *slog.Logger, o devOptions) error {
@@ -106,6 +109,7 @@ func runDev(log *slog.Logger, o devOptions) error {
 	wcfg := worker.DefaultConfig()
 	wcfg.Name, wcfg.DataDir, wcfg.Logger, wcfg.Code = "dev", filepath.Join(dataDir, "worker"), log, code
 	wcfg.KeepAlive, wcfg.MemoryMB, wcfg.MaxSandboxes, wcfg.StemCells = o.keepAlive, o.memoryMB, o.maxSandboxes, o.stemCells
+	wcfg.LogRetentionMB = o.logRetentionMB
 	if wcfg.StemCells == 0 {
 		wcfg.StemCells = -1 // the flag's 0 means none; the config's 0 means the default
 	}
