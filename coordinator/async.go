@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/tenant"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
@@ -260,7 +261,7 @@ func (d *dispatcher) destination(inv *gustv1.Invocation, target string, res *gus
 		"version":   "1.0",
 		"timestamp": now.UTC().Format(time.RFC3339Nano),
 		"requestContext": map[string]any{
-			"requestId": inv.GetId(), "functionArn": "arn:aws:lambda:us-east-1:000000000000:function:" + inv.GetFunction(),
+			"requestId": inv.GetId(), "functionArn": "arn:aws:lambda:us-east-1:000000000000:function:" + tenant.Bare(inv.GetFunction()),
 			"condition": "RetriesExhausted", "approximateInvokeCount": inv.GetAttempts(),
 		},
 		"requestPayload": rawOrString(inv.GetPayload()),

@@ -56,6 +56,9 @@ type Config struct {
 	Limits Limits
 	// NoQuotas turns admission off; only to measure what quotas cost.
 	NoQuotas bool
+	// Auth requires an API token on every user-facing call (gRPC package
+	// gust.v1 and HTTP), and gives each tenant its own functions.
+	Auth bool
 	// TLS, if set, serves gRPC and HTTP over TLS and dials other nodes
 	// with mutual TLS; nil is plaintext.
 	TLS *tlsconf.TLS

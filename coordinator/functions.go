@@ -15,6 +15,7 @@ import (
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/codezip"
+	"github.com/gustfaas/gust/internal/tenant"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
@@ -48,6 +49,9 @@ type functions struct {
 	code   *codestore.Store
 	limits Limits
 	now    func() time.Time
+	// tenants (with --auth) lets a stored name carry a tenant prefix,
+	// TENANT.NAME, which the API edge adds (see tenancy.go).
+	tenants bool
 }
 
 // upload stores a code zip, names it by digest and copies it to a majority
@@ -98,7 +102,7 @@ func (f *functions) normalize(cfg *gustv1.FunctionConfig) error {
 	bad := func(format string, args ...any) error {
 		return apierr.New(apierr.InvalidParameterValue, format, args...)
 	}
-	if !nameRE.MatchString(cfg.GetName()) {
+	if !f.validName(cfg.GetName()) {
 		return bad("function name %q must be 1 to 64 letters, digits, '-' or '_'", cfg.GetName())
 	}
 	if cfg.Runtime == "" {
@@ -129,7 +133,7 @@ func (f *functions) normalize(cfg *gustv1.FunctionConfig) error {
 			return bad("maximum event age %s is outside %s to %s", age, minEventAge, defaultMaxEventAge)
 		}
 	}
-	if cfg.GetOnFailure() != "" && !nameRE.MatchString(cfg.GetOnFailure()) {
+	if cfg.GetOnFailure() != "" && !f.validName(cfg.GetOnFailure()) {
 		return bad("on-failure function name %q is invalid", cfg.GetOnFailure())
 	}
 	size := 0
@@ -149,6 +153,19 @@ func (f *functions) normalize(cfg *gustv1.FunctionConfig) error {
 		return bad("handler contains NUL")
 	}
 	return nil
+}
+
+// validName checks a function name as stored: NAME, or with tenants
+// TENANT.NAME.
+func (f *functions) validName(stored string) bool {
+	if !f.tenants {
+		return nameRE.MatchString(stored)
+	}
+	if !strings.Contains(stored, tenant.Sep) {
+		return nameRE.MatchString(stored)
+	}
+	t, name := tenant.Split(stored)
+	return tenant.Valid(t) && nameRE.MatchString(name)
 }
 
 // get returns the function version a qualifier names: "" or $LATEST, a

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/coordinator/admission"
+	"github.com/gustfaas/gust/coordinator/auth"
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/coordinator/lambdahttp"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 )
 
@@ -59,6 +61,7 @@ type Coordinator struct {
 	gln      net.Listener
 	hln      net.Listener
 	metrics  *metrics
+	tokens   *tokens
 	ctx      context.Context // ends at Shutdown; the background loops' lifetime
 	stop     context.CancelFunc
 }
@@ -74,7 +77,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	if d.Members != nil {
 		c.write.peers = gossipPeers{d.Members}
 	}
-	fns := &functions{log: cfg.Logger, store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now}
+	fns := &functions{log: cfg.Logger, store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now, tenants: cfg.Auth}
 	c.quotas = &quotas{store: d.Store, write: c.write, limits: cfg.Limits}
 	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
 	fns.quotas = c.quotas
@@ -90,10 +93,21 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 		iv.admit = c.admit
 	}
 
-	gs := grpc.NewServer(append(grpcTLS(cfg.TLS), grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))...)
+	gopts := append(grpcTLS(cfg.TLS), grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
+	var checker *auth.Checker
+	if cfg.Auth {
+		c.tokens = &tokens{store: d.Store, write: c.write, now: time.Now}
+		checker = auth.New(c.tokens.lookup)
+		gopts = append(gopts, grpc.ChainUnaryInterceptor(checker.Unary(), tenancyUnary),
+			grpc.ChainStreamInterceptor(checker.Stream(), tenancyStream))
+	}
+	gs := grpc.NewServer(gopts...)
 	gustv1.RegisterFunctionServiceServer(gs, &functionServer{fns: fns, router: d.Router, log: cfg.Logger})
 	gustv1.RegisterInvokeServiceServer(gs, &invokeServer{iv: iv, log: cfg.Logger})
 	gustv1.RegisterClusterServiceServer(gs, &clusterServer{c: c})
+	if cfg.Auth {
+		gustv1.RegisterTokenServiceServer(gs, &tokenServer{c: c})
+	}
 	nodev1.RegisterPeerServiceServer(gs, &peerServer{store: d.Store, code: d.Code, quotas: c.quotas, log: cfg.Logger})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
@@ -103,10 +117,19 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", c.readyz)
-	mux.Handle("GET /metrics", c.metrics.handler())
-	mux.Handle("/", lambdahttp.Handler(restInvoker{iv}, lambdahttp.Options{
+	var rest lambdahttp.Invoker = restInvoker{iv}
+	var handler http.Handler = mux
+	metricsHandler := c.metrics.handler()
+	if cfg.Auth {
+		rest = tenantREST{restInvoker{iv}}
+		// Metrics name every tenant's functions: the operator's (root) only.
+		metricsHandler = auth.RequireRoot(metricsHandler, lambdahttp.WriteError)
+		handler = checker.HTTP(mux, publicHTTP, lambdahttp.WriteError)
+	}
+	mux.Handle("GET /metrics", metricsHandler)
+	mux.Handle("/", lambdahttp.Handler(rest, lambdahttp.Options{
 		MaxSyncPayload: int64(cfg.Limits.MaxSyncPayload), Logger: cfg.Logger}))
-	c.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	c.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	var err error
 	if c.gln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
@@ -155,6 +178,12 @@ func (c *Coordinator) Serve() error {
 	return <-errc
 }
 
+// publicHTTP are the requests that need no token with --auth: the health
+// probes, which say nothing about any tenant.
+func publicHTTP(r *http.Request) bool {
+	return r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz")
+}
+
 func (c *Coordinator) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 100*time.Millisecond)
 	defer cancel()
@@ -178,6 +207,10 @@ func (c *Coordinator) forwardRemovePeer(ctx context.Context, name string) error 
 	conn, err := c.clients.conn(addr)
 	if err != nil {
 		return err
+	}
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("authorization")) > 0 {
+		// With --auth the leader checks the caller's token as this node did.
+		ctx = metadata.NewOutgoingContext(ctx, metadata.MD{"authorization": md.Get("authorization")})
 	}
 	_, err = gustv1.NewClusterServiceClient(conn).RemoveRaftPeer(ctx, &gustv1.RemoveRaftPeerRequest{Name: name})
 	return err

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gustfaas/gust/internal/tenant"
 	"github.com/gustfaas/gust/sandbox"
 	"github.com/gustfaas/gust/worker/keepalive"
 	"github.com/gustfaas/gust/worker/runtimeapi"
@@ -569,15 +570,17 @@ func (w *Worker) State() State {
 func (w *Worker) Watch() (<-chan struct{}, func()) { return w.pool.subscribe() }
 
 func (w *Worker) environment(fn FunctionSpec) []string {
+	// A tenant's function is stored as TENANT.NAME; it sees its own name.
+	name := tenant.Bare(fn.Name)
 	env := []string{
 		"AWS_LAMBDA_RUNTIME_API=" + sandbox.RuntimeAPIAddr,
 		"_HANDLER=" + fn.Handler,
 		"LAMBDA_TASK_ROOT=/var/task",
 		"LAMBDA_RUNTIME_DIR=/var/runtime",
-		"AWS_LAMBDA_FUNCTION_NAME=" + fn.Name,
+		"AWS_LAMBDA_FUNCTION_NAME=" + name,
 		"AWS_LAMBDA_FUNCTION_VERSION=" + fn.Version,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(fn.MemoryMB),
-		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + fn.Name,
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + name,
 		"AWS_REGION=" + w.cfg.Region,
 		"AWS_DEFAULT_REGION=" + w.cfg.Region,
 		"TZ=:UTC",
@@ -595,7 +598,7 @@ func (w *Worker) environment(fn FunctionSpec) []string {
 }
 
 func (w *Worker) functionARN(fn FunctionSpec) string {
-	arn := "arn:aws:lambda:" + w.cfg.Region + ":000000000000:function:" + fn.Name
+	arn := "arn:aws:lambda:" + w.cfg.Region + ":000000000000:function:" + tenant.Bare(fn.Name)
 	if fn.Version != "" && fn.Version != "$LATEST" {
 		arn += ":" + fn.Version
 	}

@@ -90,7 +90,7 @@ func rootCmd() *cobra.Command {
 	pf.StringVar(&g.tls.CA, "tls-ca", "", "connect over TLS, verifying coordinators with this CA certificate (env GUST_TLS_CA)")
 	pf.StringVar(&g.tls.Cert, "tls-cert", "", "client certificate, from gustd ca issue --client (env GUST_TLS_CERT)")
 	pf.StringVar(&g.tls.Key, "tls-key", "", "the client certificate's key (env GUST_TLS_KEY)")
-	root.AddCommand(fnCmd(g), invokeCmd(g), nodesCmd(g), sandboxesCmd(g), raftCmd(g), quotaCmd(g), aliasCmd(g), invocationCmd(g), scheduleCmd(g), logsCmd(g), costCmd(g), benchCmd(g))
+	root.AddCommand(fnCmd(g), invokeCmd(g), nodesCmd(g), sandboxesCmd(g), raftCmd(g), quotaCmd(g), aliasCmd(g), invocationCmd(g), scheduleCmd(g), logsCmd(g), costCmd(g), benchCmd(g), tokenCmd(g))
 	return root
 }
 

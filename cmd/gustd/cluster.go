@@ -22,6 +22,7 @@ type nodeFlags struct {
 	join                                []string
 	fastGossip, verbose                 bool
 	drain                               time.Duration
+	auth                                bool          // coordinators only: --auth
 	sec                                 securityFlags // --tls-*, --gossip-key
 }
 
@@ -89,6 +90,8 @@ func coordinatorCmd() *cobra.Command {
 	cmd.Flags().StringVar(&httpAddr, "http", "", "HTTP listen address (required)")
 	cmd.Flags().StringVar(&raftAddr, "raft", "", "Raft listen address (required)")
 	cmd.Flags().BoolVar(&bootstrap, "bootstrap", false, "start a new cluster with this coordinator as its first voter")
+	cmd.Flags().BoolVar(&n.auth, "auth", false, "require an API token on every call and keep tenants apart (give it to every coordinator); "+
+		"the bootstrapping one writes the root token to DATA_DIR/root.token at first start")
 	cmd.Flags().IntVar(&unreservedMin, "unreserved-min", coordinator.DefaultLimits().UnreservedMin,
 		"concurrency that reservations must leave unreserved (or the whole limit, if smaller)")
 	withConfig(cmd)
@@ -104,7 +107,7 @@ func runCoordinator(log *slog.Logger, n nodeFlags, httpAddr, raftAddr string, bo
 		Name: n.name, DataDir: n.dataDir, GRPCAddr: n.grpcAddr, HTTPAddr: httpAddr, RaftAddr: raftAddr,
 		GossipAddr: n.gossipAddr, Join: n.join, Bootstrap: bootstrap, FastGossip: n.fastGossip, Logger: log,
 		TLS: creds, GossipKey: gossipKey,
-		UnreservedMin: unreservedMin,
+		UnreservedMin: unreservedMin, Auth: n.auth,
 	})
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ func devCmd() *cobra.Command {
 		dataDir, grpcAddr, httpAddr       string
 		keepAlive, drain                  time.Duration
 		memoryMB, maxSandboxes, stemCells int
-		verbose, noQuotas                 bool
+		verbose, noQuotas, auth           bool
 	)
 	sec := securityFlags{noGossip: true}
 	var logRetentionMB int
@@ -42,7 +42,7 @@ func devCmd() *cobra.Command {
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return runDev(log, devOptions{
 				dataDir: dataDir, grpcAddr: grpcAddr, httpAddr: httpAddr, keepAlive: keepAlive, sec: sec,
-				drain: drain, memoryMB: memoryMB, maxSandboxes: maxSandboxes, stemCells: stemCells, logRetentionMB: logRetentionMB, noQuotas: noQuotas,
+				drain: drain, memoryMB: memoryMB, maxSandboxes: maxSandboxes, stemCells: stemCells, logRetentionMB: logRetentionMB, noQuotas: noQuotas, auth: auth,
 			})
 		},
 	}
@@ -61,6 +61,7 @@ func devCmd() *cobra.Command {
 	sec.register(f)
 	f.BoolVar(&noQuotas, "no-quotas", false, "do not enforce concurrency quotas (only to measure their cost)")
 	_ = f.MarkHidden("no-quotas")
+	f.BoolVar(&auth, "auth", false, "require an API token on every call and keep tenants apart; the first start writes the root token to DATA_DIR/root.token")
 	withConfig(cmd)
 	return cmd
 }
@@ -72,6 +73,7 @@ type devOptions struct {
 	memoryMB, maxSandboxes      int
 	stemCells                   int
 	noQuotas                    bool
+	auth                        bool
 	logRetentionMB              int
 }
 
@@ -100,7 +102,7 @@ func runDev(log *slog.Logger, o devOptions) error {
 	if ccfg.TLS, _, err = o.sec.load(); err != nil {
 		return err
 	}
-	ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger, ccfg.NoQuotas = o.grpcAddr, o.httpAddr, log, o.noQuotas
+	ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger, ccfg.NoQuotas, ccfg.Auth = o.grpcAddr, o.httpAddr, log, o.noQuotas, o.auth
 	// In one process the worker reads code straight from the coordinator's store.
 	code, err := codestore.Open(filepath.Join(dataDir, "code"), ccfg.Limits.Code)
 	if err != nil {
@@ -133,6 +135,12 @@ func runDev(log *slog.Logger, o devOptions) error {
 	// Replay the log before serving reads, so a restart never lists less
 	// than was acknowledged before it.
 	if err := store.Barrier(); err != nil {
+		return err
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	err = coord.EnsureRootToken(ctx, dataDir)
+	cancel()
+	if err != nil {
 		return err
 	}
 

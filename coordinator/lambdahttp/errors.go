@@ -77,6 +77,16 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, in invocati
 	writeErrorBody(w, status, in.requestID, e.Name, e.Reason, e.Message)
 }
 
+// WriteError answers a request refused before the handler saw it (by
+// authentication, say) with the restJson1 error Lambda would send.
+func WriteError(w http.ResponseWriter, e *apierr.Error) {
+	status, ok := lambdaStatus[e.Name]
+	if !ok {
+		status = e.HTTPStatus()
+	}
+	writeErrorBody(w, status, newRequestID(), e.Name, e.Reason, e.Message)
+}
+
 func (h *handler) methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)

@@ -41,7 +41,10 @@ type CoordinatorConfig struct {
 	TLS *tlsconf.TLS
 	// GossipKey, if set, encrypts gossip (see gossip.Config.SecretKey).
 	GossipKey []byte
-	Logger    *slog.Logger
+	// Auth requires API tokens (coordinator.Config.Auth); with Bootstrap,
+	// the first start writes DataDir/root.token.
+	Auth   bool
+	Logger *slog.Logger
 }
 
 // Coordinator is a running coordinator node.
@@ -78,6 +81,7 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	}()
 	ccfg := coordinator.DefaultConfig()
 	ccfg.Name, ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = cfg.Name, cfg.GRPCAddr, cfg.HTTPAddr, log
+	ccfg.Auth = cfg.Auth
 	ccfg.TLS = cfg.TLS
 	if cfg.UnreservedMin > 0 {
 		ccfg.Limits.UnreservedMin = cfg.UnreservedMin
@@ -100,8 +104,26 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	}
 	n := &Coordinator{Coordinator: c, Store: store, Gossip: g, served: make(chan error, 1)}
 	go func() { n.served <- c.Serve() }()
+	if cfg.Auth && cfg.Bootstrap {
+		go ensureRootToken(c, store, dataDir, log)
+	}
 	log.Info("coordinator ready", "name", cfg.Name, "grpc", c.GRPCAddr(), "http", c.HTTPAddr(), "raft", cfg.RaftAddr, "gossip", g.LocalAddr())
 	return n, nil
+}
+
+// ensureRootToken makes the root token once the bootstrapping coordinator
+// leads (at once, at a cluster's first start); a restart that finds another
+// leader leaves it to the token stored already.
+func ensureRootToken(c *coordinator.Coordinator, store *raftstore.Store, dataDir string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := store.WaitLeader(ctx); err != nil {
+		log.Error("root token: no raft leader", "err", err)
+		return
+	}
+	if err := c.EnsureRootToken(ctx, dataDir); err != nil {
+		log.Error("root token", "err", err)
+	}
 }
 
 // Failed delivers a serving error, if serving stops on its own.
