@@ -151,19 +151,27 @@ func newWorker(t *testing.T, name, join string) *node {
 	return n
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T) *cluster { return startClusterWith(t, nil) }
+
+// startClusterWith starts the cluster with sec's TLS and gossip key on
+// every node and on the CLI (nil: plaintext, as by default).
+func startClusterWith(t *testing.T, sec *security) *cluster {
 	testutil.RequireRoot(t)
 	c := &cluster{t: t}
+	sec.useForCLI(t)
 	c1 := newCoordinator(t, "c1", "")
+	c1.args = append(c1.args, sec.nodeArgs(t, c1.name)...)
 	c1.start(t)
 	c.coords = append(c.coords, c1)
 	for _, name := range []string{"c2", "c3"} {
 		n := newCoordinator(t, name, c1.gossip)
+		n.args = append(n.args, sec.nodeArgs(t, name)...)
 		n.start(t)
 		c.coords = append(c.coords, n)
 	}
 	for _, name := range []string{"w1", "w2"} {
 		n := newWorker(t, name, c1.gossip+","+c.coords[1].gossip)
+		n.args = append(n.args, sec.nodeArgs(t, name)...)
 		n.start(t)
 		c.works = append(c.works, n)
 	}
@@ -312,7 +320,11 @@ func invoke(t *testing.T, addr, fn string) (envelope, error) {
 }
 
 func TestCluster(t *testing.T) {
-	c := startCluster(t)
+	checkCluster(t, startCluster(t))
+}
+
+// checkCluster runs issue 3's checks on a started cluster.
+func checkCluster(t *testing.T, c *cluster) {
 	peers := c.waitHealthy(t, 45*time.Second, 5, 3)
 
 	var leader, follower *node
