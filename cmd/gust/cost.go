@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -163,16 +164,16 @@ not counted. -o json prints the report as one object.`,
 	}
 	f := cmd.Flags()
 	f.DurationVar(&since, "since", 24*time.Hour, "how far back to sum, to the minute (at most the workers' 14 days)")
-	f.Float64Var(&p.PerMillionRequests, "price-request", defaultPrices.PerMillionRequests, "dollars per million requests")
-	f.Float64Var(&p.PerGBSecond, "price-gb-second", defaultPrices.PerGBSecond, "dollars per GB-second")
-	f.Float64Var(&p.InstancePerHour, "instance-price", defaultPrices.InstancePerHour, "dollars per hour of the always-on instance compared against")
+	f.Var(priceFlag{&p.PerMillionRequests}, "price-request", "price of a million requests")
+	f.Var(priceFlag{&p.PerGBSecond}, "price-gb-second", "price of a GB-second")
+	f.Var(priceFlag{&p.InstancePerHour}, "instance-price", "price of an hour of the always-on instance compared against")
 	return cmd
 }
 
 func printCost(g *globals, r costReport, since time.Duration) error {
 	fmt.Fprintf(g.stdout, "Last %s (%s to %s UTC), from %d worker(s).\n", since, r.Since.Format("2006-01-02 15:04"), r.Until.Format("2006-01-02 15:04"), r.Workers)
-	fmt.Fprintf(g.stdout, "Prices: $%g per million requests, $%g per GB-second; always-on instance $%g per hour ($%.4f over the window).\n\n",
-		r.Prices.PerMillionRequests, r.Prices.PerGBSecond, r.Prices.InstancePerHour, r.Total.InstanceCost)
+	fmt.Fprintf(g.stdout, "Prices: $%s per million requests, $%s per GB-second; always-on instance $%s per hour ($%.4f over the window).\n\n",
+		plain(r.Prices.PerMillionRequests), plain(r.Prices.PerGBSecond), plain(r.Prices.InstancePerHour), r.Total.InstanceCost)
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FUNCTION\tINVOCATIONS\tGB-SECONDS\tREQUESTS\tCOMPUTE\tTOTAL\tBUSY\tBREAK-EVEN\tCHEAPER\t")
 	for _, l := range append(r.Functions, r.Total) {
@@ -180,8 +181,36 @@ func printCost(g *globals, r costReport, since time.Duration) error {
 		if l.BreakEvenUtilisation != nil {
 			breakEven = fmt.Sprintf("%.2f%%", *l.BreakEvenUtilisation*100)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.3f\t$%.6f\t$%.6f\t$%.6f\t%.4f%%\t%s\t%s\t\n", l.Function, l.Invocations, l.GBSeconds,
-			l.RequestCost, l.ComputeCost, l.TotalCost, l.Utilisation*100, breakEven, l.Cheaper)
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t$%.8f\t$%.8f\t$%.8f\t%s\t%s\t%s\t\n", l.Function, l.Invocations, l.GBSeconds,
+			l.RequestCost, l.ComputeCost, l.TotalCost, percent(l.Utilisation), breakEven, l.Cheaper)
 	}
 	return tw.Flush()
+}
+
+// plain prints a price without an exponent: 0.0000166667, not 1.66667e-05.
+func plain(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func percent(u float64) string {
+	switch p := u * 100; {
+	case p == 0:
+		return "0%"
+	case p < 0.01:
+		return "<0.01%"
+	default:
+		return fmt.Sprintf("%.2f%%", p)
+	}
+}
+
+// priceFlag is a float flag whose default shows without an exponent.
+type priceFlag struct{ v *float64 }
+
+func (f priceFlag) String() string { return plain(*f.v) }
+func (f priceFlag) Type() string   { return "dollars" }
+func (f priceFlag) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return err
+	}
+	*f.v = v
+	return nil
 }
