@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/gustfaas/gust/client"
 )
@@ -29,12 +30,21 @@ func main() {
 		os.Exit(exitFunctionError)
 	default:
 		if e, ok := asAPIError(err); ok {
-			fmt.Fprintf(os.Stderr, "%s: %s\n", e.Name, e.Message)
+			fmt.Fprintf(os.Stderr, "%s: %s%s\n", e.Name, e.Message, tlsHint(e.Message))
 		} else {
 			fmt.Fprintln(os.Stderr, "gust:", err)
 		}
 		os.Exit(exitPlatformError)
 	}
+}
+
+// tlsHint explains the error a plaintext client gets from a TLS server:
+// the server closes the connection before gRPC's preface arrives.
+func tlsHint(msg string) string {
+	if strings.Contains(msg, "error reading server preface") {
+		return " (does the cluster use TLS? give --tls-ca)"
+	}
+	return ""
 }
 
 func asAPIError(err error) (*client.Error, bool) {
