@@ -49,9 +49,10 @@ type functions struct {
 	code   *codestore.Store
 	limits Limits
 	now    func() time.Time
-	// tenants (with --auth) lets a stored name carry a tenant prefix,
-	// TENANT.NAME, which the API edge adds (see tenancy.go).
-	tenants bool
+	// tenants reports whether auth is on, so a stored name may carry a
+	// tenant prefix, TENANT.NAME, which the API edge adds (see tenancy.go).
+	// Nil is off.
+	tenants func() bool
 }
 
 // upload stores a code zip, names it by digest and copies it to a majority
@@ -158,10 +159,7 @@ func (f *functions) normalize(cfg *gustv1.FunctionConfig) error {
 // validName checks a function name as stored: NAME, or with tenants
 // TENANT.NAME.
 func (f *functions) validName(stored string) bool {
-	if !f.tenants {
-		return nameRE.MatchString(stored)
-	}
-	if !strings.Contains(stored, tenant.Sep) {
+	if f.tenants == nil || !f.tenants() || !strings.Contains(stored, tenant.Sep) {
 		return nameRE.MatchString(stored)
 	}
 	t, name := tenant.Split(stored)

@@ -77,7 +77,8 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	if d.Members != nil {
 		c.write.peers = gossipPeers{d.Members}
 	}
-	fns := &functions{log: cfg.Logger, store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now, tenants: cfg.Auth}
+	c.tokens = &tokens{store: d.Store, write: c.write, now: time.Now, flag: cfg.Auth}
+	fns := &functions{log: cfg.Logger, store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now, tenants: c.tokens.enabled}
 	c.quotas = &quotas{store: d.Store, write: c.write, limits: cfg.Limits}
 	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
 	fns.quotas = c.quotas
@@ -94,20 +95,16 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	}
 
 	gopts := append(grpcTLS(cfg.TLS), grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
-	var checker *auth.Checker
-	if cfg.Auth {
-		c.tokens = &tokens{store: d.Store, write: c.write, now: time.Now}
-		checker = auth.New(c.tokens.lookup)
-		gopts = append(gopts, grpc.ChainUnaryInterceptor(checker.Unary(), tenancyUnary),
-			grpc.ChainStreamInterceptor(checker.Stream(), tenancyStream))
-	}
+	// Token checks and tenancy pass every call through while auth is off
+	// (see tokens.enabled).
+	checker := auth.New(c.tokens.lookup, c.tokens.enabled)
+	gopts = append(gopts, grpc.ChainUnaryInterceptor(checker.Unary(), tenancyUnary),
+		grpc.ChainStreamInterceptor(checker.Stream(), tenancyStream))
 	gs := grpc.NewServer(gopts...)
 	gustv1.RegisterFunctionServiceServer(gs, &functionServer{fns: fns, router: d.Router, log: cfg.Logger})
 	gustv1.RegisterInvokeServiceServer(gs, &invokeServer{iv: iv, log: cfg.Logger})
 	gustv1.RegisterClusterServiceServer(gs, &clusterServer{c: c})
-	if cfg.Auth {
-		gustv1.RegisterTokenServiceServer(gs, &tokenServer{c: c})
-	}
+	gustv1.RegisterTokenServiceServer(gs, &tokenServer{c: c})
 	nodev1.RegisterPeerServiceServer(gs, &peerServer{store: d.Store, code: d.Code, quotas: c.quotas, log: cfg.Logger})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
@@ -117,17 +114,10 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", c.readyz)
-	var rest lambdahttp.Invoker = restInvoker{iv}
-	var handler http.Handler = mux
-	metricsHandler := c.metrics.handler()
-	if cfg.Auth {
-		rest = tenantREST{restInvoker{iv}}
-		// Metrics name every tenant's functions: the operator's (root) only.
-		metricsHandler = auth.RequireRoot(metricsHandler, lambdahttp.WriteError)
-		handler = checker.HTTP(mux, publicHTTP, lambdahttp.WriteError)
-	}
-	mux.Handle("GET /metrics", metricsHandler)
-	mux.Handle("/", lambdahttp.Handler(rest, lambdahttp.Options{
+	// Metrics name every tenant's functions: with auth, root's only.
+	mux.Handle("GET /metrics", auth.RequireRoot(c.metrics.handler(), lambdahttp.WriteError))
+	handler := checker.HTTP(mux, publicHTTP, lambdahttp.WriteError)
+	mux.Handle("/", lambdahttp.Handler(tenantREST{restInvoker{iv}}, lambdahttp.Options{
 		MaxSyncPayload: int64(cfg.Limits.MaxSyncPayload), Logger: cfg.Logger}))
 	c.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 

@@ -39,6 +39,7 @@ var tenantMethods = map[string]bool{
 	gustv1.FunctionService_ListAliases_FullMethodName:            true,
 	gustv1.FunctionService_ListVersions_FullMethodName:           true,
 	gustv1.FunctionService_GetLogs_FullMethodName:                true,
+	gustv1.FunctionService_GetUsage_FullMethodName:               true,
 	gustv1.InvokeService_Invoke_FullMethodName:                   true,
 	gustv1.InvokeService_InvokeAsync_FullMethodName:              true,
 	gustv1.InvokeService_GetInvocation_FullMethodName:            true,
@@ -129,6 +130,10 @@ func qualifyRequest(t string, req any) {
 		r.Name = q(r.Name)
 	case *gustv1.GetLogsRequest:
 		r.Name = q(r.Name)
+	case *gustv1.GetUsageRequest:
+		if r.Name != "" { // "" is every function: filtered on the way out
+			r.Name = q(r.Name)
+		}
 	case *gustv1.InvokeRequest:
 		r.Function = q(r.Function)
 	case *gustv1.InvokeAsyncRequest:
@@ -178,6 +183,16 @@ func tenantView(t string, res any) (any, error) {
 			return nil, apierr.New(apierr.ResourceNotFound, "invocation not found: %s", inv.GetId()).GRPCStatus().Err()
 		}
 		r.Invocation = viewInvocation(t, inv)
+	case *gustv1.GetUsageResponse:
+		var mine []*gustv1.FunctionUsage
+		for _, u := range r.Usage {
+			if name, ok := tenant.Unqualify(t, u.GetName()); ok {
+				u = proto.Clone(u).(*gustv1.FunctionUsage)
+				u.Name = name
+				mine = append(mine, u)
+			}
+		}
+		r.Usage = mine
 	case *gustv1.AddScheduleResponse:
 		r.Schedule = viewSchedule(t, r.Schedule)
 	case *gustv1.ListSchedulesResponse:

@@ -111,7 +111,7 @@ func TestQualifyRequest(t *testing.T) {
 
 // Stored names with a tenant prefix are valid only with tenants on.
 func TestValidName(t *testing.T) {
-	plain, tenants := &functions{}, &functions{tenants: true}
+	plain, tenants := &functions{}, &functions{tenants: func() bool { return true }}
 	for _, c := range []struct {
 		name          string
 		plain, tenant bool
@@ -129,5 +129,23 @@ func TestValidName(t *testing.T) {
 		if got := tenants.validName(c.name); got != c.tenant {
 			t.Errorf("with tenants %q: %v", c.name, got)
 		}
+	}
+}
+
+// gust cost as a tenant: only its own functions' usage, in its names.
+func TestTenantUsageView(t *testing.T) {
+	req := &gustv1.GetUsageRequest{}
+	qualifyRequest("acme", req)
+	if req.Name != "" {
+		t.Errorf("every-function request became %q", req.Name)
+	}
+	res, err := tenantView("acme", &gustv1.GetUsageResponse{Usage: []*gustv1.FunctionUsage{
+		{Name: "acme.a", Invocations: 2}, {Name: "beta.a", Invocations: 3}, {Name: "root", Invocations: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := res.(*gustv1.GetUsageResponse).Usage
+	if len(u) != 1 || u[0].Name != "a" || u[0].Invocations != 2 {
+		t.Errorf("acme's usage: %v", u)
 	}
 }

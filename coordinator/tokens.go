@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/gustfaas/gust/coordinator/auth"
@@ -26,6 +27,24 @@ type tokens struct {
 	store *raftstore.Store
 	write *writer
 	now   func() time.Time
+	flag  bool        // --auth
+	on    atomic.Bool // a root token was seen: auth stays on
+}
+
+// enabled reports whether calls must carry a token: with --auth, and on
+// any coordinator of a cluster that has a root token, flag or not, so a
+// coordinator started without --auth is not an open door into a cluster
+// with auth (nor is a restart without it). Without either, gust behaves
+// as it always did: everything is the root tenant's and nothing is checked.
+func (t *tokens) enabled() bool {
+	if t.flag || t.on.Load() {
+		return true
+	}
+	if t.store.HasRootToken() { // no token is ever removed
+		t.on.Store(true)
+		return true
+	}
+	return false
 }
 
 // lookup finds a token's principal. A miss first catches up with the
@@ -106,6 +125,9 @@ type tokenServer struct {
 }
 
 func (s *tokenServer) CreateToken(ctx context.Context, req *gustv1.CreateTokenRequest) (*gustv1.CreateTokenResponse, error) {
+	if !s.c.tokens.enabled() {
+		return nil, toStatus(s.c.log, apierr.New(apierr.InvalidParameterValue, "auth is off on this cluster: start its coordinators with --auth"))
+	}
 	if !tenant.Valid(req.GetTenant()) {
 		return nil, toStatus(s.c.log, apierr.New(apierr.InvalidParameterValue,
 			"tenant %q must be 1 to 32 lower-case letters, digits, '-' or '_', starting with a letter or digit", req.GetTenant()))

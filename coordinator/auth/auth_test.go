@@ -47,7 +47,7 @@ func testChecker(t *testing.T) (*Checker, string, string) {
 	return New(func(_ context.Context, h []byte) (Principal, bool) {
 		p, ok := known[string(h)]
 		return p, ok
-	}), root, acme
+	}, nil), root, acme
 }
 
 func TestAuthenticate(t *testing.T) {
@@ -103,6 +103,11 @@ func TestUnaryInterceptor(t *testing.T) {
 	}
 	if err := call("/gust.v1.InvokeService/Invoke", "Bearer "+acme); err != nil || seen.Tenant != "acme" {
 		t.Fatalf("acme: %v %+v", err, seen)
+	}
+	// While auth is off (no --auth, no root token yet) nothing is checked.
+	off := New(c.lookup, func() bool { return false }).Unary()
+	if _, err := off(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/gust.v1.FunctionService/ListFunctions"}, handler); err != nil {
+		t.Errorf("auth off: %v", err)
 	}
 	for _, open := range []string{"/gust.node.v1.PeerService/Apply", "/grpc.health.v1.Health/Check", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"} {
 		if err := call(open, ""); err != nil {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,6 +222,23 @@ func TestAuthTenants(t *testing.T) {
 	var api interface{ ErrorCode() string } // smithy.APIError
 	if !errors.As(err, &api) || api.ErrorCode() != "UnrecognizedClientException" {
 		t.Errorf("SDK with an unknown key: want UnrecognizedClientException, got %v", err)
+	}
+
+	// Auth stays on: restarted without --auth, the cluster (its Raft state
+	// holds a root token) still refuses calls without a token, and the
+	// tokens made before still work.
+	if code, ok := d.stop(syscall.SIGTERM, 30*time.Second); code != 0 || !ok {
+		t.Fatalf("gustd dev stop: exit %d, in time %v", code, ok)
+	}
+	d = startDaemonAt(t, d.dataDir, d.grpc, d.http)
+	if r := d.gust(t, "fn", "ls"); r.code != 1 || !strings.Contains(r.stderr, "unauthenticated") {
+		t.Errorf("restarted without --auth, no token: want unauthenticated, got\n%s", r)
+	}
+	if names := lsAs(t, d, acme); strings.Join(names, ",") != "hello,private" {
+		t.Errorf("restarted without --auth, acme lists %v", names)
+	}
+	if status, _, body := httpCall(t, "GET", base+"/2015-03-31/functions/", ""); status != http.StatusUnauthorized {
+		t.Errorf("restarted without --auth, HTTP without a token: %d %s", status, body)
 	}
 }
 
