@@ -19,8 +19,12 @@ type securityFlags struct {
 }
 
 func (s *securityFlags) register(f *pflag.FlagSet) {
-	f.StringVar(&s.ca, "tls-ca", "", "cluster CA certificate (PEM): turns on TLS, mutual between nodes (see gustd ca)")
-	f.StringVar(&s.cert, "tls-cert", "", "this node's certificate (PEM), from gustd ca issue")
+	caUsage := "cluster CA certificate (PEM): turns on TLS, mutual between nodes (see gustd ca)"
+	if s.noGossip {
+		caUsage = "CA certificate (PEM): serve gRPC and HTTP over TLS (see gustd ca)"
+	}
+	f.StringVar(&s.ca, "tls-ca", "", caUsage)
+	f.StringVar(&s.cert, "tls-cert", "", "this node's certificate (PEM), from gustd ca issue (a node certificate)")
 	f.StringVar(&s.key, "tls-key", "", "this node's private key (PEM)")
 	if !s.noGossip {
 		f.StringVar(&s.gossipKey, "gossip-key", "", "encrypt gossip with this key: base64 of 16, 24 or 32 bytes (see gustd keygen); the same on every node")
