@@ -135,8 +135,10 @@ func TestClusterTLS(t *testing.T) {
 	})
 
 	t.Run("raft needs a node certificate", func(t *testing.T) {
-		// TLS 1.3 reports a refused client certificate on the first read.
-		handshake := func(f tlsconf.Files) error {
+		// TLS 1.3 reports a refused client certificate on the first read;
+		// an accepted connection stays silent (Raft waits for an RPC) until
+		// the deadline. A refusal arrives at once, so wait long for those.
+		handshake := func(f tlsconf.Files, wait time.Duration) error {
 			cfg := sec.load(t, f).ClientConfig()
 			cfg.ServerName = "127.0.0.1"
 			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", c1.raft, cfg)
@@ -144,20 +146,20 @@ func TestClusterTLS(t *testing.T) {
 				return err
 			}
 			defer conn.Close()
-			conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			conn.SetReadDeadline(time.Now().Add(wait))
 			if _, err = conn.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
 				return nil // still open: accepted, Raft waits for an RPC
 			}
 			return err
 		}
 		node := tlsconf.Files{CA: sec.ca, Cert: filepath.Join(sec.dir, "c1.pem"), Key: filepath.Join(sec.dir, "c1-key.pem")}
-		if err := handshake(node); err != nil {
+		if err := handshake(node, time.Second); err != nil {
 			t.Fatalf("Raft refused a node certificate: %v", err)
 		}
-		if err := handshake(tlsconf.Files{CA: sec.ca, Cert: sec.clientCert, Key: sec.clientKey}); err == nil {
+		if err := handshake(tlsconf.Files{CA: sec.ca, Cert: sec.clientCert, Key: sec.clientKey}, 10*time.Second); err == nil {
 			t.Fatal("Raft accepted a client certificate")
 		}
-		if err := handshake(tlsconf.Files{CA: sec.ca}); err == nil {
+		if err := handshake(tlsconf.Files{CA: sec.ca}, 10*time.Second); err == nil {
 			t.Fatal("Raft accepted a connection without a certificate")
 		}
 	})
