@@ -93,3 +93,9 @@ FORCE:
 .PHONY: chaos
 chaos:
 	CI= GUST_CHAOS=full CGO_ENABLED=1 $(GO) test -tags "$(TEST_TAGS)" -ldflags '$(TEST_LDFLAGS)' -count=1 -v -timeout 20m ./test/chaos/
+
+# Mixed load on a 3-coordinator, 2-worker cluster for SOAK (default 10m);
+# every node's goroutines, RSS and open files must stay flat.
+.PHONY: soak
+soak:
+	CI= GUST_SOAK=$(or $(SOAK),10m) CGO_ENABLED=1 $(GO) test -tags "$(TEST_TAGS)" -ldflags '$(TEST_LDFLAGS)' -count=1 -v -run TestSoak -timeout 40m ./test/chaos/

@@ -5,6 +5,7 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // Error is a platform error with a Lambda-style name
@@ -120,6 +122,24 @@ func (c *Client) call(ctx context.Context, fn func(conn *grpc.ClientConn) error)
 		}
 	}
 	return convert(err)
+}
+
+// callRetryNotReady is call for idempotent writes: it also moves on when a
+// coordinator answered ResourceNotReadyException (it has no leader to
+// write through), since another may have one.
+func (c *Client) callRetryNotReady(ctx context.Context, fn func(conn *grpc.ClientConn) error) error {
+	var err error
+	for range c.conns {
+		err = c.call(ctx, fn)
+		var e *Error
+		if !errors.As(err, &e) || e.Name != ResourceNotReady || ctx.Err() != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.cur = (c.cur + 1) % len(c.conns)
+		c.mu.Unlock()
+	}
+	return err
 }
 
 // unreachable is a transport-level Unavailable: the server never answered.
@@ -382,9 +402,18 @@ func (c *Client) ListVersions(ctx context.Context, name string) ([]*gustv1.Funct
 }
 
 // InvokeAsync queues an event and returns its invocation id once it is durable.
+//
+// Without an idempotency key it makes one, so that it can safely send the
+// event again to the next coordinator when one could not reach the Raft
+// leader (cut off by a partition, or during an election): the cluster
+// keeps one event per key.
 func (c *Client) InvokeAsync(ctx context.Context, req *gustv1.InvokeAsyncRequest) (string, error) {
+	if req.GetIdempotencyKey() == "" {
+		req = proto.CloneOf(req)
+		req.IdempotencyKey = "gust-client-" + rand.Text()
+	}
 	var res *gustv1.InvokeAsyncResponse
-	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+	err := c.callRetryNotReady(ctx, func(conn *grpc.ClientConn) (err error) {
 		res, err = gustv1.NewInvokeServiceClient(conn).InvokeAsync(ctx, req)
 		return err
 	})

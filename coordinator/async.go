@@ -22,6 +22,14 @@ const (
 	defaultMaxEventAge = 6 * time.Hour
 	minEventAge        = 60 * time.Second
 	retryBackoff       = time.Second
+	// An attempt waits this long for a concurrency slot before it counts
+	// as throttled: the queue is not in a hurry, and a lease that is short
+	// right now usually grows within a renewal.
+	asyncAdmitWait = 2 * time.Second
+	// Throttled and platform-failed attempts back off to at most this:
+	// they did not run the function, and capacity returns when the burst
+	// that took it ends.
+	maxPlatformBackoff = 10 * time.Second
 )
 
 // invokeAsync commits an event to Raft and returns its id: once this
@@ -187,7 +195,7 @@ func (d *dispatcher) attempt(ctx context.Context, inv *gustv1.Invocation) {
 	var res *gustv1.InvokeResponse
 	if err == nil {
 		rctx, cancel := context.WithTimeout(ctx, fn.GetConfig().GetTimeout().AsDuration()+30*time.Second)
-		res, err = d.iv.invoke(rctx, &gustv1.InvokeRequest{Function: inv.GetFunction(), Qualifier: inv.GetQualifier(), Payload: inv.GetPayload()})
+		res, err = d.iv.invokeWaiting(rctx, &gustv1.InvokeRequest{Function: inv.GetFunction(), Qualifier: inv.GetQualifier(), Payload: inv.GetPayload()}, asyncAdmitWait)
 		cancel()
 	}
 	if ctx.Err() != nil {
@@ -215,7 +223,7 @@ func (d *dispatcher) attempt(ctx context.Context, inv *gustv1.Invocation) {
 		// Throttled or the platform failed: retry until the event is too old,
 		// without spending the function's retries.
 		fin.Status, fin.Error = raftstore.EventQueued, err.Error()
-		fin.NextAttemptUnixNano = now.Add(backoff(inv.GetAttempts())).UnixNano()
+		fin.NextAttemptUnixNano = now.Add(min(backoff(inv.GetAttempts()), maxPlatformBackoff)).UnixNano()
 	case err != nil:
 		fin.Status, fin.Error = raftstore.EventFailed, fmt.Sprintf("event older than %s: %v", maxAge, err)
 	case inv.GetAttempts() <= maxRetries && age < maxAge:

@@ -43,7 +43,7 @@ func toAPIError(err error) error {
 	if e, ok := apierr.As(err); ok {
 		return e
 	}
-	if errors.Is(err, raftstore.ErrNotLeader) {
+	if errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, errLeaderUnreachable) {
 		return apierr.New(apierr.ResourceNotReady, "%v", err)
 	}
 	return apierr.New(apierr.Service, "%v", err)

@@ -5,11 +5,15 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gustfaas/gust/coordinator/admission"
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/tracing"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/worker"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 )
 
 // Worker runs invocations; the in-process worker of `gustd dev` is one.
@@ -32,7 +36,25 @@ type invoker struct {
 // invoke runs one synchronous invocation. Function errors are results;
 // only platform errors are returned as errors.
 func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.InvokeResponse, error) {
-	fn, res, err := iv.run(ctx, req)
+	return iv.invokeWaiting(ctx, req, 0)
+}
+
+// invokeWaiting is invoke that waits up to admitWait for a concurrency
+// slot before it refuses with TooManyRequestsException.
+func (iv *invoker) invokeWaiting(ctx context.Context, req *gustv1.InvokeRequest, admitWait time.Duration) (*gustv1.InvokeResponse, error) {
+	ctx, span := tracing.Tracer().Start(ctx, "invoke")
+	fn, res, err := iv.run(ctx, req, admitWait)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("faas.name", req.GetFunction()), attribute.String("faas.qualifier", req.GetQualifier()))
+		if res != nil {
+			span.SetAttributes(attribute.Bool("faas.coldstart", res.GetColdStart()), attribute.String("gust.worker", res.GetWorker()),
+				attribute.String("gust.function_error", res.GetFunctionError()), attribute.String("gust.cold_start_reason", res.GetColdStartReason()))
+		}
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	span.End()
 	if iv.metrics != nil {
 		if fn == nil {
 			fn = &gustv1.Function{Config: &gustv1.FunctionConfig{Name: req.GetFunction()}, Version: req.GetQualifier()}
@@ -42,7 +64,7 @@ func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gust
 	return res, err
 }
 
-func (iv *invoker) run(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.Function, *gustv1.InvokeResponse, error) {
+func (iv *invoker) run(ctx context.Context, req *gustv1.InvokeRequest, admitWait time.Duration) (*gustv1.Function, *gustv1.InvokeResponse, error) {
 	if len(req.GetPayload()) > iv.limits.MaxSyncPayload {
 		return nil, nil, apierr.New(apierr.RequestTooLarge, "request payload of %d bytes is over the %d byte limit", len(req.GetPayload()), iv.limits.MaxSyncPayload)
 	}
@@ -56,10 +78,14 @@ func (iv *invoker) run(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.
 	}
 	cfg := fn.GetConfig()
 	if iv.admit != nil {
-		lease, err := iv.admit.Admit(cfg.GetName(), cfg.GetTimeout().AsDuration())
+		_, span := tracing.Tracer().Start(ctx, "admission")
+		lease, err := iv.admit.AdmitWait(ctx, cfg.GetName(), cfg.GetTimeout().AsDuration(), admitWait)
 		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+			span.End()
 			return fn, nil, err
 		}
+		span.End()
 		defer lease.Release()
 	}
 	res, err := iv.worker.Invoke(ctx, worker.InvokeRequest{

@@ -239,6 +239,13 @@ func (w *writer) commit(ctx context.Context, cmd raftstore.Command, out proto.Me
 	}
 }
 
+// forwardTimeout bounds one forwarded write.
+const forwardTimeout = 5 * time.Second
+
+// errLeaderUnreachable: the leader did not answer a forwarded write in
+// time. The write may or may not have been applied.
+var errLeaderUnreachable = errors.New("leader unreachable")
+
 // forward sends cmd to the leader and returns the log index it committed at.
 func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.Message) (uint64, error) {
 	leader, _ := w.store.Leader()
@@ -254,7 +261,15 @@ func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.M
 	if err != nil {
 		return 0, err
 	}
-	res, err := c.Apply(ctx, &nodev1.ApplyRequest{Command: data})
+	// Bounded: a leader this node cannot reach (a partition drops the
+	// packets) must not hold the caller for gRPC's 20 s connect timeout
+	// and more; the caller can try another coordinator instead.
+	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	res, err := c.Apply(fctx, &nodev1.ApplyRequest{Command: data})
+	if err != nil && fctx.Err() != nil && ctx.Err() == nil {
+		return 0, fmt.Errorf("forward to leader %s: no answer within %s: %w", leader, forwardTimeout, errLeaderUnreachable)
+	}
 	if st, ok := status.FromError(err); ok && err != nil {
 		switch st.Code() {
 		case codes.NotFound:

@@ -79,8 +79,12 @@ func (c *Coordinator) provisionOnce(ctx context.Context) {
 				defer wg.Done()
 				pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				defer cancel()
-				err := conn.provision(pctx, &nodev1.ProvisionRequest{Function: worker.SpecToProto(spec),
+				started, err := conn.provision(pctx, &nodev1.ProvisionRequest{Function: worker.SpecToProto(spec),
 					Count: int32(assign[w]), HoldMs: provisionHold.Milliseconds()})
+				if started > 0 && c.metrics != nil {
+					// Cold starts made ahead, so that invocations find them warm.
+					c.metrics.coldStarts.WithLabelValues(fn.GetConfig().GetName(), fn.GetVersion(), "provisioned").Add(float64(started))
+				}
 				if err != nil {
 					c.log.Warn("provision", "function", name, "worker", w, "err", err)
 				}

@@ -11,8 +11,10 @@ import (
 
 	"github.com/gustfaas/gust/coordinator/placement"
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/tracing"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"github.com/gustfaas/gust/worker"
+	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/grpc/credentials"
 )
 
@@ -168,7 +170,12 @@ func (r *Router) Invoke(ctx context.Context, req worker.InvokeRequest) (*worker.
 	// restarting, may have no worker for a moment: wait a little for one.
 	waitUntil := time.Now().Add(noWorkerWait)
 	for attempt := 0; attempt < maxPlacements; attempt++ {
+		_, span := tracing.Tracer().Start(ctx, "placement")
 		d, ok := r.placer.Pick(key, fn.CodeDigest, int64(fn.MemoryMB), &avoid)
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("gust.worker", d.Worker), attribute.String("gust.tier", d.Tier.String()))
+		}
+		span.End()
 		if !ok && lastErr == nil && r.workerCount() == 0 && time.Now().Before(waitUntil) {
 			select {
 			case <-ctx.Done():

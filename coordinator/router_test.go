@@ -62,7 +62,7 @@ func (f *fakeWorker) watch(ctx context.Context, fn func(*nodev1.WatchPoolRespons
 func (f *fakeWorker) listSandboxes(context.Context) ([]*nodev1.Sandbox, error) { return nil, nil }
 func (f *fakeWorker) drain(context.Context) error                              { return nil }
 
-func (f *fakeWorker) provision(context.Context, *nodev1.ProvisionRequest) error { return nil }
+func (f *fakeWorker) provision(context.Context, *nodev1.ProvisionRequest) (int, error) { return 0, nil }
 func (f *fakeWorker) logs(context.Context, *nodev1.FunctionLogsRequest, func([]byte) error) error {
 	return nil
 }

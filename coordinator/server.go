@@ -17,6 +17,9 @@ import (
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -95,6 +98,8 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	}
 
 	gopts := append(grpcTLS(cfg.TLS), grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
+	// Spans for every call, and the caller's traceparent from metadata.
+	gopts = append(gopts, grpc.StatsHandler(otelgrpc.NewServerHandler()))
 	// Token checks and tenancy pass every call through while auth is off
 	// (see tokens.enabled).
 	checker := auth.New(c.tokens.lookup, c.tokens.enabled)
@@ -119,7 +124,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	handler := checker.HTTP(mux, publicHTTP, lambdahttp.WriteError)
 	mux.Handle("/", lambdahttp.Handler(tenantREST{restInvoker{iv}}, lambdahttp.Options{
 		MaxSyncPayload: int64(cfg.Limits.MaxSyncPayload), Logger: cfg.Logger}))
-	c.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	c.http = &http.Server{Handler: withTraceparent(handler), ReadHeaderTimeout: 10 * time.Second}
 
 	var err error
 	if c.gln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
@@ -226,3 +231,15 @@ func (c *Coordinator) Shutdown(ctx context.Context) {
 
 // Name is the coordinator's --name.
 func (c *Coordinator) Name() string { return c.cfg.Name }
+
+// withTraceparent continues the caller's W3C trace: an invocation over
+// HTTP runs in the trace its traceparent header names, and the function
+// sees that trace id.
+func withTraceparent(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("traceparent") != "" {
+			r = r.WithContext(otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+		}
+		h.ServeHTTP(w, r)
+	})
+}

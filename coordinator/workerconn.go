@@ -9,6 +9,7 @@ import (
 
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"github.com/gustfaas/gust/worker"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -32,7 +33,8 @@ type workerConn interface {
 	watch(ctx context.Context, fn func(*nodev1.WatchPoolResponse)) error
 	listSandboxes(ctx context.Context) ([]*nodev1.Sandbox, error)
 	drain(ctx context.Context) error
-	provision(ctx context.Context, req *nodev1.ProvisionRequest) error
+	// provision makes sandboxes ahead and says how many it started.
+	provision(ctx context.Context, req *nodev1.ProvisionRequest) (started int, err error)
 	// logs streams a function's retained log on the worker, in whole lines.
 	logs(ctx context.Context, req *nodev1.FunctionLogsRequest, fn func([]byte) error) error
 	// usage sums the worker's per-function usage over a window.
@@ -52,6 +54,7 @@ func dialWorker(addr string, creds credentials.TransportCredentials) (*grpcWorke
 	}
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(creds),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()), // carries the invocation's trace to the worker
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)),
 	)
 	if err != nil {
@@ -121,9 +124,9 @@ func (g *grpcWorker) drain(ctx context.Context) error {
 	return err
 }
 
-func (g *grpcWorker) provision(ctx context.Context, req *nodev1.ProvisionRequest) error {
-	_, err := g.c.Provision(ctx, req)
-	return err
+func (g *grpcWorker) provision(ctx context.Context, req *nodev1.ProvisionRequest) (int, error) {
+	res, err := g.c.Provision(ctx, req)
+	return int(res.GetStarted()), err
 }
 
 func (g *grpcWorker) logs(ctx context.Context, req *nodev1.FunctionLogsRequest, fn func([]byte) error) error {
@@ -191,10 +194,10 @@ func (l LocalWorker) listSandboxes(context.Context) ([]*nodev1.Sandbox, error) {
 
 func (l LocalWorker) drain(context.Context) error { l.W.Drain(); return nil }
 
-func (l LocalWorker) provision(ctx context.Context, req *nodev1.ProvisionRequest) error {
-	_, _, err := l.W.Provision(ctx, worker.SpecFromProto(req.GetFunction()), int(req.GetCount()),
+func (l LocalWorker) provision(ctx context.Context, req *nodev1.ProvisionRequest) (int, error) {
+	_, started, err := l.W.Provision(ctx, worker.SpecFromProto(req.GetFunction()), int(req.GetCount()),
 		time.Duration(req.GetHoldMs())*time.Millisecond)
-	return err
+	return started, err
 }
 func (l LocalWorker) logs(ctx context.Context, req *nodev1.FunctionLogsRequest, fn func([]byte) error) error {
 	return l.W.ReadLogs(ctx, req.GetFunction(), worker.LogOptionsFromProto(req), fn)

@@ -24,7 +24,8 @@ type instance struct {
 	exitCtx      context.Context // cancelled when the process exits
 	logs         *logTail
 	initDuration time.Duration
-	reported     bool // Init Duration goes on the first REPORT only
+	reported     bool   // Init Duration goes on the first REPORT only
+	coldReason   string // why its first invocation was cold; "" when it was made ahead
 	lastUsed     time.Time
 	idleUntil    time.Time // keep-alive deadline, set when it goes idle
 	frozen       bool

@@ -18,9 +18,12 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/tenant"
+	"github.com/gustfaas/gust/internal/tracing"
 	"github.com/gustfaas/gust/sandbox"
 	"github.com/gustfaas/gust/worker/keepalive"
 	"github.com/gustfaas/gust/worker/runtimeapi"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Worker runs invocations in warm or fresh sandboxes.
@@ -161,7 +164,15 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 		reason = w.pool.coldReason(key, fn.Name)
 		var res *InvokeResult
 		var err error
-		inst, res, err = w.coldStart(ctx, fn, req.RequestID)
+		sctx, span := tracing.Tracer().Start(ctx, "sandbox.start")
+		inst, res, err = w.coldStart(sctx, fn, req.RequestID)
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("gust.cold_start_reason", reason))
+			if inst != nil {
+				span.SetAttributes(attribute.String("gust.sandbox", inst.id))
+			}
+		}
+		span.End()
 		if res != nil { // the function failed to initialise: still a request
 			w.usage.record(fn.Name, time.Now(), res.BilledMs, fn.MemoryMB)
 		}
@@ -178,6 +189,9 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	w.cfg.KeepAlivePolicy.Arrived(key, time.Now())
 	if req.OnStart != nil {
 		req.OnStart(inst.id, cold)
+	}
+	if cold {
+		inst.coldReason = reason
 	}
 	res := w.run(ctx, inst, req)
 	res.ColdStart = cold
@@ -197,6 +211,14 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 	}
 	inst.logs.reset()
 	inst.say("START RequestId: %s Version: %s\n", req.RequestID, fn.Version)
+	ctx, span := tracing.Tracer().Start(ctx, "sandbox.invoke", trace.WithAttributes(attribute.String("gust.sandbox", inst.id)))
+	defer span.End()
+	traceID := req.TraceID
+	if traceID == "" {
+		// The function sees the trace the caller started (traceparent),
+		// with this span as its parent.
+		traceID = tracing.XRayHeader(span.SpanContext())
+	}
 	start := time.Now()
 	runCtx, cancel := context.WithDeadline(ctx, start.Add(timeout))
 	defer cancel()
@@ -207,7 +229,7 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 		Payload:       req.Payload,
 		Deadline:      start.Add(timeout),
 		FunctionARN:   w.functionARN(fn),
-		TraceID:       req.TraceID,
+		TraceID:       traceID,
 		ClientContext: req.ClientContext,
 	})
 	elapsed := time.Since(start)
@@ -245,6 +267,9 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 		req.RequestID, float64(res.Duration)/float64(time.Millisecond), res.BilledMs, fn.MemoryMB, res.MaxMemoryMB)
 	if !inst.reported {
 		report += fmt.Sprintf("\tInit Duration: %.2f ms", float64(inst.initDuration)/float64(time.Millisecond))
+		if inst.coldReason != "" {
+			report += "\tCold Start Reason: " + inst.coldReason // gust's own field; Lambda has none
+		}
 		inst.reported = true
 	}
 	// END and REPORT in one write: one syscall fewer per invocation.

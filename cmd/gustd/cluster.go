@@ -22,8 +22,8 @@ type nodeFlags struct {
 	join                                []string
 	fastGossip, verbose                 bool
 	drain                               time.Duration
-	auth                                bool          // coordinators only: --auth
 	sec                                 securityFlags // --tls-*, --gossip-key
+	auth                                bool          // coordinators only: --auth
 }
 
 func (n *nodeFlags) register(cmd *cobra.Command) {
@@ -127,6 +127,7 @@ func workerCmd() *cobra.Command {
 		keepAlive                         time.Duration
 	)
 	var logRetentionMB int
+	var httpAddr string
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker: sandboxes, warm pool and code cache",
@@ -146,7 +147,7 @@ func workerCmd() *cobra.Command {
 			wcfg := worker.DefaultConfig()
 			wcfg.MemoryMB, wcfg.MaxSandboxes, wcfg.KeepAlive, wcfg.StemCells = memoryMB, maxSandboxes, keepAlive, stemCells
 			wcfg.LogRetentionMB = logRetentionMB
-			return runWorker(n.logger(), n, wcfg)
+			return runWorker(n.logger(), n, wcfg, httpAddr)
 		},
 	}
 	n.register(cmd)
@@ -156,11 +157,12 @@ func workerCmd() *cobra.Command {
 	f.DurationVar(&keepAlive, "keep-alive", worker.DefaultConfig().KeepAlive, "how long an idle sandbox stays warm")
 	f.IntVar(&stemCells, "stem-cells", worker.DefaultConfig().StemCells, "generic sandboxes kept created ahead for cold starts (0: none)")
 	f.IntVar(&logRetentionMB, "log-retention-mb", worker.DefaultConfig().LogRetentionMB, "bound on each function's retained log on a worker, MB (gust logs)")
+	f.StringVar(&httpAddr, "http", "", "serve /metrics and /healthz on this address (default: off)")
 	withConfig(cmd)
 	return cmd
 }
 
-func runWorker(log *slog.Logger, n nodeFlags, wcfg worker.Config) error {
+func runWorker(log *slog.Logger, n nodeFlags, wcfg worker.Config, httpAddr string) error {
 	wcfg.Name, wcfg.DataDir, wcfg.Logger = n.name, n.dataDir, log
 	if wcfg.StemCells == 0 {
 		wcfg.StemCells = -1 // the flag's 0 means none; the config's 0 means the default
@@ -171,7 +173,7 @@ func runWorker(log *slog.Logger, n nodeFlags, wcfg worker.Config) error {
 	}
 	w, err := node.StartWorker(node.WorkerConfig{
 		Worker: wcfg, GRPCAddr: n.grpcAddr, GossipAddr: n.gossipAddr, Join: n.join, FastGossip: n.fastGossip,
-		TLS: creds, GossipKey: gossipKey,
+		TLS: creds, GossipKey: gossipKey, HTTPAddr: httpAddr,
 	})
 	if err != nil {
 		return err

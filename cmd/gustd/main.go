@@ -4,10 +4,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/gustfaas/gust/internal/flagconf"
+	"github.com/gustfaas/gust/internal/tracing"
 	"github.com/gustfaas/gust/sandbox"
 	"github.com/spf13/cobra"
 )
@@ -21,7 +24,9 @@ func main() {
 			fmt.Fprintln(os.Stderr, "gustd: warning:", err)
 		}
 	}
-	if err := rootCmd().Execute(); err != nil {
+	err := rootCmd().Execute()
+	flushTraces()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gustd:", err)
 		os.Exit(1)
 	}
@@ -35,6 +40,9 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(devCmd(), coordinatorCmd(), workerCmd(), caCmd(), keygenCmd())
+	pf := root.PersistentFlags()
+	pf.String("otlp-endpoint", "", "send OpenTelemetry spans to this OTLP/gRPC collector, HOST:PORT (default: none; trace ids still reach functions)")
+	pf.Bool("otlp-insecure", false, "send OTLP without TLS (a collector on loopback or a sidecar)")
 	return root
 }
 
@@ -50,9 +58,35 @@ func withConfig(cmd *cobra.Command) {
 		if err := flagconf.Apply(c.Flags(), path); err != nil {
 			return err
 		}
+		if err := startTracing(c); err != nil {
+			return err
+		}
 		if prev != nil {
 			return prev(c, args)
 		}
 		return nil
 	}
+}
+
+// flushTraces sends the spans still buffered; set by startTracing.
+var flushTraces = func() {}
+
+// startTracing installs the tracer provider --otlp-endpoint asks for.
+func startTracing(c *cobra.Command) error {
+	endpoint, _ := c.Flags().GetString("otlp-endpoint")
+	insecure, _ := c.Flags().GetBool("otlp-insecure")
+	name, _ := c.Flags().GetString("name")
+	if name == "" {
+		name = c.Name()
+	}
+	shutdown, err := tracing.Setup(context.Background(), tracing.Config{Endpoint: endpoint, Insecure: insecure, Service: "gustd", Node: name})
+	if err != nil {
+		return err
+	}
+	flushTraces = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shutdown(ctx)
+	}
+	return nil
 }

@@ -60,6 +60,15 @@ func New(name string, view View, log *slog.Logger) *Admission {
 // TooManyRequestsException naming the limit. The hot path is a map lookup
 // and a compare-and-swap; no network, no allocation.
 func (a *Admission) Admit(fn string, timeout time.Duration) (*Lease, error) {
+	return a.AdmitWait(context.Background(), fn, timeout, 0)
+}
+
+// AdmitWait is Admit for callers that can wait up to wait for a slot (the
+// async dispatcher): a refusal makes the renewal loop ask the leader for
+// more at once, and the grant usually lands within a renewal round trip.
+// Failing fast instead would turn a momentarily small lease into a
+// throttled attempt and a retry seconds later.
+func (a *Admission) AdmitWait(ctx context.Context, fn string, timeout, wait time.Duration) (*Lease, error) {
 	pool, reason := raftstore.AccountPool, ReasonAccount
 	if (*a.reserved.Load())[fn] {
 		pool, reason = raftstore.FunctionPool(fn), ReasonReserved
@@ -71,14 +80,20 @@ func (a *Admission) Admit(fn string, timeout time.Duration) (*Lease, error) {
 	if l.validUntil.Load() == 0 || int64(timeout) > l.tail.Load() {
 		// A pool this coordinator never held, or a longer timeout than
 		// the leader was told of: ask now and wait briefly for it.
+		wait = max(wait, time.Second)
+	}
+	if wait > 0 {
+		l.waiting.Add(1) // the next renewal asks for a slot for it
 		a.poke()
-		deadline := time.Now().Add(time.Second)
-		for time.Now().Before(deadline) {
+		deadline := time.Now().Add(wait)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 			if l.tryAcquire(timeout) {
+				l.waiting.Add(-1)
 				return l, nil
 			}
 		}
+		l.waiting.Add(-1)
 	}
 	l.throttled.Add(1)
 	a.poke()
@@ -184,7 +199,7 @@ func (a *Admission) demands(view raftstore.QuotaView) (*nodev1.RenewLeasesReques
 		if throttled > l.lastThrottled() {
 			headroom = max(headroom, limit) // refused: ask for all that is free
 		}
-		want := min(inFlight+headroom, limit)
+		want := min(inFlight+l.waiting.Load()+headroom, limit)
 		if want < slots {
 			want = int64(l.lowerCap(uint32(want)))
 		}

@@ -19,6 +19,7 @@ type Lease struct {
 	tail       atomic.Int64 // ns: the longest timeout the leader was told of
 	throttled  atomic.Int64
 	seen       atomic.Int64 // throttled at the last renewal
+	waiting    atomic.Int64 // callers of AdmitWait waiting for a slot
 	contended  atomic.Bool  // the leader said others want more than they hold
 	pool       string
 }

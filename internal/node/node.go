@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/gustfaas/gust/internal/tlsconf"
 	"github.com/gustfaas/gust/raftstore"
 	"github.com/gustfaas/gust/worker"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -81,8 +83,8 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	}()
 	ccfg := coordinator.DefaultConfig()
 	ccfg.Name, ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = cfg.Name, cfg.GRPCAddr, cfg.HTTPAddr, log
-	ccfg.Auth = cfg.Auth
 	ccfg.TLS = cfg.TLS
+	ccfg.Auth = cfg.Auth
 	if cfg.UnreservedMin > 0 {
 		ccfg.Limits.UnreservedMin = cfg.UnreservedMin
 	}
@@ -170,6 +172,8 @@ type WorkerConfig struct {
 	TLS *tlsconf.TLS
 	// GossipKey, if set, encrypts gossip (see gossip.Config.SecretKey).
 	GossipKey []byte
+	// HTTPAddr, if set, serves /metrics and /healthz.
+	HTTPAddr string
 }
 
 // Worker is a running worker node.
@@ -177,6 +181,7 @@ type Worker struct {
 	*worker.Worker
 	Gossip *gossip.Node
 	grpc   *grpc.Server
+	http   *http.Server
 	addr   string
 	served chan error
 }
@@ -202,7 +207,8 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 	// Only nodes talk to a worker: with TLS, a verified node certificate
 	// is required for every call, health and reflection included.
 	gopts := cfg.TLS.ServerOptions(tls.RequireAndVerifyClientCert, func(string) bool { return true })
-	n.grpc = grpc.NewServer(append(gopts, grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))...)
+	n.grpc = grpc.NewServer(append(gopts, grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20),
+		grpc.StatsHandler(otelgrpc.NewServerHandler()))...)
 	(&worker.GRPCServer{W: w}).Register(n.grpc)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, hs)
@@ -213,12 +219,31 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 	}
 	n.addr = ln.Addr().String()
 	go func() { n.served <- n.grpc.Serve(ln) }()
+	if cfg.HTTPAddr != "" {
+		hln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			n.grpc.Stop()
+			return nil, fmt.Errorf("listen http: %w", err)
+		}
+		if cfg.TLS != nil {
+			// As the coordinators' HTTP: TLS, a client certificate optional.
+			hln = tls.NewListener(hln, cfg.TLS.ServerConfig(tls.VerifyClientCertIfGiven))
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", w.MetricsHandler())
+		mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) { rw.Write([]byte("ok\n")) })
+		n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go n.http.Serve(hln)
+	}
 	n.Gossip, err = gossip.Start(gossip.Config{
 		Name: cfg.Worker.Name, BindAddr: cfg.GossipAddr, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log, SecretKey: cfg.GossipKey,
 		Meta: gossip.Meta{Role: coordinator.RoleWorker, GRPC: n.addr, MemoryMB: w.State().MemoryMB},
 	})
 	if err != nil {
 		n.grpc.Stop()
+		if n.http != nil {
+			n.http.Close()
+		}
 		return nil, err
 	}
 	log.Info("worker ready", "name", cfg.Worker.Name, "grpc", n.addr, "gossip", n.Gossip.LocalAddr())
@@ -252,5 +277,8 @@ func (n *Worker) Stop(ctx context.Context) error {
 	err := n.Close(ctx)
 	n.Gossip.Leave(2 * time.Second)
 	n.grpc.GracefulStop()
+	if n.http != nil {
+		n.http.Close()
+	}
 	return err
 }

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,6 +195,16 @@ func TestProvisionedConcurrency(t *testing.T) {
 	if err != nil || res.GetColdStart() {
 		t.Fatalf("first invoke of a provisioned function: cold=%v err=%v", res.GetColdStart(), err)
 	}
+	// The cold starts were made ahead, and the metrics say so.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		resp, err := http.Get("http://" + c.Coordinators[0].HTTPAddr() + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), `gust_cold_starts_total{function="prov",reason="provisioned",version="$LATEST"} 2`)
+	}, "/metrics never counted 2 provisioned cold starts of prov")
 	// Lose a worker that holds some: they come back on the other.
 	var lost string
 	for w, n := range provisioned() {

@@ -7,7 +7,10 @@
 //
 // GUST_CHAOS=short (the default under CI=true) runs a few scenarios;
 // GUST_CHAOS=full (make chaos) runs all with more load. Without either it
-// skips. -chaos.seed or GUST_CHAOS_SEED replays a run.
+// skips. -chaos.seed or GUST_CHAOS_SEED replays a run. GUST_CHAOS_ONLY=S
+// runs the scenarios whose names contain S; GUST_CHAOS_VERBOSE=1 starts
+// coordinators with -v, and GUST_CHAOS_LOGDIR=DIR keeps every node's whole
+// log there when a scenario fails.
 package chaos_test
 
 import (
@@ -147,6 +150,9 @@ func TestChaos(t *testing.T) {
 	var rows []row
 	for i, sc := range scenarios {
 		if m == "short" && !sc.short {
+			continue
+		}
+		if only := os.Getenv("GUST_CHAOS_ONLY"); only != "" && !strings.Contains(sc.name, only) {
 			continue
 		}
 		r := &run{rng: rand.New(rand.NewPCG(uint64(seed), uint64(i))), full: m == "full", res: map[string]string{}}

@@ -29,7 +29,7 @@ var binDir string
 var cliTimeouts atomic.Int64
 
 func TestMain(m *testing.M) {
-	if mode() == "" || os.Geteuid() != 0 {
+	if (mode() == "" && os.Getenv("GUST_SOAK") == "") || os.Geteuid() != 0 {
 		os.Exit(m.Run()) // TestChaos skips (or fails under CI=true); nothing to build
 	}
 	dir, err := os.MkdirTemp("", "gust-chaos-bin-")
@@ -161,6 +161,9 @@ func newCoordinator(t *testing.T, name string, join string) *node {
 		raft: testutil.FreeAddr(t), gossip: testutil.FreeAddr(t), dataDir: t.TempDir()}
 	n.args = []string{"coordinator", "--name", name, "--data-dir", n.dataDir, "--grpc", n.grpc, "--http", n.http,
 		"--raft", n.raft, "--gossip", n.gossip, "--gossip-fast"}
+	if os.Getenv("GUST_CHAOS_VERBOSE") != "" {
+		n.args = append(n.args, "-v")
+	}
 	if join == "" {
 		n.args = append(n.args, "--bootstrap")
 	} else {
@@ -169,10 +172,14 @@ func newCoordinator(t *testing.T, name string, join string) *node {
 	return n
 }
 
+// workerArgs are extra flags for every worker a test starts.
+var workerArgs []string
+
 func newWorker(t *testing.T, name, join string) *node {
-	n := &node{name: name, role: "worker", grpc: testutil.FreeAddr(t), gossip: testutil.FreeAddr(t), dataDir: t.TempDir()}
+	n := &node{name: name, role: "worker", grpc: testutil.FreeAddr(t), http: testutil.FreeAddr(t), gossip: testutil.FreeAddr(t), dataDir: t.TempDir()}
 	n.args = []string{"worker", "--name", name, "--data-dir", n.dataDir, "--grpc", n.grpc, "--gossip", n.gossip,
-		"--join", join, "--gossip-fast", "--memory-mb", "2048", "--stem-cells", "4"}
+		"--join", join, "--gossip-fast", "--memory-mb", "2048", "--stem-cells", "4", "--http", n.http}
+	n.args = append(n.args, workerArgs...)
 	return n
 }
 
@@ -199,8 +206,13 @@ func startCluster(t *testing.T, prepare func(int, *node)) *cluster {
 	t.Cleanup(func() {
 		c.stopAll(t)
 		if t.Failed() {
+			dir := os.Getenv("GUST_CHAOS_LOGDIR")
 			for _, n := range c.all() {
 				t.Logf("---- %s log ----\n%s", n.name, tail(n.log.String(), 3000))
+				if dir != "" {
+					os.MkdirAll(dir, 0o755)
+					os.WriteFile(filepath.Join(dir, t.Name()[strings.LastIndex(t.Name(), "/")+1:]+"-"+n.name+".log"), []byte(n.log.String()), 0o644)
+				}
 			}
 		}
 	})

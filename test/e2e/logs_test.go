@@ -24,6 +24,7 @@ func TestLogs(t *testing.T) {
 	for _, want := range []string{
 		"START RequestId: " + env.RequestID, "first line from the function", "END RequestId: " + env.RequestID,
 		"REPORT RequestId: " + env.RequestID, "Billed Duration: ", "Memory Size: 128 MB", "Max Memory Used: ", "Init Duration: ",
+		"Cold Start Reason: no_sandbox", // the first invocation of a new function
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("gust logs lacks %q:\n%s", want, r.stdout)

@@ -83,6 +83,11 @@ func handle(ctx context.Context, e Event) (any, error) {
 			}
 		}
 		return out, nil
+	case "trace":
+		// aws-lambda-go sets _X_AMZN_TRACE_ID and the context value from
+		// the Lambda-Runtime-Trace-Id header of each invocation.
+		fromCtx, _ := ctx.Value("x-amzn-trace-id").(string)
+		return map[string]any{"env": os.Getenv("_X_AMZN_TRACE_ID"), "ctx": fromCtx}, nil
 	case "error":
 		return nil, errors.New("boom")
 	case "log":
