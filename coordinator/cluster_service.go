@@ -107,7 +107,7 @@ func (s *clusterServer) RemoveRaftPeer(ctx context.Context, req *gustv1.RemoveRa
 }
 
 func (s *clusterServer) GetQuota(_ context.Context, req *gustv1.GetQuotaRequest) (*gustv1.GetQuotaResponse, error) {
-	return &gustv1.GetQuotaResponse{Quota: s.c.quotas.get()}, nil
+	return &gustv1.GetQuotaResponse{Quota: s.c.quotas.get(req.GetTenant())}, nil
 }
 
 func (s *clusterServer) SetQuota(ctx context.Context, req *gustv1.SetQuotaRequest) (*gustv1.SetQuotaResponse, error) {

@@ -2,11 +2,14 @@ package coordinator
 
 import (
 	"context"
+	"maps"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gustfaas/gust/coordinator/admission"
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/tenant"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
@@ -31,12 +34,7 @@ func (q *quotas) MaxTimeout(pool string) time.Duration {
 	view := q.store.Quota()
 	longest := time.Duration(0)
 	for _, fn := range q.store.Functions() {
-		name := fn.GetConfig().GetName()
-		inPool := raftstore.AccountPool
-		if view.Reserved[name] > 0 {
-			inPool = raftstore.FunctionPool(name)
-		}
-		if inPool == pool {
+		if view.PoolOf(fn.GetConfig().GetName()) == pool {
 			longest = max(longest, fn.GetConfig().GetTimeout().AsDuration())
 		}
 	}
@@ -94,8 +92,25 @@ func (q *quotas) unreservedFloor(limit int64) int64 {
 	return min(int64(q.limits.UnreservedMin), limit)
 }
 
-func (q *quotas) get() *gustv1.Quota {
+// get returns a tenant's quota: its own limit and pools if it has one,
+// else ("" or "default" too) the account's, with everything in flight.
+func (q *quotas) get(t string) *gustv1.Quota {
+	if t == "default" {
+		t = ""
+	}
 	view := q.store.Quota()
+	if limit, ok := view.TenantLimits[t]; ok {
+		out := &gustv1.Quota{Tenant: t, Concurrency: limit, Reserved: view.TenantReserved(t), Unreserved: view.PoolLimit(raftstore.TenantPool(t))}
+		for pool, byCoord := range view.Leases {
+			if name, ok := strings.CutPrefix(pool, "fn/"); (ok && tenant.Owns(t, name)) || pool == raftstore.TenantPool(t) {
+				for _, l := range byCoord {
+					out.InFlight += l.GetInFlight()
+					out.Throttled += l.GetThrottled()
+				}
+			}
+		}
+		return out
+	}
 	out := &gustv1.Quota{Concurrency: view.AccountLimit, Reserved: view.ReservedTotal(), Unreserved: view.PoolLimit(raftstore.AccountPool)}
 	for _, byCoord := range view.Leases {
 		for _, l := range byCoord {
@@ -106,24 +121,54 @@ func (q *quotas) get() *gustv1.Quota {
 	return out
 }
 
-func (q *quotas) set(ctx context.Context, tenant string, limit int64) (*gustv1.Quota, error) {
-	if tenant != "" && tenant != "default" {
-		return nil, apierr.New(apierr.InvalidParameterValue, "tenants arrive with auth; only the default tenant exists")
+// set sets the account limit (tenant "" or "default") or a tenant's own
+// limit, carved out of the account's as a reservation is; a tenant's limit
+// of 0 returns it to the shared account pool.
+func (q *quotas) set(ctx context.Context, t string, limit int64) (*gustv1.Quota, error) {
+	if t == "default" {
+		t = ""
+	}
+	bad := func(format string, args ...any) error {
+		return apierr.New(apierr.InvalidParameterValue, format, args...)
 	}
 	view := q.store.Quota()
-	if limit < 1 {
-		return nil, apierr.New(apierr.InvalidParameterValue, "concurrency must be at least 1")
+	next := view // the view as it would be, to check the pools it leaves
+	next.TenantLimits = maps.Clone(view.TenantLimits)
+	switch {
+	case t == "" && limit < 1:
+		return nil, bad("concurrency must be at least 1")
+	case t == "":
+		next.AccountLimit = limit
+	case !tenant.Valid(t):
+		return nil, bad("tenant %q must be 1 to 32 lower-case letters, digits, '-' or '_'", t)
+	case limit < 0:
+		return nil, bad("concurrency cannot be negative")
+	case limit == 0:
+		delete(next.TenantLimits, t)
+	default:
+		next.TenantLimits[t] = limit
+		if left := next.PoolLimit(raftstore.TenantPool(t)); left < 0 {
+			return nil, bad("tenant %s has %d reserved for its functions, more than %d", t, view.TenantReserved(t), limit)
+		}
 	}
-	if limit-view.ReservedTotal() < q.unreservedFloor(limit) {
-		return nil, apierr.New(apierr.InvalidParameterValue,
-			"concurrency %d leaves less than %d unreserved after %d reserved", limit, q.unreservedFloor(limit), view.ReservedTotal())
+	floor := q.unreservedFloor(next.AccountLimit)
+	if left := next.PoolLimit(raftstore.AccountPool); left < floor {
+		return nil, bad("concurrency %d for %s leaves %d unreserved of the account's %d; at least %d must stay unreserved",
+			limit, orDefault(t), left, next.AccountLimit, floor)
 	}
 	changed := time.Now()
-	if err := q.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetAccountLimit, Msg: &raftv1.SetAccountLimit{Limit: limit}}, nil); err != nil {
+	if err := q.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetAccountLimit, Msg: &raftv1.SetAccountLimit{Tenant: t, Limit: limit}}, nil); err != nil {
 		return nil, err
 	}
 	q.awaitLeases(ctx, changed)
-	return q.get(), nil
+	return q.get(t), nil
+}
+
+func orDefault(t string) string {
+	if t == "" {
+		return "the account"
+	}
+	return "tenant " + t
 }
 
 // concurrency returns a function's settings and, for a reserved function,
@@ -152,8 +197,20 @@ func (q *quotas) setConcurrency(ctx context.Context, fns *functions, name string
 		return nil, bad("provisioned concurrency %d is more than the %d reserved", provisioned, reserved)
 	}
 	view := q.store.Quota()
-	othersReserved := view.ReservedTotal() - view.Reserved[name]
-	if left := view.AccountLimit - othersReserved - reserved; reserved > 0 && left < q.unreservedFloor(view.AccountLimit) {
+	next := view
+	next.Reserved = maps.Clone(view.Reserved)
+	if reserved > 0 {
+		next.Reserved[name] = reserved
+	} else {
+		delete(next.Reserved, name)
+	}
+	// A reservation comes out of the pool the function would draw on
+	// without it: its tenant's, if that has a limit, else the account's.
+	if t, _ := tenant.Split(name); reserved > 0 && view.TenantLimits[t] > 0 {
+		if left := next.PoolLimit(raftstore.TenantPool(t)); left < 0 {
+			return nil, bad("reserving %d is more than tenant %s's limit of %d leaves", reserved, t, view.PoolLimit(raftstore.TenantPool(t))+view.Reserved[name])
+		}
+	} else if left := next.PoolLimit(raftstore.AccountPool); reserved > 0 && left < q.unreservedFloor(view.AccountLimit) {
 		return nil, bad("reserving %d leaves %d unreserved; at least %d must stay unreserved", reserved, left, q.unreservedFloor(view.AccountLimit))
 	}
 	changed := time.Now()

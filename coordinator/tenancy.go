@@ -43,6 +43,7 @@ var tenantMethods = map[string]bool{
 	gustv1.InvokeService_Invoke_FullMethodName:                   true,
 	gustv1.InvokeService_InvokeAsync_FullMethodName:              true,
 	gustv1.InvokeService_GetInvocation_FullMethodName:            true,
+	gustv1.ClusterService_GetQuota_FullMethodName:                true,
 	gustv1.ClusterService_AddSchedule_FullMethodName:             true,
 	gustv1.ClusterService_ListSchedules_FullMethodName:           true,
 	gustv1.ClusterService_RemoveSchedule_FullMethodName:          true,
@@ -144,6 +145,8 @@ func qualifyRequest(t string, req any) {
 		}
 	case *gustv1.RemoveScheduleRequest:
 		r.Name = q(r.Name)
+	case *gustv1.GetQuotaRequest:
+		r.Tenant = t // its own (or the shared account's, if it has none)
 	}
 }
 

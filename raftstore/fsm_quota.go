@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gustfaas/gust/internal/tenant"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -24,6 +25,11 @@ const AccountPool = ""
 // FunctionPool is the pool of a function with reserved concurrency.
 func FunctionPool(name string) string { return "fn/" + name }
 
+// TenantPool is the pool of a tenant with its own concurrency limit: its
+// functions without a reservation draw on it, and it is carved out of the
+// account limit as a reservation is.
+func TenantPool(t string) string { return "tenant/" + t }
+
 // quotaState holds limits, reservations and the leader's grants.
 type quotaState struct {
 	accountLimit map[string]int64 // tenant → limit
@@ -40,6 +46,10 @@ func newQuotaState() quotaState {
 func applySetAccountLimit(s *state, body []byte) any {
 	var c raftv1.SetAccountLimit
 	mustUnmarshal(body, &c)
+	if c.GetTenant() != "" && c.GetLimit() <= 0 {
+		delete(s.quota.accountLimit, c.GetTenant()) // back to the shared pool
+		return nil
+	}
 	s.quota.accountLimit[c.GetTenant()] = c.GetLimit()
 	return nil
 }
@@ -117,8 +127,10 @@ func (q *quotaState) restore(t recordType, body []byte) error {
 
 // QuotaView is a consistent read of the quota state.
 type QuotaView struct {
-	// AccountLimit is the default tenant's limit.
+	// AccountLimit is the cluster's limit: every pool is a share of it.
 	AccountLimit int64
+	// TenantLimits maps tenants with their own limit to it.
+	TenantLimits map[string]int64
 	// Reserved maps functions with reserved concurrency to it.
 	Reserved map[string]int64
 	// Provisioned maps functions with provisioned concurrency to it.
@@ -127,11 +139,28 @@ type QuotaView struct {
 	Leases map[string]map[string]*raftv1.Lease
 }
 
-// ReservedTotal sums reservations.
+// ReservedTotal sums what is carved out of the account limit: tenants'
+// limits, and the reservations of functions not inside one.
 func (v QuotaView) ReservedTotal() int64 {
 	var n int64
-	for _, r := range v.Reserved {
-		n += r
+	for fn, r := range v.Reserved {
+		if _, inTenant := v.TenantLimits[tenantOf(fn)]; !inTenant {
+			n += r
+		}
+	}
+	for _, l := range v.TenantLimits {
+		n += l
+	}
+	return n
+}
+
+// TenantReserved sums the reservations of tenant t's functions.
+func (v QuotaView) TenantReserved(t string) int64 {
+	var n int64
+	for fn, r := range v.Reserved {
+		if tenant.Owns(t, fn) {
+			n += r
+		}
 	}
 	return n
 }
@@ -141,7 +170,24 @@ func (v QuotaView) PoolLimit(pool string) int64 {
 	if name, ok := strings.CutPrefix(pool, "fn/"); ok {
 		return v.Reserved[name]
 	}
+	if t, ok := strings.CutPrefix(pool, "tenant/"); ok {
+		return v.TenantLimits[t] - v.TenantReserved(t)
+	}
 	return v.AccountLimit - v.ReservedTotal()
+}
+
+// PoolOf names the pool an invocation of a function draws on: its own
+// reservation, else its tenant's limit, else the account's.
+func (v QuotaView) PoolOf(fn string) string {
+	if v.Reserved[fn] > 0 {
+		return FunctionPool(fn)
+	}
+	if t := tenantOf(fn); t != "" {
+		if _, ok := v.TenantLimits[t]; ok {
+			return TenantPool(t)
+		}
+	}
+	return AccountPool
 }
 
 // Pools lists the account pool and every reserved function's pool.
@@ -155,18 +201,25 @@ func (v QuotaView) Pools() []string {
 	for _, n := range names {
 		pools = append(pools, FunctionPool(n))
 	}
+	for _, t := range sortedKeys(v.TenantLimits) {
+		pools = append(pools, TenantPool(t))
+	}
 	return pools
 }
 
-// Quota returns a copy of the default tenant's quota state.
+// Quota returns a copy of the quota state.
 func (s *Store) Quota() QuotaView {
 	s.fsm.mu.RLock()
 	defer s.fsm.mu.RUnlock()
 	q := s.fsm.st.quota
-	v := QuotaView{AccountLimit: DefaultAccountLimit, Reserved: map[string]int64{}, Provisioned: map[string]int64{},
-		Leases: map[string]map[string]*raftv1.Lease{}}
-	if l, ok := q.accountLimit[""]; ok {
-		v.AccountLimit = l
+	v := QuotaView{AccountLimit: DefaultAccountLimit, TenantLimits: map[string]int64{}, Reserved: map[string]int64{},
+		Provisioned: map[string]int64{}, Leases: map[string]map[string]*raftv1.Lease{}}
+	for t, l := range q.accountLimit {
+		if t == "" {
+			v.AccountLimit = l
+		} else {
+			v.TenantLimits[t] = l
+		}
 	}
 	for fn, c := range q.concurrency {
 		if c.GetReserved() > 0 {
@@ -184,4 +237,10 @@ func (s *Store) Quota() QuotaView {
 		v.Leases[pool] = m
 	}
 	return v
+}
+
+// tenantOf is the tenant of a stored function name ("" for root's).
+func tenantOf(fn string) string {
+	t, _ := tenant.Split(fn)
+	return t
 }

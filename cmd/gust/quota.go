@@ -34,30 +34,38 @@ func printQuota(g *globals, q *gustv1.Quota) error {
 func quotaCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "quota",
-		Short:   "Show or set the account's concurrency limit",
-		Example: "  gust quota get\n  gust quota set --concurrency 500",
+		Short:   "Show or set the account's (or a tenant's) concurrency limit",
+		Example: "  gust quota get\n  gust quota set --concurrency 500\n  gust quota set --tenant acme --concurrency 50",
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:     "get",
-		Short:   "Show the concurrency limit, reservations, in-flight and throttled counts",
-		Example: "  gust quota get -o json",
+	var getTenant string
+	get := &cobra.Command{
+		Use:   "get",
+		Short: "Show the concurrency limit, reservations, in-flight and throttled counts",
+		Long: "Show the account's concurrency limit and use, or with --tenant a tenant's own (a tenant without\n" +
+			"a limit of its own shares the account's). With a tenant's token, that tenant's.",
+		Example: "  gust quota get -o json\n  gust quota get --tenant acme",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return withClient(g, func(c *clientCtx) error {
-				q, err := c.GetQuota(c.ctx)
+				q, err := c.GetTenantQuota(c.ctx, getTenant)
 				if err != nil {
 					return err
 				}
 				return printQuota(g, q)
 			})
 		},
-	})
+	}
+	get.Flags().StringVar(&getTenant, "tenant", "", "a tenant's quota instead of the account's (root token)")
+	cmd.AddCommand(get)
 	var concurrency int64
 	var tenant string
 	set := &cobra.Command{
-		Use:     "set --concurrency N",
-		Short:   "Set the account concurrency limit (enforced cluster-wide)",
-		Example: "  gust quota set --concurrency 4",
+		Use:   "set --concurrency N",
+		Short: "Set the account concurrency limit, or a tenant's (enforced cluster-wide)",
+		Long: "Set the account concurrency limit, or with --tenant a tenant's own limit (root token): carved out\n" +
+			"of the account's as a reservation is, it bounds the tenant's functions together. 0 returns the\n" +
+			"tenant to the shared account pool.",
+		Example: "  gust quota set --concurrency 4\n  gust quota set --tenant acme --concurrency 10",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("concurrency") {
@@ -73,7 +81,7 @@ func quotaCmd(g *globals) *cobra.Command {
 		},
 	}
 	set.Flags().Int64Var(&concurrency, "concurrency", 0, "account concurrency limit")
-	set.Flags().StringVar(&tenant, "tenant", "", "tenant (only the default tenant exists until auth)")
+	set.Flags().StringVar(&tenant, "tenant", "", "a tenant's own limit instead of the account's (0: share the account's)")
 	cmd.AddCommand(set)
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/tenant"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"github.com/gustfaas/gust/raftstore"
 )
@@ -42,6 +43,7 @@ type Admission struct {
 	mu       sync.RWMutex
 	leases   map[string]*Lease
 	reserved atomic.Pointer[map[string]bool] // functions with their own pool
+	tenants  atomic.Pointer[map[string]bool] // tenants with their own pool
 	wake     chan struct{}
 }
 
@@ -53,6 +55,7 @@ func New(name string, view View, log *slog.Logger) *Admission {
 	a := &Admission{name: name, view: view, log: log, leases: map[string]*Lease{}, wake: make(chan struct{}, 1)}
 	empty := map[string]bool{}
 	a.reserved.Store(&empty)
+	a.tenants.Store(&empty)
 	return a
 }
 
@@ -72,6 +75,8 @@ func (a *Admission) AdmitWait(ctx context.Context, fn string, timeout, wait time
 	pool, reason := raftstore.AccountPool, ReasonAccount
 	if (*a.reserved.Load())[fn] {
 		pool, reason = raftstore.FunctionPool(fn), ReasonReserved
+	} else if t, _ := tenant.Split(fn); t != "" && (*a.tenants.Load())[t] {
+		pool = raftstore.TenantPool(t) // the tenant's own account limit
 	}
 	l := a.lease(pool)
 	if l.tryAcquire(timeout) {
@@ -145,6 +150,11 @@ func (a *Admission) Run(ctx context.Context, g Granter) {
 			reserved[fn] = true
 		}
 		a.reserved.Store(&reserved)
+		tenants := make(map[string]bool, len(view.TenantLimits))
+		for t := range view.TenantLimits {
+			tenants[t] = true
+		}
+		a.tenants.Store(&tenants)
 		req, throttled := a.demands(view)
 		if time.Since(lastSent) < TTL/3 && throttled == lastThrottled && !a.needsGrant(req) {
 			continue

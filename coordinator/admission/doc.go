@@ -2,8 +2,9 @@
 // with no network call per invocation.
 //
 // The Raft leader grants each coordinator a lease on a share of each pool
-// (the account's unreserved pool and every reserved function's pool): so
-// many slots, until a deadline. A coordinator admits an invocation only
+// (the account's unreserved pool, every reserved function's pool, every
+// pool of a tenant with a limit of its own): so many slots, until a
+// deadline. A coordinator admits an invocation only
 // while it holds a free slot of a valid lease, by its own clock, with a
 // safety margin. The leader never grants slots that another coordinator's
 // lease still covers — until that lease has expired and every invocation

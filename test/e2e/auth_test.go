@@ -83,7 +83,7 @@ func TestAuthTenants(t *testing.T) {
 		t.Fatal("two tenants got one token")
 	}
 	// A tenant may not make tokens nor administer the cluster.
-	for _, args := range [][]string{{"token", "create", "--tenant", "x"}, {"nodes"}, {"quota", "get"}} {
+	for _, args := range [][]string{{"token", "create", "--tenant", "x"}, {"nodes"}, {"quota", "set", "--tenant", "acme", "--concurrency", "500"}} {
 		if r := as(acme, args...); r.code != 1 || !strings.Contains(r.stderr, "AccessDeniedException") {
 			t.Errorf("tenant running gust %s: want AccessDeniedException, got\n%s", strings.Join(args, " "), r)
 		}
@@ -224,6 +224,41 @@ func TestAuthTenants(t *testing.T) {
 		t.Errorf("SDK with an unknown key: want UnrecognizedClientException, got %v", err)
 	}
 
+	// Quotas are per tenant: root gives acme a limit of its own, 1, and
+	// while one of acme's invocations runs the next is throttled; beta,
+	// sharing the account's pool, is not.
+	mustAs(root, "quota", "set", "--tenant", "acme", "--concurrency", "1")
+	var q struct {
+		Tenant      string
+		Concurrency int64
+	}
+	decode(t, []byte(mustAs(acme, "-o", "json", "quota", "get").stdout), &q)
+	if q.Tenant != "acme" || q.Concurrency != 1 {
+		t.Errorf("acme's quota: %+v", q)
+	}
+	mustAs(acme, "fn", "deploy", "slow", "--code", bin.probeZip, "--timeout", "20s")
+	slow := make(chan cliResult, 1)
+	go func() {
+		r, _ := runGust(d.grpc, "", "--token", acme, "invoke", "slow", "--payload", `{"action":"sleep","n":6000}`)
+		slow <- r
+	}()
+	throttled := waitFor(15*time.Second, func() bool {
+		r := as(acme, "invoke", "private", "--payload", `{"action":"echo"}`)
+		return r.code == 1 && strings.Contains(r.stderr, "TooManyRequestsException")
+	})
+	if !throttled {
+		t.Error("acme at its limit of 1 was never throttled")
+	} else {
+		invokeAs(t, d, beta, "hello", `{"action":"echo"}`) // beta's pool is not acme's
+	}
+	if r := <-slow; r.code != 0 {
+		t.Errorf("acme's slow invocation: %s", r)
+	}
+	mustAs(root, "quota", "set", "--tenant", "acme", "--concurrency", "0")
+	if !waitFor(10*time.Second, func() bool { return as(acme, "invoke", "private", "--payload", "{}").code == 0 }) {
+		t.Error("acme back in the account pool still refused")
+	}
+
 	// Auth stays on: restarted without --auth, the cluster (its Raft state
 	// holds a root token) still refuses calls without a token, and the
 	// tokens made before still work.
@@ -234,7 +269,7 @@ func TestAuthTenants(t *testing.T) {
 	if r := d.gust(t, "fn", "ls"); r.code != 1 || !strings.Contains(r.stderr, "unauthenticated") {
 		t.Errorf("restarted without --auth, no token: want unauthenticated, got\n%s", r)
 	}
-	if names := lsAs(t, d, acme); strings.Join(names, ",") != "hello,private" {
+	if names := lsAs(t, d, acme); strings.Join(names, ",") != "hello,private,slow" {
 		t.Errorf("restarted without --auth, acme lists %v", names)
 	}
 	if status, _, body := httpCall(t, "GET", base+"/2015-03-31/functions/", ""); status != http.StatusUnauthorized {
