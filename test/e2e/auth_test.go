@@ -105,6 +105,13 @@ func TestAuthTenants(t *testing.T) {
 	if names := lsAs(t, d, acme); strings.Join(names, ",") != "hello,private" {
 		t.Errorf("acme lists %v", names)
 	}
+	// Its logs are its own too.
+	if !waitFor(10*time.Second, func() bool {
+		r := as(acme, "logs", "private")
+		return r.code == 0 && strings.Contains(r.stdout, "REPORT RequestId: "+env.RequestID)
+	}) {
+		t.Errorf("acme's logs of private lack the REPORT line: %s", as(acme, "logs", "private"))
+	}
 
 	// Tenant B sees none of them, and another tenant's function is simply
 	// not found, whatever the call.
