@@ -206,8 +206,14 @@ func workerSpans(t *testing.T, c *cluster, fn string) []span {
 			}
 			sc := bufio.NewScanner(f)
 			for sc.Scan() {
+				// Each retained line starts with the time it was written.
+				line := sc.Text()
+				i := strings.Index(line, "SPAN ")
+				if i < 0 {
+					continue
+				}
 				var s span
-				if _, err := fmt.Sscanf(sc.Text(), "SPAN %d %d", &s.start, &s.end); err == nil {
+				if _, err := fmt.Sscanf(line[i:], "SPAN %d %d", &s.start, &s.end); err == nil {
 					out = append(out, s)
 				}
 			}
