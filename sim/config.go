@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/gustfaas/gust/worker/keepalive"
@@ -121,6 +122,16 @@ func HybridKeepAlive(floor time.Duration) KeepAlive {
 			cfg.MinKeepAlive = floor
 			return keepalive.NewHybridHistogram(cfg)
 		},
+		Trained: true,
+	}
+}
+
+// AdaptiveKeepAlive is keepalive.Adaptive(k), the hybrid histogram with k
+// as its floor and fallback and 6·k as its cap, trained like the hybrid.
+func AdaptiveKeepAlive(k time.Duration) KeepAlive {
+	return KeepAlive{
+		Name:    fmt.Sprintf("adaptive (hybrid, floor %s, cap %s)", k, 6*k),
+		New:     func() keepalive.Policy { return keepalive.Adaptive(k) },
 		Trained: true,
 	}
 }

@@ -132,7 +132,8 @@ func (s Study) Run() (*Report, error) {
 		jobs = append(jobs, job{cfg, w, Combo{p, fixed}}, job{cfg, w, Combo{p, hybrid}})
 	}
 	nMain := len(jobs)
-	extra := []KeepAlive{FixedKeepAlive(5 * time.Minute), FixedKeepAlive(20 * time.Minute), HybridKeepAlive(baselineKeepAlive)}
+	extra := []KeepAlive{FixedKeepAlive(5 * time.Minute), FixedKeepAlive(20 * time.Minute), HybridKeepAlive(baselineKeepAlive),
+		AdaptiveKeepAlive(baselineKeepAlive)}
 	if s.Extended {
 		extra = append(extra, FixedKeepAlive(2*time.Minute), hybrid.PerWorkerUntrained())
 	}
@@ -203,7 +204,7 @@ func sweepCombos(adopted KeepAlive) []Combo {
 	if adopted.Name != fixed.Name {
 		cs = append(cs, Combo{PlaceHash, adopted})
 	}
-	for _, k := range []KeepAlive{HybridKeepAlive(0), HybridKeepAlive(baselineKeepAlive)} {
+	for _, k := range []KeepAlive{HybridKeepAlive(0), HybridKeepAlive(baselineKeepAlive), AdaptiveKeepAlive(baselineKeepAlive)} {
 		cs = append(cs, Combo{PlaceGust, k})
 	}
 	return cs

@@ -23,7 +23,7 @@ type Config struct {
 	KeepAlive time.Duration
 	// KeepAlivePolicy decides each idle sandbox's keep-alive (and whether
 	// to unload it and pre-warm a fresh one later); nil means
-	// keepalive.Fixed(KeepAlive).
+	// keepalive.Adaptive(KeepAlive), the policy the simulation adopted.
 	KeepAlivePolicy keepalive.Policy
 	// FreezeAfter is how long a sandbox idles before it is frozen; hot
 	// sandboxes stay thawed so back-to-back invokes skip the thaw.

@@ -77,7 +77,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.UsageRetention = def.UsageRetention
 	}
 	if cfg.KeepAlivePolicy == nil {
-		cfg.KeepAlivePolicy = keepalive.Fixed(cfg.KeepAlive)
+		cfg.KeepAlivePolicy = keepalive.Adaptive(cfg.KeepAlive)
 	}
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = hostMemoryMB() * 8 / 10

@@ -6,6 +6,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -43,6 +46,7 @@ func rootCmd() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.String("otlp-endpoint", "", "send OpenTelemetry spans to this OTLP/gRPC collector, HOST:PORT (default: none; trace ids still reach functions)")
 	pf.Bool("otlp-insecure", false, "send OTLP without TLS (a collector on loopback or a sidecar)")
+	pf.String("pprof", "", "serve Go's profiler (net/http/pprof) on this address, for performance work (default: off)")
 	return root
 }
 
@@ -60,6 +64,17 @@ func withConfig(cmd *cobra.Command) {
 		}
 		if err := startTracing(c); err != nil {
 			return err
+		}
+		if addr, _ := c.Flags().GetString("pprof"); addr != "" {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("--pprof: %w", err)
+			}
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			go http.Serve(ln, mux)
 		}
 		if prev != nil {
 			return prev(c, args)

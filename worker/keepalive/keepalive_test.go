@@ -207,3 +207,56 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("window %+v", w)
 	}
 }
+
+// A window longer than MaxKeepAlive falls back to Default, whether it
+// keeps the sandbox or pre-warms one; shorter ones are left alone.
+func TestMaxKeepAlive(t *testing.T) {
+	cases := []struct {
+		name string
+		gaps []time.Duration
+		want Window
+	}{
+		{"busy: floored, under the cap", repeat(50, 5*time.Second), Window{KeepAlive: 10 * time.Minute}},
+		{"timer: pre-warm window under the cap", repeat(50, 20*time.Minute+30*time.Second), Window{
+			Prewarm: 18 * time.Minute, KeepAlive: 21*time.Minute*11/10 - 18*time.Minute}},
+		{"long tail: over the cap", append(repeat(10, 30*time.Second), repeat(40, 70*time.Minute)...), Window{KeepAlive: 10 * time.Minute}},
+		{"wide pre-warm window: over the cap", append(repeat(25, 5*time.Minute+30*time.Second), repeat(25, 100*time.Minute)...), Window{KeepAlive: 10 * time.Minute}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if w := run(Adaptive(10*time.Minute), newFakeClock(), "f", time.Second, tc.gaps); w != tc.want {
+				t.Fatalf("window = %+v, want %+v", w, tc.want)
+			}
+		})
+	}
+}
+
+// With a keep-alive under 11 s (6× is less than one bin and its margin),
+// Adaptive is Fixed whatever it has seen.
+func TestAdaptiveShortIsFixed(t *testing.T) {
+	for _, gaps := range [][]time.Duration{repeat(50, time.Second), repeat(50, 20*time.Minute+30*time.Second), repeat(3, time.Hour)} {
+		if w := run(Adaptive(2*time.Second), newFakeClock(), "f", 100*time.Millisecond, gaps); w != (Window{KeepAlive: 2 * time.Second}) {
+			t.Fatalf("Adaptive(2s) after gaps of %v: %+v", gaps[0], w)
+		}
+	}
+}
+
+// Histograms of functions not run for two Ranges are dropped, so a worker
+// that has run many versions does not keep them all.
+func TestHybridPrunesOldFunctions(t *testing.T) {
+	p := NewHybridHistogram(HistogramConfig{})
+	c := newFakeClock()
+	for i := range 100 {
+		run(p, c, fmt.Sprintf("old%d", i), time.Second, nil)
+	}
+	c.Advance(9 * time.Hour)
+	for range pruneEvery {
+		run(p, c, "new", time.Second, nil)
+	}
+	p.mu.Lock()
+	n := len(p.fns)
+	p.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d histograms kept, want only the recent one", n)
+	}
+}
