@@ -227,6 +227,7 @@ func gustJSON(t *testing.T, addr string, v any, args ...string) bool {
 
 type nodeView struct {
 	Name, Role, Status, Address string
+	MemoryMB                    int64 `json:"memory_mb"` // a worker's, once its pool stream reached the coordinator
 }
 
 type peerView struct {
@@ -254,7 +255,9 @@ func (c *cluster) waitHealthy(t *testing.T, within time.Duration, wantAlive, wan
 			}
 			alive := 0
 			for _, n := range nodes {
-				if n.Status == "alive" {
+				// A worker counts once this coordinator's placement sees it
+				// (its pool stream is up), not only gossip.
+				if n.Status == "alive" && (n.Role != "worker" || n.MemoryMB > 0) {
 					alive++
 				}
 			}

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sync"
@@ -45,8 +46,9 @@ func TestCostAnyCoordinator(t *testing.T) {
 					Billed        int64  `json:"billed_duration_ms"`
 					FunctionError string `json:"function_error"`
 				}
-				if !gustJSON(t, n.grpc, &e, "invoke", "billed", "--payload", `{"name":"cost"}`) || e.FunctionError != "" {
-					errs <- fmt.Errorf("invoke via %s failed: %+v", n.name, e)
+				out, stderr, code := gust(t, n.grpc, "-o", "json", "invoke", "billed", "--payload", `{"name":"cost"}`)
+				if code != 0 || json.Unmarshal([]byte(out), &e) != nil || e.FunctionError != "" {
+					errs <- fmt.Errorf("invoke via %s failed: exit %d %s %s", n.name, code, out, stderr)
 					continue
 				}
 				mu.Lock()
