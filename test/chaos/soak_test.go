@@ -1,7 +1,6 @@
 package chaos_test
 
 import (
-	"bufio"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // TestSoak (make soak; GUST_SOAK=10m) runs mixed load on a 3-coordinator,
@@ -181,8 +182,8 @@ func TestSoak(t *testing.T) {
 	t.Log("\n" + table.String())
 }
 
-// scrape reads the untyped values of a Prometheus text page, by metric name
-// (labels dropped; the metrics read here have none).
+// scrape reads the gauges of a node's /metrics page, by metric name (the
+// ones read here have no labels).
 func scrape(hc *http.Client, addr string) (map[string]float64, error) {
 	resp, err := hc.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -192,21 +193,16 @@ func scrape(hc *http.Client, addr string) (map[string]float64, error) {
 	if resp.StatusCode != 200 {
 		return nil, fmt.Errorf("status %d", resp.StatusCode)
 	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' || strings.Contains(line, "{") {
-			continue
-		}
-		name, val, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-			out[name] = v
+	for name, f := range families {
+		if ms := f.GetMetric(); len(ms) == 1 && ms[0].GetGauge() != nil {
+			out[name] = ms[0].GetGauge().GetValue()
 		}
 	}
-	return out, sc.Err()
+	return out, nil
 }
