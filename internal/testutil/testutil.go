@@ -3,6 +3,7 @@ package testutil
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,4 +148,32 @@ func MaxOverlap(n int, interval func(i int) (start, end int64)) int {
 		peak = max(peak, cur)
 	}
 	return peak
+}
+
+// LogSpans reads the "SPAN start end" lines (ns) a test function printed,
+// from a worker's retained log of function fn under its data dir (the
+// rotated file first). Each retained line starts with a time stamp, so a
+// SPAN is found anywhere in its line. Reading the worker's log rather than
+// the answers counts invocations whose caller never saw the result.
+func LogSpans(workerDataDir, fn string) (starts, ends []int64) {
+	for _, name := range []string{fn + ".log.1", fn + ".log"} {
+		f, err := os.Open(filepath.Join(workerDataDir, "logs", name))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			line := sc.Text()
+			i := strings.Index(line, "SPAN ")
+			if i < 0 {
+				continue
+			}
+			var s, e int64
+			if _, err := fmt.Sscanf(line[i:], "SPAN %d %d", &s, &e); err == nil {
+				starts, ends = append(starts, s), append(ends, e)
+			}
+		}
+		f.Close()
+	}
+	return starts, ends
 }

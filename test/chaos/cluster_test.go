@@ -5,7 +5,6 @@ package chaos_test
 // loopback, drive the gust CLI.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -375,24 +374,9 @@ type span struct{ start, end int64 }
 func (c *cluster) workerSpans(fn string) []span {
 	var out []span
 	for _, w := range c.works {
-		for _, name := range []string{fn + ".log.1", fn + ".log"} {
-			f, err := os.Open(filepath.Join(w.dataDir, "logs", name))
-			if err != nil {
-				continue
-			}
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				line := sc.Text()
-				i := strings.Index(line, "SPAN ")
-				if i < 0 {
-					continue
-				}
-				var s span
-				if _, err := fmt.Sscanf(line[i:], "SPAN %d %d", &s.start, &s.end); err == nil {
-					out = append(out, s)
-				}
-			}
-			f.Close()
+		starts, ends := testutil.LogSpans(w.dataDir, fn)
+		for i := range starts {
+			out = append(out, span{starts[i], ends[i]})
 		}
 	}
 	return out

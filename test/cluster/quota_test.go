@@ -5,12 +5,10 @@ package cluster_test
 // coordinators' Lambda REST endpoints (--http), as Lambda clients send them.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -199,25 +197,9 @@ func workerSpans(t *testing.T, c *cluster, fn string) []span {
 	t.Helper()
 	var out []span
 	for _, w := range c.works {
-		for _, name := range []string{fn + ".log.1", fn + ".log"} {
-			f, err := os.Open(filepath.Join(w.dataDir, "logs", name))
-			if err != nil {
-				continue
-			}
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				// Each retained line starts with the time it was written.
-				line := sc.Text()
-				i := strings.Index(line, "SPAN ")
-				if i < 0 {
-					continue
-				}
-				var s span
-				if _, err := fmt.Sscanf(line[i:], "SPAN %d %d", &s.start, &s.end); err == nil {
-					out = append(out, s)
-				}
-			}
-			f.Close()
+		starts, ends := testutil.LogSpans(w.dataDir, fn)
+		for i := range starts {
+			out = append(out, span{starts[i], ends[i]})
 		}
 	}
 	return out
