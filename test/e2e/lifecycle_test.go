@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,6 +59,16 @@ func TestShutdownSIGTERM(t *testing.T) {
 		r, err := runGust(d.grpc, "", "-o", "json", "invoke", "busy", "--payload", `{"action":"sleep","n":1500}`)
 		inflight <- result{r, err}
 	}()
+	// In flight: the worker lists a busy sandbox of "busy". (Processes of
+	// uid 993 alone do not say so: waiting stem cells run as it too.)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		var list []struct{ Function, State string }
+		r := d.gust(t, "-o", "json", "sandboxes")
+		return r.code == 0 && json.Unmarshal([]byte(r.stdout), &list) == nil &&
+			slices.ContainsFunc(list, func(sb struct{ Function, State string }) bool {
+				return sb.Function == "busy:$LATEST" && sb.State == "busy"
+			})
+	}, "the invocation never reached a sandbox")
 	var busyProcs []proc
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		busyProcs = nil
