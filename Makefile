@@ -15,7 +15,9 @@ GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
 
 build: $(BIN)/gustd $(BIN)/gust
 
+# gustd embeds gustd-init, its sandboxes' small init (sandbox.UseInit).
 $(BIN)/gustd: FORCE
+	CGO_ENABLED=1 $(GO) build -tags "$(GUSTD_TAGS)" -ldflags '$(STATIC)' -o cmd/gustd/initexe/gustd-init ./cmd/gustd-init
 	CGO_ENABLED=1 $(GO) build -tags "$(GUSTD_TAGS)" -ldflags '$(STATIC)' -o $@ ./cmd/gustd
 
 $(BIN)/gust: FORCE

@@ -127,10 +127,12 @@ type Sandbox struct {
 // cgroups and mounts are done, the function's process has not started.
 // Start lets it run.
 func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
-	return m.create(ctx, spec, nil)
+	return m.create(ctx, spec, nil, nil)
 }
 
-func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File) (_ *Sandbox, err error) {
+// create makes the sandbox; stdin and extra (descriptors 3 on) go to its
+// init and on to its process.
+func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File, extra []*os.File) (_ *Sandbox, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -158,14 +160,15 @@ func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File) (_ *San
 		args = []string{"/var/task/bootstrap"}
 	}
 	proc := &libcontainer.Process{
-		Args:   args,
-		Env:    append([]string{defaultPath}, spec.Env...),
-		UID:    UID,
-		GID:    GID,
-		Cwd:    "/var/task",
-		Stdout: spec.Stdout,
-		Stderr: spec.Stderr,
-		Init:   true,
+		Args:       args,
+		Env:        append([]string{defaultPath}, spec.Env...),
+		UID:        UID,
+		GID:        GID,
+		Cwd:        "/var/task",
+		Stdout:     spec.Stdout,
+		Stderr:     spec.Stderr,
+		ExtraFiles: extra,
+		Init:       true,
 	}
 	if stdin != nil {
 		proc.Stdin = stdin

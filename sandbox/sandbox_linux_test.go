@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -74,21 +76,26 @@ func probeDir(t *testing.T) string {
 }
 
 // TestSandboxIsolation checks the function's world, both for a sandbox
-// made for its function and for a stem cell assigned to it.
+// made for its function and for a stem cell assigned to it, with its init
+// re-executing the test binary or running from gustd-init (as in gustd).
 func TestSandboxIsolation(t *testing.T) {
 	env := []string{"PROBE_ENV=yes", "AWS_LAMBDA_RUNTIME_API=" + sandbox.RuntimeAPIAddr}
-	for _, stem := range []bool{false, true} {
-		t.Run(map[bool]string{false: "create", true: "stem"}[stem], func(t *testing.T) {
+	for _, kind := range []string{"create", "stem", "stem-small-init"} {
+		t.Run(kind, func(t *testing.T) {
 			m := newManager(t)
 			code := probeDir(t)
 			var stdout, stderr syncBuffer
 			var s *sandbox.Sandbox
 			var err error
 			flushed := func() {}
-			if stem {
+			if kind != "create" {
 				requireStems(t)
-				s, err = m.CreateStem(context.Background(), "iso-stem")
+				if kind == "stem-small-init" {
+					useSmallInit(t)
+				}
+				s, err = m.CreateStem(context.Background(), "iso-"+kind)
 				if err == nil {
+					checkInitExe(t, s, kind == "stem-small-init")
 					err = s.Assign(sandbox.Assignment{CodeDir: code, Env: env, MemoryMB: 128})
 					done := copyOutput(s, &stdout)
 					flushed = func() { <-done }
@@ -156,6 +163,7 @@ func checkIsolation(t *testing.T, s *sandbox.Sandbox, stdout, stderr *syncBuffer
 		{"NoNewPrivs", func(v any) bool { return v.(string) == "1" }},
 		{"Seccomp", func(v any) bool { return v.(string) == "2" }},
 		{"ifaces", func(v any) bool { l := v.([]any); return len(l) == 1 && l[0] == "lo" }},
+		{"extra_fds", func(v any) bool { return len(v.([]any)) == 0 }},
 	}
 	for _, c := range checks {
 		if v, ok := r[c.key]; !ok || !c.want(v) {
@@ -322,4 +330,41 @@ func copyOutput(s *sandbox.Sandbox, buf *syncBuffer) <-chan struct{} {
 		io.Copy(buf, s.Output())
 	}()
 	return done
+}
+
+// useSmallInit builds cmd/gustd-init as make build does and hands it to
+// sandbox.UseInit until the test ends.
+func useSmallInit(t *testing.T) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "gustd-init")
+	cmd := exec.Command("go", "build", "-tags", testutil.GustdTags, "-ldflags", testutil.GustdLDFlags, "-o", out, "./cmd/gustd-init")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if o, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build gustd-init: %v\n%s", err, o)
+	}
+	bin, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sandbox.UseInit(bin); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sandbox.ResetInit)
+}
+
+// checkInitExe checks what a waiting stem cell's init runs from: the sealed
+// memfd of gustd-init, or (without it) libcontainer's sealed copy of this
+// binary.
+func checkInitExe(t *testing.T, s *sandbox.Sandbox, small bool) {
+	t.Helper()
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", sandbox.InitPid(s)))
+	if err != nil {
+		s.Destroy()
+		t.Fatal(err)
+	}
+	if got := strings.HasPrefix(exe, "/memfd:") && strings.Contains(exe, "gustd-init"); got != small {
+		s.Destroy()
+		t.Fatalf("stem cell's init runs %q; want gustd-init: %v", exe, small)
+	}
 }

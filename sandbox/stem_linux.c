@@ -5,7 +5,9 @@
 // same trick for the container init.
 //
 // It reads the function's environment (NUL-separated KEY=VALUE) from stdin,
-// gives the function /dev/null as stdin, and execs /var/task/bootstrap.
+// gives the function /dev/null as stdin, closes every descriptor above
+// stderr (the init was passed its binary as 3: initexe_linux.c) and execs
+// /var/task/bootstrap.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define STEM_MAX_ENV (1 << 20)
@@ -59,6 +62,10 @@ __attribute__((constructor)) static void gust_stem(void)
 	if (null >= 0) {
 		dup2(null, 0);
 		close(null);
+	}
+	if (syscall(SYS_close_range, 3, ~0U, 0) != 0) {
+		for (int fd = 3; fd < 1024; fd++) /* before Linux 5.9 */
+			close(fd);
 	}
 	char *argv[] = {"/var/task/bootstrap", NULL};
 	execve(argv[0], argv, stem_envp);

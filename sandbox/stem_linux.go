@@ -70,7 +70,7 @@ func (m *Manager) CreateStem(ctx context.Context, id string) (_ *Sandbox, err er
 		ID: id, CodeDir: dir, MemoryMB: st.memoryMB, TmpMB: m.cfg.StemTmpMB,
 		Args: []string{"/proc/self/exe"}, Env: []string{stemMarker},
 		Stdout: outW, Stderr: outW,
-	}, inR)
+	}, inR, initFiles())
 	if err != nil {
 		inW.Close()
 		outR.Close()

@@ -34,7 +34,7 @@ type Config struct {
 	TmpMB int
 	// StemCells is how many generic sandboxes to keep created ahead, so a
 	// cold start assigns one instead of creating a container; 0 means the
-	// default, negative means none.
+	// default (DefaultStemCells), negative means none.
 	StemCells int
 	// LogRetentionMB bounds each function's retained log on this worker
 	// (DATA/logs/NAME.log and its one rotated part, each at most half).
@@ -50,6 +50,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultStemCells is the stock of stem cells a worker with memoryMB for
+// sandboxes keeps: one per 128 MB, 8 to 128. A stem cell costs about 2.3 MB
+// (its waiting init) and no CPU, under 2% of the memory it stands for; a
+// stock of 128 takes a burst of 100 fresh functions at once with no
+// container created while they wait (180/s on 2 CPUs), where 32 served 80/s.
+func DefaultStemCells(memoryMB int) int {
+	return min(max(memoryMB/128, 8), 128)
+}
+
 // DefaultConfig returns Lambda-like defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -58,7 +67,6 @@ func DefaultConfig() Config {
 		FreezeAfter: 500 * time.Millisecond,
 		InitTimeout: 10 * time.Second,
 		TmpMB:       512,
-		StemCells:   32,
 		Region:      "us-east-1",
 		// 32 MB of log and 14 days of usage per function.
 		LogRetentionMB: 32,

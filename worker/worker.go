@@ -67,9 +67,6 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Region == "" {
 		cfg.Region = def.Region
 	}
-	if cfg.StemCells == 0 {
-		cfg.StemCells = def.StemCells
-	}
 	if cfg.LogRetentionMB == 0 {
 		cfg.LogRetentionMB = def.LogRetentionMB
 	}
@@ -81,6 +78,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = hostMemoryMB() * 8 / 10
+	}
+	if cfg.StemCells == 0 {
+		cfg.StemCells = DefaultStemCells(cfg.MemoryMB)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -358,9 +358,10 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 	return nil, res, nil
 }
 
-// newSandbox assigns a stem cell to the function, or creates a sandbox for
-// it when none is ready; either way it waits at exec. The log tail reads
-// the sandbox's output.
+// newSandbox assigns a stem cell to the function, or creates one for it
+// when none is ready (a stem cell starts its init from the small gustd-init
+// binary; a plain sandbox re-executes gustd); either way it waits at exec.
+// The log tail reads the sandbox's output.
 func (w *Worker) newSandbox(ctx context.Context, fn FunctionSpec, codeDir string) (*sandbox.Sandbox, *logTail, error) {
 	if w.stems != nil {
 		sb, release, err := w.stems.get(ctx)
@@ -369,6 +370,10 @@ func (w *Worker) newSandbox(ctx context.Context, fn FunctionSpec, codeDir string
 		}
 		if release != nil {
 			defer release() // holds a creation slot while it creates below
+			sb, err = w.sbx.CreateStem(ctx, newSandboxID())
+			if err != nil && !errors.Is(err, sandbox.ErrNotSupported) {
+				return nil, nil, err
+			}
 		}
 		if sb != nil {
 			err := sb.Assign(sandbox.Assignment{CodeDir: codeDir, Env: w.environment(fn), MemoryMB: fn.MemoryMB})

@@ -155,7 +155,7 @@ func workerCmd() *cobra.Command {
 	f.IntVar(&memoryMB, "memory-mb", 0, "memory for sandboxes, MB (0: 80% of the host)")
 	f.IntVar(&maxSandboxes, "max-sandboxes", 0, "bound on live sandboxes (0: memory only)")
 	f.DurationVar(&keepAlive, "keep-alive", worker.DefaultConfig().KeepAlive, "how long an idle sandbox stays warm")
-	f.IntVar(&stemCells, "stem-cells", worker.DefaultConfig().StemCells, "generic sandboxes kept created ahead for cold starts (0: none)")
+	f.IntVar(&stemCells, "stem-cells", -1, stemCellsUsage)
 	f.IntVar(&logRetentionMB, "log-retention-mb", worker.DefaultConfig().LogRetentionMB, "bound on each function's retained log on a worker, MB (gust logs)")
 	f.StringVar(&httpAddr, "http", "", "serve /metrics and /healthz on this address (default: off)")
 	withConfig(cmd)
@@ -164,9 +164,7 @@ func workerCmd() *cobra.Command {
 
 func runWorker(log *slog.Logger, n nodeFlags, wcfg worker.Config, httpAddr string) error {
 	wcfg.Name, wcfg.DataDir, wcfg.Logger = n.name, n.dataDir, log
-	if wcfg.StemCells == 0 {
-		wcfg.StemCells = -1 // the flag's 0 means none; the config's 0 means the default
-	}
+	wcfg.StemCells = stemCellsConfig(wcfg.StemCells)
 	creds, gossipKey, err := n.sec.load()
 	if err != nil {
 		return err
@@ -196,4 +194,18 @@ func waitForSignal(log *slog.Logger, serveErr <-chan error) {
 	case err := <-serveErr:
 		log.Error("server stopped", "err", err)
 	}
+}
+
+const stemCellsUsage = "generic sandboxes kept created ahead for cold starts (-1: one per 128 MB of --memory-mb, 8 to 128; 0: none)"
+
+// stemCellsConfig maps --stem-cells to worker.Config.StemCells, whose 0
+// means the default and negative none.
+func stemCellsConfig(flag int) int {
+	switch {
+	case flag < 0:
+		return 0
+	case flag == 0:
+		return -1
+	}
+	return flag
 }

@@ -55,7 +55,7 @@ func devCmd() *cobra.Command {
 	f.DurationVar(&drain, "drain-timeout", 60*time.Second, "on SIGTERM, how long in-flight invocations may run on")
 	f.IntVar(&memoryMB, "memory-mb", 0, "memory for sandboxes, MB (0: 80% of the host)")
 	f.IntVar(&maxSandboxes, "max-sandboxes", 0, "bound on live sandboxes (0: memory only)")
-	f.IntVar(&stemCells, "stem-cells", worker.DefaultConfig().StemCells, "generic sandboxes kept created ahead for cold starts (0: none)")
+	f.IntVar(&stemCells, "stem-cells", -1, stemCellsUsage)
 	f.IntVar(&logRetentionMB, "log-retention-mb", worker.DefaultConfig().LogRetentionMB, "bound on each function's retained log on a worker, MB (gust logs)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	sec.register(f)
@@ -112,9 +112,7 @@ func runDev(log *slog.Logger, o devOptions) error {
 	wcfg.Name, wcfg.DataDir, wcfg.Logger, wcfg.Code = "dev", filepath.Join(dataDir, "worker"), log, code
 	wcfg.KeepAlive, wcfg.MemoryMB, wcfg.MaxSandboxes, wcfg.StemCells = o.keepAlive, o.memoryMB, o.maxSandboxes, o.stemCells
 	wcfg.LogRetentionMB = o.logRetentionMB
-	if wcfg.StemCells == 0 {
-		wcfg.StemCells = -1 // the flag's 0 means none; the config's 0 means the default
-	}
+	wcfg.StemCells = stemCellsConfig(wcfg.StemCells)
 	w, err := worker.New(wcfg)
 	if err != nil {
 		return err

@@ -26,6 +26,9 @@ func main() {
 		if err := sandbox.SealSelf(); err != nil {
 			fmt.Fprintln(os.Stderr, "gustd: warning:", err)
 		}
+		if os.Geteuid() == 0 {
+			useSmallInit()
+		}
 	}
 	err := rootCmd().Execute()
 	flushTraces()

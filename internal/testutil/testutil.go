@@ -117,11 +117,34 @@ func BootstrapZip(t testing.TB, bootstrap []byte) []byte {
 
 // GustdTags and GustdLDFlags build gustd as `make build` does: statically
 // linked, because stem cells re-execute it inside sandboxes that have no
-// shared libraries. Tests that start gustd processes build it with these.
+// shared libraries.
 const (
 	GustdTags    = "seccomp netgo osusergo"
 	GustdLDFlags = "-extldflags=-static"
 )
+
+// BuildGustd builds gustd to out as `make build` does: gustd-init first,
+// into cmd/gustd/initexe where gustd embeds it, then gustd. root is the
+// module's directory. Tests that start gustd processes build it with this.
+func BuildGustd(root, out string) error {
+	initOut := filepath.Join(root, "cmd", "gustd", "initexe", "gustd-init")
+	tmp := initOut + ".tmp"
+	for _, b := range []struct{ out, pkg string }{{tmp, "./cmd/gustd-init"}, {out, "./cmd/gustd"}} {
+		cmd := exec.Command("go", "build", "-tags", GustdTags, "-ldflags", GustdLDFlags, "-trimpath", "-o", b.out, b.pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", b.pkg, err, o)
+		}
+		if b.out == tmp {
+			// Renamed into place, so a build reading it never sees half.
+			if err := os.Rename(tmp, initOut); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // MaxOverlap is the largest number of intervals running at one instant;
 // interval(i) gives the i-th of n as start and end. An end and a start at

@@ -47,11 +47,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build makes gustd (static: stem cells re-execute it inside sandboxes
-// with no shared libraries), the CLI, and the e2e probe function.
+// build makes gustd (as make build does), the CLI, and the e2e probe
+// function.
 func build(dir string) error {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return err
+	}
+	if err := testutil.BuildGustd(root, filepath.Join(dir, "gustd")); err != nil {
+		return err
+	}
 	for _, b := range []struct{ out, pkg, tags, ldflags, cgo string }{
-		{"gustd", "./cmd/gustd", testutil.GustdTags, testutil.GustdLDFlags, "1"},
 		{"gust", "./cmd/gust", "", "", "0"},
 		{"probe/bootstrap", "./test/e2e/testdata/probe", "lambda.norpc", "", "0"},
 	} {

@@ -41,10 +41,14 @@ func TestMain(m *testing.M) {
 }
 
 func build(dir string) error {
-	// gustd is linked statically, as `make build` links it: stem cells
-	// re-execute it inside sandboxes that have no shared libraries.
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return err
+	}
+	if err := testutil.BuildGustd(root, filepath.Join(dir, "gustd")); err != nil {
+		return err
+	}
 	for _, b := range []struct{ out, pkg, tags, ldflags string }{
-		{"gustd", "./cmd/gustd", testutil.GustdTags, testutil.GustdLDFlags},
 		{"gust", "./cmd/gust", "", ""},
 	} {
 		cmd := exec.Command("go", "build", "-tags", b.tags, "-ldflags", b.ldflags, "-o", filepath.Join(dir, b.out), b.pkg)

@@ -71,16 +71,15 @@ func buildAll(dir string) error {
 		env  []string
 		args []string
 	}{
-		// Static, as `make build` links it: stem cells re-execute gustd
-		// inside sandboxes that have no shared libraries.
-		{root, []string{"CGO_ENABLED=1"}, []string{"build", "-tags", testutil.GustdTags, "-ldflags", testutil.GustdLDFlags, "-o", bin.gustd, "./cmd/gustd"}},
 		{root, nil, []string{"build", "-o", bin.gust, "./cmd/gust"}},
 		// As testutil.BuildStatic builds functions: static, lambda.norpc.
 		{filepath.Join(root, "test/e2e/testdata/probe"), []string{"CGO_ENABLED=0", "GOOS=linux"},
 			[]string{"build", "-tags", "lambda.norpc", "-trimpath", "-o", bin.probe, "."}},
 	}
-	errs := make([]error, len(builds))
+	errs := make([]error, len(builds)+1)
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); errs[len(builds)] = testutil.BuildGustd(root, bin.gustd) }()
 	for i, b := range builds {
 		wg.Add(1)
 		go func() {
@@ -218,7 +217,10 @@ func startDaemonAt(t *testing.T, dataDir, grpcAddr, httpAddr string, extra ...st
 func launchDaemon(t *testing.T, dataDir, grpcAddr, httpAddr string, extra ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, dataDir: dataDir, grpc: grpcAddr, http: httpAddr, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	args := append([]string{"dev", "--data-dir", dataDir, "--grpc", grpcAddr, "--http", httpAddr}, extra...)
+	// A few stem cells, not the default stock for the host's memory: every
+	// test starts a daemon, and filling 128 would load both CPUs for
+	// seconds at each start. A test's own --stem-cells comes later and wins.
+	args := append([]string{"dev", "--data-dir", dataDir, "--grpc", grpcAddr, "--http", httpAddr, "--stem-cells", "8"}, extra...)
 	d.cmd = exec.Command(bin.gustd, args...)
 	d.cmd.Env = cleanEnv()
 	d.cmd.Stdout = d.stderr
