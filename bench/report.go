@@ -115,7 +115,7 @@ func figures(ms []*Measurement) []Figure {
 		}
 		out = append(out, f)
 	}
-	add("cold start p50: fresh function's first invoke (HTTP) vs `runc run` /bin/true", "cold.gust.http.invoke", "cold.runc", "p50_ms", "≤ 10 ms, below runc run")
+	add("cold start p50: fresh function's first invoke (HTTP) vs `runc run` /bin/true", "cold.gust.http.invoke", "cold.runc", "p50_ms", "ratio ≤ 0.4")
 	add("cold start p99", "cold.gust.http.invoke", "cold.runc", "p99_ms", "≤ 30 ms")
 	add("warm invoke p50, one client (HTTP) vs aws-lambda-rie, same client and bootstrap", "warm.gust.http", "warm.rie", "p50_ms", "ratio ≤ 1")
 	add("warm invoke p99, one client", "warm.gust.http", "warm.rie", "p99_ms", "ratio ≤ 1")
@@ -124,7 +124,7 @@ func figures(ms []*Measurement) []Figure {
 		if m.Rate > 0 {
 			who = fmt.Sprintf("Poisson %g/s", m.Rate)
 		}
-		add("warm throughput, "+who+" vs aws-lambda-rie's serial throughput", "load.gust.http", "load.rie.serial", "throughput_per_s", "≥ 5,000/s")
+		add("warm throughput, "+who+" vs aws-lambda-rie's serial throughput", "load.gust.http", "load.rie.serial", "throughput_per_s", "ratio ≥ 3")
 		add("warm p99 under load, "+who+" (reference: RIE serial)", "load.gust.http", "load.rie.serial", "p99_ms", "≤ 5 ms")
 		add("errors under load, "+who, "load.gust.http", "", "errors", "0")
 	}
