@@ -13,6 +13,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // proc is a child process the bench started (gustd, aws-lambda-rie), with
@@ -120,7 +123,54 @@ func startGustd(ctx context.Context, dir, bin, name string, extra ...string) (*g
 		g.stop(10 * time.Second)
 		return nil, fmt.Errorf("gustd dev never became ready: %w\n%s", err, g.tail())
 	}
+	// Measure a worker in its steady state: while it fills its stock of
+	// stem cells at start, container creation takes the CPUs.
+	if err := waitStemCells(ctx, "http://"+httpAddr+"/metrics", 60*time.Second, p.exited); err != nil {
+		g.stop(10 * time.Second)
+		return nil, fmt.Errorf("gustd dev never filled its stem cells: %w\n%s", err, g.tail())
+	}
 	return g, nil
+}
+
+// waitStemCells polls a gustd dev's metrics until its worker's stock of
+// stem cells is full.
+func waitStemCells(ctx context.Context, url string, limit time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(limit)
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for {
+		ready, target, err := stemCells(hc, url)
+		if err == nil && ready >= target {
+			return nil
+		}
+		if err := pause(ctx, deadline, exited, 50*time.Millisecond); err != nil {
+			return fmt.Errorf("%g of %g ready: %w", ready, target, err)
+		}
+	}
+}
+
+func stemCells(hc *http.Client, url string) (ready, target float64, err error) {
+	resp, err := hc.Get(url)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	gauge := func(name string) (float64, error) {
+		f := families[name]
+		if f == nil || len(f.GetMetric()) == 0 {
+			return 0, fmt.Errorf("no %s", name)
+		}
+		return f.GetMetric()[0].GetGauge().GetValue(), nil
+	}
+	if ready, err = gauge("gust_worker_stem_cells"); err != nil {
+		return 0, 0, err
+	}
+	target, err = gauge("gust_worker_stem_cells_target")
+	return ready, target, err
 }
 
 // freeAddr is a loopback TCP address nothing listens on at the moment.

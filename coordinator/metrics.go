@@ -37,7 +37,7 @@ type metrics struct {
 	collectors []prometheus.Collector
 }
 
-func newMetrics(c *Coordinator) *metrics {
+func newMetrics(c *Coordinator, extra ...prometheus.Collector) *metrics {
 	fv := []string{"function", "version"}
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
@@ -60,6 +60,7 @@ func newMetrics(c *Coordinator) *metrics {
 	m.collectors = []prometheus.Collector{m.invocations, m.errors, m.duration, m.coldStarts, m.warmHits, m.throttles, m.billed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&clusterCollector{c: c}}
+	m.collectors = append(m.collectors, extra...)
 	m.reg.MustRegister(m.collectors...)
 	return m
 }

@@ -17,6 +17,7 @@ import (
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -42,6 +43,9 @@ type Deps struct {
 	// Members is the gossip view; nil when coordinator and worker share a
 	// process (gustd dev).
 	Members Membership
+	// Metrics are served on /metrics with the coordinator's own: gustd dev
+	// adds its worker's.
+	Metrics []prometheus.Collector
 }
 
 // Coordinator is one running coordinator.
@@ -91,7 +95,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	iv.enqueue = newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitEvents)
 	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, log: cfg.Logger, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}
 	c.iv = iv
-	c.metrics = newMetrics(c)
+	c.metrics = newMetrics(c, d.Metrics...)
 	iv.metrics = c.metrics
 	if !cfg.NoQuotas {
 		iv.admit = c.admit

@@ -534,6 +534,20 @@ func (w *Worker) StemCells() int {
 	return w.stems.size()
 }
 
+// StemCellTarget is the stock of stem cells the worker keeps: 0 when it
+// keeps none, or when stem cells cannot work here.
+func (w *Worker) StemCellTarget() int {
+	if w.stems == nil {
+		return 0
+	}
+	select {
+	case <-w.stems.off:
+		return 0
+	default:
+		return cap(w.stems.ready)
+	}
+}
+
 // Provision keeps count initialised sandboxes of a function version here
 // for hold (provisioned concurrency): it marks those it has and starts the
 // rest. The leader calls it again before hold runs out.

@@ -14,6 +14,7 @@ import (
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/raftstore"
 	"github.com/gustfaas/gust/worker"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -119,7 +120,7 @@ func runDev(log *slog.Logger, o devOptions) error {
 	}
 	router := coordinator.NewRouter(log)
 	router.AddLocal(w)
-	coord, err := coordinator.New(ccfg, coordinator.Deps{Store: store, Code: code, Router: router})
+	coord, err := coordinator.New(ccfg, coordinator.Deps{Store: store, Code: code, Router: router, Metrics: []prometheus.Collector{w.Collector()}})
 	if err != nil {
 		w.Close(context.Background())
 		return err

@@ -118,6 +118,14 @@ func TestMetrics(t *testing.T) {
 	if sum("gust_raft_has_leader", nil) != 1 {
 		t.Error("gust_raft_has_leader is not 1")
 	}
+	// gustd dev serves its worker's gauges too; startDaemon asks for 8
+	// stem cells, and the one cold start took one that is made again.
+	if got := sum("gust_worker_stem_cells_target", nil); got != 8 {
+		t.Errorf("gust_worker_stem_cells_target = %v, want 8 (--stem-cells)", got)
+	}
+	if got := sum("gust_worker_stem_cells", nil); got < 0 || got > 8 {
+		t.Errorf("gust_worker_stem_cells = %v, want 0 to 8", got)
+	}
 	if sum("gust_billed_gb_seconds_total", fn) <= 0 {
 		t.Error("no billed GB-seconds for m")
 	}
