@@ -115,6 +115,7 @@ type Sandbox struct {
 	proc      *libcontainer.Process
 	ns        *netNS
 	cgroupMem string // memory cgroup dir, for the OOM counter
+	cgroupCPU string // cpu cgroup dir (the same one on v2)
 	cgroupV2  bool
 	exited    chan struct{}
 	exit      Exit
@@ -179,9 +180,9 @@ func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File, extra [
 	s := &Sandbox{id: spec.ID, c: c, proc: proc, ns: ns, exited: make(chan struct{})}
 	if st, err := c.State(); err == nil {
 		if p, ok := st.CgroupPaths["memory"]; ok {
-			s.cgroupMem = p
+			s.cgroupMem, s.cgroupCPU = p, st.CgroupPaths["cpu"]
 		} else if p, ok := st.CgroupPaths[""]; ok {
-			s.cgroupMem, s.cgroupV2 = p, true
+			s.cgroupMem, s.cgroupCPU, s.cgroupV2 = p, p, true
 		}
 	}
 	go s.wait()
@@ -200,6 +201,9 @@ func (m *Manager) config(spec Spec, ns *netNS) *configs.Config {
 	}
 	memory := int64(spec.MemoryMB) << 20
 	shares := cpuShares(spec.MemoryMB)
+	if spec.background {
+		shares = minShares
+	}
 	oomAdj := 1000
 	var rules []*devconfig.Rule
 	for _, d := range specconv.AllowedDevices {
@@ -252,8 +256,11 @@ func (m *Manager) config(spec Spec, ns *netNS) *configs.Config {
 // shares keep the proportion under contention without capping a lone
 // function's cold start.
 func cpuShares(memoryMB int) uint64 {
-	return max(uint64(memoryMB)*1024/1769, 2)
+	return max(uint64(memoryMB)*1024/1769, minShares)
 }
+
+// minShares is the least CPU weight cgroup v1 takes (v2's weight 1).
+const minShares = 2
 
 // ID names the sandbox.
 func (s *Sandbox) ID() string { return s.id }

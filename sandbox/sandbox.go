@@ -37,6 +37,10 @@ type Spec struct {
 	Env []string
 	// Stdout and Stderr receive the process output.
 	Stdout, Stderr io.Writer
+
+	// background gives the sandbox the least CPU weight there is, for a
+	// stem cell made ahead: its creation yields to running functions.
+	background bool
 }
 
 // Stats is a snapshot of a sandbox's resource use.

@@ -96,7 +96,9 @@ func TestSandboxIsolation(t *testing.T) {
 				s, err = m.CreateStem(context.Background(), "iso-"+kind)
 				if err == nil {
 					checkInitExe(t, s, kind == "stem-small-init")
+					checkCPUWeight(t, s, "2", "1") // made ahead: the least weight
 					err = s.Assign(sandbox.Assignment{CodeDir: code, Env: env, MemoryMB: 128})
+					checkCPUWeight(t, s, "74", "3") // 128 MB's: 1,024 per 1,769 MB
 					done := copyOutput(s, &stdout)
 					flushed = func() { <-done }
 				}
@@ -366,5 +368,20 @@ func checkInitExe(t *testing.T, s *sandbox.Sandbox, small bool) {
 	if got := strings.HasPrefix(exe, "/memfd:") && strings.Contains(exe, "gustd-init"); got != small {
 		s.Destroy()
 		t.Fatalf("stem cell's init runs %q; want gustd-init: %v", exe, small)
+	}
+}
+
+// checkCPUWeight checks the sandbox's cpu.shares (cgroup v1) or cpu.weight
+// (v2).
+func checkCPUWeight(t *testing.T, s *sandbox.Sandbox, v1, v2 string) {
+	t.Helper()
+	got, err := sandbox.CPUWeight(s)
+	if err != nil {
+		s.Destroy()
+		t.Fatal(err)
+	}
+	if got != v1 && got != v2 {
+		s.Destroy()
+		t.Fatalf("cpu weight %s, want %s (v1 shares) or %s (v2 weight)", got, v1, v2)
 	}
 }

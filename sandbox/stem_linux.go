@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 
+	"github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,8 +40,20 @@ type stemState struct {
 	assigned bool
 }
 
-// CreateStem makes a stem cell with the manager's default memory limit.
-func (m *Manager) CreateStem(ctx context.Context, id string) (_ *Sandbox, err error) {
+// CreateStem makes a stem cell ahead, with the manager's default memory
+// limit and the least CPU weight there is, so its creation yields to the
+// functions running meanwhile.
+func (m *Manager) CreateStem(ctx context.Context, id string) (*Sandbox, error) {
+	return m.createStem(ctx, id, true)
+}
+
+// CreateStemNow makes a stem cell for a cold start that waits for it, with
+// the weight of a function of the default memory.
+func (m *Manager) CreateStemNow(ctx context.Context, id string) (*Sandbox, error) {
+	return m.createStem(ctx, id, false)
+}
+
+func (m *Manager) createStem(ctx context.Context, id string, background bool) (_ *Sandbox, err error) {
 	if !StemsSupported() {
 		return nil, fmt.Errorf("%w: stem cells re-execute this binary inside the sandbox, which has no shared libraries: it must be linked statically", ErrNotSupported)
 	}
@@ -69,7 +83,7 @@ func (m *Manager) CreateStem(ctx context.Context, id string) (_ *Sandbox, err er
 	sb, err := m.create(ctx, Spec{
 		ID: id, CodeDir: dir, MemoryMB: st.memoryMB, TmpMB: m.cfg.StemTmpMB,
 		Args: []string{"/proc/self/exe"}, Env: []string{stemMarker},
-		Stdout: outW, Stderr: outW,
+		Stdout: outW, Stderr: outW, background: background,
 	}, inR, initFiles())
 	if err != nil {
 		inW.Close()
@@ -125,6 +139,8 @@ func (s *Sandbox) Assign(a Assignment) error {
 	if err := linkTree(a.CodeDir, st.dir); err != nil {
 		return fmt.Errorf("assign sandbox %s: code: %w", s.id, err)
 	}
+	// The stem was made with the least CPU weight (its creation yielded to
+	// running functions); the function gets the weight of its memory.
 	if a.MemoryMB != st.memoryMB {
 		cfg := s.c.Config()
 		res := *cfg.Cgroups.Resources
@@ -136,6 +152,8 @@ func (s *Sandbox) Assign(a Assignment) error {
 		if err := s.c.Set(cfg); err != nil {
 			return fmt.Errorf("assign sandbox %s: memory %d MB: %w", s.id, a.MemoryMB, err)
 		}
+	} else if err := s.setCPUShares(cpuShares(a.MemoryMB)); err != nil {
+		return fmt.Errorf("assign sandbox %s: cpu weight: %w", s.id, err)
 	}
 	st.env = append([]string{defaultPath}, a.Env...)
 	st.assigned = true
@@ -221,4 +239,16 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// setCPUShares sets the sandbox's CPU weight alone: one file, where Set
+// would rewrite every controller's.
+func (s *Sandbox) setCPUShares(shares uint64) error {
+	if s.cgroupCPU == "" {
+		return errors.New("no cpu cgroup")
+	}
+	if s.cgroupV2 {
+		return cgroups.WriteFile(s.cgroupCPU, "cpu.weight", strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(shares), 10))
+	}
+	return cgroups.WriteFile(s.cgroupCPU, "cpu.shares", strconv.FormatUint(shares, 10))
 }

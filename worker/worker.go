@@ -370,7 +370,7 @@ func (w *Worker) newSandbox(ctx context.Context, fn FunctionSpec, codeDir string
 		}
 		if release != nil {
 			defer release() // holds a creation slot while it creates below
-			sb, err = w.sbx.CreateStem(ctx, newSandboxID())
+			sb, err = w.sbx.CreateStemNow(ctx, newSandboxID())
 			if err != nil && !errors.Is(err, sandbox.ErrNotSupported) {
 				return nil, nil, err
 			}
