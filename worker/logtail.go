@@ -16,12 +16,17 @@ const tailSize = 4096
 
 // logTail keeps the last tailSize bytes a sandbox wrote since the current
 // invocation began. The sandbox writes stdout and stderr into one pipe we
-// own, so we can tell how much it has written but we have not yet read.
+// own. Every read from the pipe happens under drainMu together with what is
+// done with the bytes, so sync can empty the pipe itself and know that no
+// byte read before it is still on its way into the tail.
 type logTail struct {
 	r, w *os.File
-	read atomic.Int64 // bytes consumed from the pipe
 	done chan struct{}
 	keep io.Writer // the function's retained log, each line stamped; may be nil
+
+	drainMu sync.Mutex // held while reading the pipe and storing what was read
+	chunk   []byte     // read buffer, under drainMu
+	closing atomic.Bool
 
 	mu  sync.Mutex
 	buf []byte
@@ -32,7 +37,7 @@ func newLogTail(keep io.Writer) (*logTail, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &logTail{r: r, w: w, done: make(chan struct{}), keep: stamped(keep)}
+	l := &logTail{r: r, w: w, done: make(chan struct{}), keep: stamped(keep), chunk: make([]byte, 32<<10)}
 	go l.pump()
 	return l, nil
 }
@@ -40,7 +45,7 @@ func newLogTail(keep io.Writer) (*logTail, error) {
 // attachLogTail reads a pipe whose write end a sandbox already holds (a
 // stem cell's output).
 func attachLogTail(r *os.File, keep io.Writer) *logTail {
-	l := &logTail{r: r, done: make(chan struct{}), keep: stamped(keep)}
+	l := &logTail{r: r, done: make(chan struct{}), keep: stamped(keep), chunk: make([]byte, 32<<10)}
 	go l.pump()
 	return l
 }
@@ -66,46 +71,67 @@ func (l *logTail) started() {
 
 func (l *logTail) pump() {
 	defer close(l.done)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := l.r.Read(buf)
-		if n > 0 {
-			l.Write(buf[:n])
-			if l.keep != nil {
-				l.keep.Write(buf[:n])
-			}
-			l.read.Add(int64(n))
+	// The raw connection, not Fd: Fd would switch the pipe to blocking mode
+	// and pin a thread. Read calls drain when the pipe is readable.
+	rc, err := l.r.SyscallConn()
+	if err != nil {
+		l.Write([]byte("[gust: log pipe: " + err.Error() + "]\n"))
+		return
+	}
+	var end error
+	for end == nil {
+		err := rc.Read(func(fd uintptr) bool {
+			l.drainMu.Lock()
+			defer l.drainMu.Unlock()
+			end = l.drain(int(fd))
+			return end != nil // nil: the pipe is empty for now, wait
+		})
+		if err != nil && end == nil {
+			end = err
 		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				l.Write([]byte("[gust: log pipe: " + err.Error() + "]\n"))
+	}
+	if !errors.Is(end, io.EOF) && !l.closing.Load() {
+		l.Write([]byte("[gust: log pipe: " + end.Error() + "]\n"))
+	}
+}
+
+// drain reads the pipe until it is empty (nil) or ends (io.EOF or the
+// error), storing every chunk before it reads the next; drainMu is held.
+func (l *logTail) drain(fd int) error {
+	for {
+		n, err := unix.Read(fd, l.chunk)
+		switch {
+		case n > 0:
+			l.Write(l.chunk[:n])
+			if l.keep != nil {
+				l.keep.Write(l.chunk[:n])
 			}
-			return
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			return nil
+		case err != nil:
+			return err
+		default: // n == 0: every writer is gone
+			return io.EOF
 		}
 	}
 }
 
-// sync waits (briefly) until everything the sandbox wrote before now has
-// been read: a function's last log line, written before it answered, then
-// lands in its own invocation's tail rather than the next one's.
+// sync takes into the tail everything the sandbox wrote before now: a
+// function's last log line, written before it answered, then lands in its
+// own invocation's tail rather than the next one's. It reads the pipe
+// itself; holding drainMu, it also waits out a chunk the pump has read but
+// not yet stored.
 func (l *logTail) sync() {
-	// Control, not Fd: Fd would switch the pipe to blocking mode and pin a thread.
 	rc, err := l.r.SyscallConn()
 	if err != nil {
 		return
 	}
-	pending := 0
-	ctrlErr := rc.Control(func(fd uintptr) {
-		pending, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ) // FIONREAD: bytes waiting in the pipe
+	_ = rc.Control(func(fd uintptr) {
+		l.drainMu.Lock()
+		defer l.drainMu.Unlock()
+		_ = l.drain(int(fd)) // an end is the pump's to report
 	})
-	if ctrlErr != nil || err != nil || pending == 0 {
-		return
-	}
-	target := l.read.Load() + int64(pending)
-	deadline := time.Now().Add(50 * time.Millisecond)
-	for l.read.Load() < target && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Microsecond)
-	}
 }
 
 // close releases the pipe after the sandbox is destroyed.
@@ -115,6 +141,7 @@ func (l *logTail) close() {
 	case <-l.done:
 	case <-time.After(time.Second):
 	}
+	l.closing.Store(true)
 	l.r.Close()
 }
 
