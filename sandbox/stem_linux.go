@@ -242,13 +242,20 @@ func copyFile(src, dst string) error {
 }
 
 // setCPUShares sets the sandbox's CPU weight alone: one file, where Set
-// would rewrite every controller's.
+// would rewrite every controller's. Without a cpu controller there is no
+// weight to set.
 func (s *Sandbox) setCPUShares(shares uint64) error {
 	if s.cgroupCPU == "" {
-		return errors.New("no cpu cgroup")
+		return nil
 	}
+	var err error
 	if s.cgroupV2 {
-		return cgroups.WriteFile(s.cgroupCPU, "cpu.weight", strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(shares), 10))
+		err = cgroups.WriteFile(s.cgroupCPU, "cpu.weight", strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(shares), 10))
+	} else {
+		err = cgroups.WriteFile(s.cgroupCPU, "cpu.shares", strconv.FormatUint(shares, 10))
 	}
-	return cgroups.WriteFile(s.cgroupCPU, "cpu.shares", strconv.FormatUint(shares, 10))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
 }
