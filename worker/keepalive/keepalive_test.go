@@ -118,27 +118,38 @@ func TestHybridHistogramConfig(t *testing.T) {
 	}
 }
 
+// windowCase is a run of gaps and the window a policy should then give.
+type windowCase struct {
+	name string
+	gaps []time.Duration
+	want Window
+}
+
+// checkWindows runs each case's gaps (1 s runs) through a fresh policy.
+func checkWindows(t *testing.T, policy func() Policy, cases []windowCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if w := run(policy(), newFakeClock(), "f", time.Second, tc.gaps); w != tc.want {
+				t.Fatalf("window = %+v, want %+v", w, tc.want)
+			}
+		})
+	}
+}
+
 func TestMinKeepAlive(t *testing.T) {
-	cases := []struct {
-		name string
-		gaps []time.Duration
-		want Window
-	}{
+	floored := func() Policy {
+		cfg := DefaultHistogramConfig()
+		cfg.MinKeepAlive = 10 * time.Minute
+		return NewHybridHistogram(cfg)
+	}
+	checkWindows(t, floored, []windowCase{
 		{"busy: floored", repeat(50, 5*time.Second), Window{KeepAlive: 10 * time.Minute}},
 		{"tail beyond the floor", repeat(50, 20*time.Minute+30*time.Second) /* head bin 20: pre-warms */, Window{
 			Prewarm: 18 * time.Minute, KeepAlive: 21*time.Minute*11/10 - 18*time.Minute}},
 		{"long tail, no pre-warm", append(repeat(10, 30*time.Second), repeat(40, 30*time.Minute)...), Window{KeepAlive: 31 * time.Minute * 11 / 10}},
 		{"too few samples", repeat(3, 5*time.Second), Window{KeepAlive: 10 * time.Minute}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := DefaultHistogramConfig()
-			cfg.MinKeepAlive = 10 * time.Minute
-			if w := run(NewHybridHistogram(cfg), newFakeClock(), "f", time.Second, tc.gaps); w != tc.want {
-				t.Fatalf("window = %+v, want %+v", w, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestForget(t *testing.T) {
@@ -211,24 +222,13 @@ func TestConcurrentUse(t *testing.T) {
 // A window longer than MaxKeepAlive falls back to Default, whether it
 // keeps the sandbox or pre-warms one; shorter ones are left alone.
 func TestMaxKeepAlive(t *testing.T) {
-	cases := []struct {
-		name string
-		gaps []time.Duration
-		want Window
-	}{
+	checkWindows(t, func() Policy { return Adaptive(10 * time.Minute) }, []windowCase{
 		{"busy: floored, under the cap", repeat(50, 5*time.Second), Window{KeepAlive: 10 * time.Minute}},
 		{"timer: pre-warm window under the cap", repeat(50, 20*time.Minute+30*time.Second), Window{
 			Prewarm: 18 * time.Minute, KeepAlive: 21*time.Minute*11/10 - 18*time.Minute}},
 		{"long tail: over the cap", append(repeat(10, 30*time.Second), repeat(40, 70*time.Minute)...), Window{KeepAlive: 10 * time.Minute}},
 		{"wide pre-warm window: over the cap", append(repeat(25, 5*time.Minute+30*time.Second), repeat(25, 100*time.Minute)...), Window{KeepAlive: 10 * time.Minute}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if w := run(Adaptive(10*time.Minute), newFakeClock(), "f", time.Second, tc.gaps); w != tc.want {
-				t.Fatalf("window = %+v, want %+v", w, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // With a keep-alive under 11 s (6× is less than one bin and its margin),
