@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -339,11 +338,12 @@ func copyOutput(s *sandbox.Sandbox, buf *syncBuffer) <-chan struct{} {
 func useSmallInit(t *testing.T) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "gustd-init")
-	cmd := exec.Command("go", "build", "-tags", testutil.GustdTags, "-ldflags", testutil.GustdLDFlags, "-o", out, "./cmd/gustd-init")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if o, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build gustd-init: %v\n%s", err, o)
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.BuildGustdInit(root, out); err != nil {
+		t.Fatal(err)
 	}
 	bin, err := os.ReadFile(out)
 	if err != nil {

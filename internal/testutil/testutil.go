@@ -129,19 +129,28 @@ const (
 func BuildGustd(root, out string) error {
 	initOut := filepath.Join(root, "cmd", "gustd", "initexe", "gustd-init")
 	tmp := initOut + ".tmp"
-	for _, b := range []struct{ out, pkg string }{{tmp, "./cmd/gustd-init"}, {out, "./cmd/gustd"}} {
-		cmd := exec.Command("go", "build", "-tags", GustdTags, "-ldflags", GustdLDFlags, "-trimpath", "-o", b.out, b.pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if o, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("build %s: %v\n%s", b.pkg, err, o)
-		}
-		if b.out == tmp {
-			// Renamed into place, so a build reading it never sees half.
-			if err := os.Rename(tmp, initOut); err != nil {
-				return err
-			}
-		}
+	if err := BuildGustdInit(root, tmp); err != nil {
+		return err
+	}
+	// Renamed into place, so a build reading it never sees half.
+	if err := os.Rename(tmp, initOut); err != nil {
+		return err
+	}
+	return buildStaticCgo(root, out, "./cmd/gustd")
+}
+
+// BuildGustdInit builds cmd/gustd-init, the sandboxes' small init, to out.
+func BuildGustdInit(root, out string) error {
+	return buildStaticCgo(root, out, "./cmd/gustd-init")
+}
+
+// buildStaticCgo builds pkg with cgo, linked statically as gustd is.
+func buildStaticCgo(root, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-tags", GustdTags, "-ldflags", GustdLDFlags, "-trimpath", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if o, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %v\n%s", pkg, err, o)
 	}
 	return nil
 }
