@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-3s}
+# Go 1.26's fuzz coordinator can fail a target with a bare "context
+# deadline exceeded" when -fuzztime ends while a worker is mid-input on a
+# busy machine (go.dev/issue/75804, fixed in Go 1.27). Fuzzing alone runs on
+# 1.27.3, which the go command fetches from the module proxy; the module and
+# everything else stay on the machine's Go.
+export GOTOOLCHAIN=${FUZZ_TOOLCHAIN:-go1.27.3}
 grep -rl --include='*_test.go' '^func Fuzz' . | while read -r file; do
   pkg=./$(dirname "${file#./}")
   for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
