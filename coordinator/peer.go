@@ -181,10 +181,17 @@ func (p *peerClients) close() {
 
 // writer commits Raft commands: locally on the leader, else forwarded to it.
 type writer struct {
-	name    string
-	store   *raftstore.Store
-	peers   Peers // nil in single-node mode
-	clients *peerClients
+	name     string
+	store    *raftstore.Store
+	peers    Peers // nil in single-node mode
+	clients  *peerClients
+	catchUps rounds // of catchUpNow
+}
+
+func newWriter(name string, store *raftstore.Store, clients *peerClients) *writer {
+	w := &writer{name: name, store: store, clients: clients}
+	w.catchUps.fn = w.catchUpNow
+	return w
 }
 
 // apply commits cmd and decodes the applier's result into out (if not nil).
@@ -289,10 +296,15 @@ func (w *writer) forward(ctx context.Context, cmd raftstore.Command, out proto.M
 	return res.GetIndex(), nil
 }
 
-// catchUp waits (up to three seconds, for a loaded machine) until this replica has applied
-// everything the leader had applied when asked: a read that found nothing
-// then reflects every write acknowledged before it, wherever it was sent.
-func (w *writer) catchUp(ctx context.Context) error {
+// catchUp waits until this replica has applied everything the leader had
+// applied when asked: a read that found nothing then reflects every write
+// acknowledged before it, wherever it was sent. Callers at the same moment
+// share one question to the leader (rounds).
+func (w *writer) catchUp(ctx context.Context) error { return w.catchUps.wait(ctx) }
+
+// catchUpNow asks the leader, taking up to three seconds (for a loaded
+// machine).
+func (w *writer) catchUpNow(ctx context.Context) error {
 	if w.store.IsLeader() {
 		// A leader new in its term applies earlier entries only once its
 		// first entry commits: LeaderApplied waits for that.

@@ -80,7 +80,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, raft: d.Store, code: d.Code, router: d.Router, members: d.Members, clients: &peerClients{creds: cfg.TLS.ClientCreds()}}
 	d.Router.creds = cfg.TLS.ClientCreds()
-	c.write = &writer{name: cfg.Name, store: d.Store, clients: c.clients}
+	c.write = newWriter(cfg.Name, d.Store, c.clients)
 	if d.Members != nil {
 		c.write.peers = gossipPeers{d.Members}
 	}

@@ -40,7 +40,7 @@ func (t *tokens) enabled() bool {
 	if t.flag || t.on.Load() {
 		return true
 	}
-	if t.store.HasRootToken() { // no token is ever removed
+	if t.store.HasRootToken() { // the root token is never removed
 		t.on.Store(true)
 		return true
 	}
@@ -75,6 +75,45 @@ func (t *tokens) create(ctx context.Context, tn string, root bool) (string, erro
 		return "", fmt.Errorf("store token: %w", err)
 	}
 	return tok, nil
+}
+
+// find returns the stored token an id (or the token itself) names.
+func (t *tokens) find(idOrToken string) (*raftv1.Token, bool) {
+	if auth.IsToken(idOrToken) {
+		return t.store.Token(auth.Hash(idOrToken))
+	}
+	for _, tok := range t.store.Tokens() {
+		if auth.ID(tok.GetHash()) == idOrToken {
+			return tok, true
+		}
+	}
+	return nil, false
+}
+
+// revoke removes the token an id (or the token itself) names. Each
+// coordinator refuses it as soon as the removal has applied there.
+func (t *tokens) revoke(ctx context.Context, idOrToken string) (*raftv1.Token, error) {
+	tok, ok := t.find(idOrToken)
+	if !ok {
+		if err := t.write.catchUp(ctx); err != nil {
+			return nil, err
+		}
+		if tok, ok = t.find(idOrToken); !ok {
+			return nil, apierr.New(apierr.ResourceNotFound, "no token has id %q", idOrToken)
+		}
+	}
+	if tok.GetRoot() {
+		return nil, apierr.New(apierr.InvalidParameterValue, "the root token cannot be revoked")
+	}
+	err := t.write.apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteToken, Msg: &raftv1.DeleteToken{Hash: tok.GetHash()}}, nil)
+	if err != nil {
+		return nil, named(err, "")
+	}
+	return tok, nil
+}
+
+func tokenInfo(t *raftv1.Token) *gustv1.TokenInfo {
+	return &gustv1.TokenInfo{Id: auth.ID(t.GetHash()), Tenant: t.GetTenant(), Root: t.GetRoot(), CreatedUnixNano: t.GetCreatedUnixNano()}
 }
 
 // EnsureRootToken makes the root token at a cluster's first start: if Raft
@@ -136,5 +175,29 @@ func (s *tokenServer) CreateToken(ctx context.Context, req *gustv1.CreateTokenRe
 	if err != nil {
 		return nil, toStatus(s.c.log, err)
 	}
-	return &gustv1.CreateTokenResponse{Token: tok, Tenant: req.GetTenant()}, nil
+	return &gustv1.CreateTokenResponse{Token: tok, Tenant: req.GetTenant(), Id: auth.ID(auth.Hash(tok))}, nil
+}
+
+func (s *tokenServer) ListTokens(ctx context.Context, req *gustv1.ListTokensRequest) (*gustv1.ListTokensResponse, error) {
+	if err := s.c.write.catchUp(ctx); err != nil { // a list shows what was made anywhere
+		return nil, toStatus(s.c.log, err)
+	}
+	res := &gustv1.ListTokensResponse{}
+	for _, t := range s.c.raft.Tokens() {
+		if req.GetTenant() == "" || t.GetTenant() == req.GetTenant() && !t.GetRoot() {
+			res.Tokens = append(res.Tokens, tokenInfo(t))
+		}
+	}
+	return res, nil
+}
+
+func (s *tokenServer) RevokeToken(ctx context.Context, req *gustv1.RevokeTokenRequest) (*gustv1.RevokeTokenResponse, error) {
+	if req.GetId() == "" {
+		return nil, toStatus(s.c.log, apierr.New(apierr.InvalidParameterValue, "a token id (or the token) is required"))
+	}
+	tok, err := s.c.tokens.revoke(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(s.c.log, err)
+	}
+	return &gustv1.RevokeTokenResponse{Token: tokenInfo(tok)}, nil
 }

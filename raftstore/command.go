@@ -32,6 +32,7 @@ const (
 	CmdStartAttempts          CommandType = 17
 	CmdFinishAttempts         CommandType = 18
 	CmdPutToken               CommandType = 19
+	CmdDeleteToken            CommandType = 20
 )
 
 // Command is one typed change to apply through Raft.

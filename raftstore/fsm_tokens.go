@@ -1,7 +1,10 @@
 package raftstore
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
+	"slices"
 
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	"google.golang.org/protobuf/proto"
@@ -9,6 +12,7 @@ import (
 
 func init() {
 	register(CmdPutToken, applyPutToken)
+	register(CmdDeleteToken, applyDeleteToken)
 }
 
 // tokenState holds API token hashes (never tokens) and whose each is, so
@@ -35,6 +39,22 @@ func applyPutToken(s *state, body []byte) any {
 		return fmt.Errorf("token exists already: %w", ErrInvalid)
 	}
 	s.tokens.put(t)
+	return proto.Clone(t)
+}
+
+func applyDeleteToken(s *state, body []byte) any {
+	var c raftv1.DeleteToken
+	mustUnmarshal(body, &c)
+	t, ok := s.tokens.byHash[string(c.GetHash())]
+	if !ok {
+		return fmt.Errorf("token: %w", ErrNotFound)
+	}
+	if t.GetRoot() {
+		// Auth stays on once a root token exists (tokens.enabled): without
+		// it nobody could administer the cluster again.
+		return fmt.Errorf("the root token cannot be revoked: %w", ErrInvalid)
+	}
+	delete(s.tokens.byHash, string(c.GetHash()))
 	return proto.Clone(t)
 }
 
@@ -72,6 +92,23 @@ func (s *Store) Token(hash []byte) (*raftv1.Token, bool) {
 		return nil, false
 	}
 	return proto.Clone(t).(*raftv1.Token), true
+}
+
+// Tokens returns every stored token, oldest first.
+func (s *Store) Tokens() []*raftv1.Token {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	out := make([]*raftv1.Token, 0, len(s.fsm.st.tokens.byHash))
+	for _, t := range s.fsm.st.tokens.byHash {
+		out = append(out, proto.Clone(t).(*raftv1.Token))
+	}
+	slices.SortFunc(out, func(a, b *raftv1.Token) int {
+		if c := cmp.Compare(a.GetCreatedUnixNano(), b.GetCreatedUnixNano()); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.GetHash(), b.GetHash())
+	})
+	return out
 }
 
 // HasRootToken reports whether a root token was stored.

@@ -30,6 +30,7 @@ func seedCommands(t testing.TB) [][]byte {
 		{Type: CmdFireSchedule, Msg: &raftv1.FireSchedule{Name: "s", TickUnixNano: 1, Invocation: &gustv1.Invocation{Id: "e2"}}},
 		{Type: CmdPruneEvents, Msg: &raftv1.PruneEvents{FinishedBeforeUnixNano: 5}},
 		{Type: CmdPutToken, Msg: &raftv1.PutToken{Token: &raftv1.Token{Hash: make([]byte, 32), Tenant: "t"}}},
+		{Type: CmdDeleteToken, Msg: &raftv1.DeleteToken{Hash: make([]byte, 32)}},
 	} {
 		b, err := c.encode()
 		if err != nil {

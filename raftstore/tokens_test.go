@@ -11,7 +11,8 @@ import (
 )
 
 // Tokens apply, refuse what they must (a second root, a duplicate, a bad
-// hash), and survive a snapshot and restore.
+// hash, revoking root or an unknown token), and survive a snapshot and
+// restore.
 func TestTokensApplyAndRoundTrip(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	defer s.Close()
@@ -41,8 +42,27 @@ func TestTokensApplyAndRoundTrip(t *testing.T) {
 			t.Fatalf("case %d: err %v, refused want %v", i, err, c.refused)
 		}
 	}
+	del := func(name string) error {
+		_, err := s.Apply(ctx, Command{Type: CmdDeleteToken, Msg: &raftv1.DeleteToken{Hash: hash(name)}})
+		return err
+	}
+	if err := del("b"); err != nil {
+		t.Fatalf("revoke b: %v", err)
+	}
+	if err := del("b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoke b twice: %v, want not found", err)
+	}
+	if err := del("root"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("revoke root: %v, want refused", err)
+	}
 	check := func(st *Store) {
 		t.Helper()
+		if _, ok := st.Token(hash("b")); ok {
+			t.Error("revoked token b found")
+		}
+		if got := st.Tokens(); len(got) != 2 || !bytes.Equal(got[0].GetHash(), hash("root")) && !bytes.Equal(got[1].GetHash(), hash("root")) {
+			t.Errorf("Tokens() = %v, want root and a", got)
+		}
 		if !st.HasRootToken() {
 			t.Error("no root token")
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -13,7 +15,7 @@ func tokenCmd(g *globals) *cobra.Command {
 		Long: "With gustd --auth every call needs a token: --token or GUST_TOKEN here, Authorization: Bearer\n" +
 			"over HTTP, or the token as the AWS access key id for Lambda SDK clients. The first start writes\n" +
 			"the root token to DATA_DIR/root.token; root makes tenants' tokens.",
-		Example: "  export GUST_TOKEN=$(cat .gust/root.token)\n  gust token create --tenant acme",
+		Example: "  export GUST_TOKEN=$(cat .gust/root.token)\n  gust token create --tenant acme\n  gust token ls\n  gust token revoke 3f9a0c12d4e5b6a7",
 	}
 	var tenant string
 	create := &cobra.Command{
@@ -29,19 +31,78 @@ func tokenCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("--tenant T is required")
 			}
 			return withClient(g, func(c *clientCtx) error {
-				tok, err := c.CreateToken(c.ctx, tenant)
+				tok, id, err := c.CreateTokenWithID(c.ctx, tenant)
 				if err != nil {
 					return err
 				}
 				if g.json() {
-					return g.printJSON(map[string]string{"tenant": tenant, "token": tok})
+					return g.printJSON(map[string]string{"tenant": tenant, "token": tok, "id": id})
 				}
-				fmt.Fprintf(g.stdout, "token for tenant %s (shown once):\n%s\n", tenant, tok)
+				fmt.Fprintf(g.stdout, "token %s for tenant %s (shown once):\n%s\n", id, tenant, tok)
 				return nil
 			})
 		},
 	}
 	create.Flags().StringVar(&tenant, "tenant", "", "the tenant the token acts for (required)")
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, tokenLsCmd(g), tokenRevokeCmd(g))
 	return cmd
+}
+
+func tokenLsCmd(g *globals) *cobra.Command {
+	var tenant string
+	ls := &cobra.Command{
+		Use:     "ls [--tenant T]",
+		Short:   "List the cluster's tokens by id, tenant and age (root token only); never the tokens",
+		Example: "  gust token ls\n  gust token ls --tenant acme -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			return withClient(g, func(c *clientCtx) error {
+				toks, err := c.ListTokens(c.ctx, tenant)
+				if err != nil {
+					return err
+				}
+				if g.json() {
+					return g.printJSON(toks)
+				}
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tTENANT\tCREATED")
+				for _, t := range toks {
+					who := t.Tenant
+					if t.Root {
+						who = "(root)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", t.ID, who, t.Created.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	ls.Flags().StringVar(&tenant, "tenant", "", "only this tenant's tokens")
+	return ls
+}
+
+func tokenRevokeCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a tenant's token by its id (or the token itself); root token only",
+		Long: "Revoke a tenant's token: every coordinator refuses it once the revocation has replicated\n" +
+			"there (milliseconds). ID is what `gust token create` and `gust token ls` show; the token\n" +
+			"itself works too. Calls already under way with the token (such as `gust logs -f`) run on.\n" +
+			"The root token cannot be revoked.",
+		Example: "  gust token revoke 3f9a0c12d4e5b6a7",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return withClient(g, func(c *clientCtx) error {
+				t, err := c.RevokeToken(c.ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if g.json() {
+					return g.printJSON(t)
+				}
+				fmt.Fprintf(g.stdout, "revoked token %s of tenant %s\n", t.ID, t.Tenant)
+				return nil
+			})
+		},
+	}
 }

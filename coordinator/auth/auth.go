@@ -44,6 +44,18 @@ func Hash(token string) []byte {
 	return h[:]
 }
 
+// ID names a token by its hash in lists and revocations: 16 hex digits,
+// which do not reveal the token.
+func ID(hash []byte) string {
+	if len(hash) < 8 {
+		return hex.EncodeToString(hash)
+	}
+	return hex.EncodeToString(hash[:8])
+}
+
+// IsToken reports whether s looks like a token rather than its id.
+func IsToken(s string) bool { return strings.HasPrefix(s, tokenPrefix) }
+
 type principalKey struct{}
 
 // WithPrincipal returns ctx carrying p.

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -281,6 +282,57 @@ func TestAuthTenants(t *testing.T) {
 	}
 	if status, _, body := httpCall(t, "GET", base+"/2015-03-31/functions/", ""); status != http.StatusUnauthorized {
 		t.Errorf("restarted without --auth, HTTP without a token: %d %s", status, body)
+	}
+
+	// Tokens are listed by id, never shown again, and revoked by id: a
+	// revoked token is refused everywhere at once; the others work on.
+	var toks []struct {
+		ID, Tenant string
+		Root       bool
+	}
+	decode(t, []byte(mustAs(root, "-o", "json", "token", "ls").stdout), &toks)
+	ids := map[string]string{}
+	for _, tk := range toks {
+		ids[tk.Tenant] = tk.ID
+		if tk.Root != (tk.Tenant == "") || len(tk.ID) != 16 {
+			t.Errorf("token ls row %+v", tk)
+		}
+	}
+	if len(toks) != 3 || ids["acme"] == "" || ids["beta"] == "" || ids[""] == "" {
+		t.Fatalf("token ls: %+v, want root, acme and beta", toks)
+	}
+	if text := mustAs(root, "token", "ls").stdout; strings.Contains(text, "gust_") || !strings.Contains(text, ids["acme"]) {
+		t.Errorf("token ls shows a token or lacks acme's id:\n%s", text)
+	}
+	for _, c := range []struct {
+		token, id, want string
+	}{
+		{beta, ids["acme"], "AccessDeniedException"}, // only root revokes
+		{root, ids[""], "InvalidParameterValueException"},
+		{root, "0123456789abcdef", "ResourceNotFoundException"},
+	} {
+		if r := as(c.token, "token", "revoke", c.id); r.code != 1 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("token revoke %s as %s: want %s, got\n%s", c.id, short(c.token), c.want, r)
+		}
+	}
+	if r := mustAs(root, "token", "revoke", ids["acme"]); !strings.Contains(r.stdout, "acme") {
+		t.Errorf("token revoke printed %q", r.stdout)
+	}
+	if r := as(acme, "fn", "ls"); r.code != 1 || !strings.Contains(r.stderr, "unauthenticated") {
+		t.Errorf("revoked token on the CLI: want unauthenticated, got\n%s", r)
+	}
+	if status, _, body := httpCall(t, "POST", base+"/2015-03-31/functions/private/invocations", acme); status != http.StatusUnauthorized {
+		t.Errorf("revoked token over HTTP: %d %s", status, body)
+	}
+	if _, err := sdk(acme).ListFunctions(ctx, &lambda.ListFunctionsInput{}); !errors.As(err, &api) || api.ErrorCode() != "UnrecognizedClientException" {
+		t.Errorf("revoked token in the SDK: want UnrecognizedClientException, got %v", err)
+	}
+	if r := as(root, "token", "revoke", acme); r.code != 1 || !strings.Contains(r.stderr, "ResourceNotFoundException") {
+		t.Errorf("revoking a revoked token (by the token itself): %s", r)
+	}
+	invokeAs(t, d, beta, "hello", `{"action":"echo"}`)
+	if names := lsAs(t, d, root); !slices.Contains(names, "acme.private") {
+		t.Errorf("revoking acme's token removed its functions: root lists %v", names)
 	}
 }
 

@@ -21,6 +21,256 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TokenInfo describes a token without revealing it.
+type TokenInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the token in lists and revocations: the first 16 hex digits
+	// of its sha256, which do not reveal it.
+	Id              string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Tenant          string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Root            bool   `protobuf:"varint,3,opt,name=root,proto3" json:"root,omitempty"`
+	CreatedUnixNano int64  `protobuf:"varint,4,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TokenInfo) Reset() {
+	*x = TokenInfo{}
+	mi := &file_gust_v1_token_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenInfo) ProtoMessage() {}
+
+func (x *TokenInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_token_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenInfo.ProtoReflect.Descriptor instead.
+func (*TokenInfo) Descriptor() ([]byte, []int) {
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TokenInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetRoot() bool {
+	if x != nil {
+		return x.Root
+	}
+	return false
+}
+
+func (x *TokenInfo) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+// ListTokensRequest filters by tenant ("": every token).
+type ListTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensRequest) Reset() {
+	*x = ListTokensRequest{}
+	mi := &file_gust_v1_token_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensRequest) ProtoMessage() {}
+
+func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_token_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListTokensRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListTokensRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ListTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*TokenInfo           `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensResponse) Reset() {
+	*x = ListTokensResponse{}
+	mi := &file_gust_v1_token_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensResponse) ProtoMessage() {}
+
+func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_token_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListTokensResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListTokensResponse) GetTokens() []*TokenInfo {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+// RevokeTokenRequest names the token by its id, or is the token itself.
+type RevokeTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_gust_v1_token_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_token_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RevokeTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RevokeTokenResponse describes the revoked token.
+type RevokeTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *TokenInfo             `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenResponse) Reset() {
+	*x = RevokeTokenResponse{}
+	mi := &file_gust_v1_token_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenResponse) ProtoMessage() {}
+
+func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_token_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RevokeTokenResponse) GetToken() *TokenInfo {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 // CreateTokenRequest names the tenant the token acts for.
 type CreateTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -33,7 +283,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_gust_v1_token_proto_msgTypes[0]
+	mi := &file_gust_v1_token_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +295,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_token_proto_msgTypes[0]
+	mi := &file_gust_v1_token_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +308,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_token_proto_rawDescGZIP(), []int{0}
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateTokenRequest) GetTenant() string {
@@ -70,16 +320,18 @@ func (x *CreateTokenRequest) GetTenant() string {
 
 // CreateTokenResponse carries the new token.
 type CreateTokenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
-	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Token  string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Tenant string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// id names the token in ListTokens and RevokeToken.
+	Id            string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_gust_v1_token_proto_msgTypes[1]
+	mi := &file_gust_v1_token_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -91,7 +343,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_token_proto_msgTypes[1]
+	mi := &file_gust_v1_token_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -104,7 +356,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_token_proto_rawDescGZIP(), []int{1}
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -121,18 +373,42 @@ func (x *CreateTokenResponse) GetTenant() string {
 	return ""
 }
 
+func (x *CreateTokenResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 var File_gust_v1_token_proto protoreflect.FileDescriptor
 
 const file_gust_v1_token_proto_rawDesc = "" +
 	"\n" +
-	"\x13gust/v1/token.proto\x12\agust.v1\",\n" +
+	"\x13gust/v1/token.proto\x12\agust.v1\"s\n" +
+	"\tTokenInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04root\x18\x03 \x01(\bR\x04root\x12*\n" +
+	"\x11created_unix_nano\x18\x04 \x01(\x03R\x0fcreatedUnixNano\"+\n" +
+	"\x11ListTokensRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"@\n" +
+	"\x12ListTokensResponse\x12*\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x12.gust.v1.TokenInfoR\x06tokens\"$\n" +
+	"\x12RevokeTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"?\n" +
+	"\x13RevokeTokenResponse\x12(\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.gust.v1.TokenInfoR\x05token\",\n" +
 	"\x12CreateTokenRequest\x12\x16\n" +
-	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"C\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"S\n" +
 	"\x13CreateTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x16\n" +
-	"\x06tenant\x18\x02 \x01(\tR\x06tenant2X\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id2\xe9\x01\n" +
 	"\fTokenService\x12H\n" +
-	"\vCreateToken\x12\x1b.gust.v1.CreateTokenRequest\x1a\x1c.gust.v1.CreateTokenResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
+	"\vCreateToken\x12\x1b.gust.v1.CreateTokenRequest\x1a\x1c.gust.v1.CreateTokenResponse\x12E\n" +
+	"\n" +
+	"ListTokens\x12\x1a.gust.v1.ListTokensRequest\x1a\x1b.gust.v1.ListTokensResponse\x12H\n" +
+	"\vRevokeToken\x12\x1b.gust.v1.RevokeTokenRequest\x1a\x1c.gust.v1.RevokeTokenResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
 
 var (
 	file_gust_v1_token_proto_rawDescOnce sync.Once
@@ -146,19 +422,30 @@ func file_gust_v1_token_proto_rawDescGZIP() []byte {
 	return file_gust_v1_token_proto_rawDescData
 }
 
-var file_gust_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_gust_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_gust_v1_token_proto_goTypes = []any{
-	(*CreateTokenRequest)(nil),  // 0: gust.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil), // 1: gust.v1.CreateTokenResponse
+	(*TokenInfo)(nil),           // 0: gust.v1.TokenInfo
+	(*ListTokensRequest)(nil),   // 1: gust.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),  // 2: gust.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),  // 3: gust.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil), // 4: gust.v1.RevokeTokenResponse
+	(*CreateTokenRequest)(nil),  // 5: gust.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil), // 6: gust.v1.CreateTokenResponse
 }
 var file_gust_v1_token_proto_depIdxs = []int32{
-	0, // 0: gust.v1.TokenService.CreateToken:input_type -> gust.v1.CreateTokenRequest
-	1, // 1: gust.v1.TokenService.CreateToken:output_type -> gust.v1.CreateTokenResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0, // 0: gust.v1.ListTokensResponse.tokens:type_name -> gust.v1.TokenInfo
+	0, // 1: gust.v1.RevokeTokenResponse.token:type_name -> gust.v1.TokenInfo
+	5, // 2: gust.v1.TokenService.CreateToken:input_type -> gust.v1.CreateTokenRequest
+	1, // 3: gust.v1.TokenService.ListTokens:input_type -> gust.v1.ListTokensRequest
+	3, // 4: gust.v1.TokenService.RevokeToken:input_type -> gust.v1.RevokeTokenRequest
+	6, // 5: gust.v1.TokenService.CreateToken:output_type -> gust.v1.CreateTokenResponse
+	2, // 6: gust.v1.TokenService.ListTokens:output_type -> gust.v1.ListTokensResponse
+	4, // 7: gust.v1.TokenService.RevokeToken:output_type -> gust.v1.RevokeTokenResponse
+	5, // [5:8] is the sub-list for method output_type
+	2, // [2:5] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_gust_v1_token_proto_init() }
@@ -172,7 +459,7 @@ func file_gust_v1_token_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_v1_token_proto_rawDesc), len(file_gust_v1_token_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

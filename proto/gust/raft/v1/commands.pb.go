@@ -1481,6 +1481,52 @@ func (x *PutToken) GetToken() *Token {
 	return nil
 }
 
+// DeleteToken revokes a tenant's token. The root token cannot be revoked.
+type DeleteToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// hash is sha256 of the token.
+	Hash          []byte `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteToken) Reset() {
+	*x = DeleteToken{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteToken) ProtoMessage() {}
+
+func (x *DeleteToken) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteToken.ProtoReflect.Descriptor instead.
+func (*DeleteToken) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DeleteToken) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
 var File_gust_raft_v1_commands_proto protoreflect.FileDescriptor
 
 const file_gust_raft_v1_commands_proto_rawDesc = "" +
@@ -1582,7 +1628,9 @@ const file_gust_raft_v1_commands_proto_rawDesc = "" +
 	"\x04root\x18\x03 \x01(\bR\x04root\x12*\n" +
 	"\x11created_unix_nano\x18\x04 \x01(\x03R\x0fcreatedUnixNano\"5\n" +
 	"\bPutToken\x12)\n" +
-	"\x05token\x18\x01 \x01(\v2\x13.gust.raft.v1.TokenR\x05tokenB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
+	"\x05token\x18\x01 \x01(\v2\x13.gust.raft.v1.TokenR\x05token\"!\n" +
+	"\vDeleteToken\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\fR\x04hashB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
 
 var (
 	file_gust_raft_v1_commands_proto_rawDescOnce sync.Once
@@ -1596,7 +1644,7 @@ func file_gust_raft_v1_commands_proto_rawDescGZIP() []byte {
 	return file_gust_raft_v1_commands_proto_rawDescData
 }
 
-var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*PutFunction)(nil),            // 0: gust.raft.v1.PutFunction
 	(*DeleteFunction)(nil),         // 1: gust.raft.v1.DeleteFunction
@@ -1623,20 +1671,21 @@ var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*AppliedIndex)(nil),           // 22: gust.raft.v1.AppliedIndex
 	(*Token)(nil),                  // 23: gust.raft.v1.Token
 	(*PutToken)(nil),               // 24: gust.raft.v1.PutToken
-	(*v1.Function)(nil),            // 25: gust.v1.Function
-	(*v1.Alias)(nil),               // 26: gust.v1.Alias
-	(*v1.Invocation)(nil),          // 27: gust.v1.Invocation
+	(*DeleteToken)(nil),            // 25: gust.raft.v1.DeleteToken
+	(*v1.Function)(nil),            // 26: gust.v1.Function
+	(*v1.Alias)(nil),               // 27: gust.v1.Alias
+	(*v1.Invocation)(nil),          // 28: gust.v1.Invocation
 }
 var file_gust_raft_v1_commands_proto_depIdxs = []int32{
-	25, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
+	26, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
 	5,  // 1: gust.raft.v1.GrantLeases.leases:type_name -> gust.raft.v1.Lease
-	26, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
-	27, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
-	27, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
+	27, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
+	28, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
+	28, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
 	14, // 5: gust.raft.v1.PutSchedule.schedule:type_name -> gust.raft.v1.Schedule
-	27, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
-	27, // 7: gust.raft.v1.EnqueueEvents.invocations:type_name -> gust.v1.Invocation
-	27, // 8: gust.raft.v1.Invocations.invocations:type_name -> gust.v1.Invocation
+	28, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
+	28, // 7: gust.raft.v1.EnqueueEvents.invocations:type_name -> gust.v1.Invocation
+	28, // 8: gust.raft.v1.Invocations.invocations:type_name -> gust.v1.Invocation
 	12, // 9: gust.raft.v1.FinishAttempts.attempts:type_name -> gust.raft.v1.FinishAttempt
 	23, // 10: gust.raft.v1.PutToken.token:type_name -> gust.raft.v1.Token
 	11, // [11:11] is the sub-list for method output_type
@@ -1657,7 +1706,7 @@ func file_gust_raft_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_raft_v1_commands_proto_rawDesc), len(file_gust_raft_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
