@@ -34,6 +34,9 @@ type Config struct {
 	// BindAddr is the Raft TCP address; empty means an in-process transport
 	// (single-node dev mode: the log is still on disk).
 	BindAddr string
+	// Advertise is the address the other voters dial; empty means
+	// BindAddr.
+	Advertise string
 	// ListenTLS and DialTLS, when both set, carry the Raft transport over
 	// TLS: the listener's config (which should require client certificates)
 	// and the dialer's. Nil: plain TCP.
@@ -119,7 +122,11 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.BindAddr == "" {
 		addr, trans = raft.NewInmemTransport(raft.ServerAddress(cfg.NodeID))
 	} else {
-		tcpAddr, err := net.ResolveTCPAddr("tcp", cfg.BindAddr)
+		adv := cfg.Advertise
+		if adv == "" {
+			adv = cfg.BindAddr
+		}
+		tcpAddr, err := net.ResolveTCPAddr("tcp", adv)
 		if err != nil {
 			logStore.Close()
 			return nil, fmt.Errorf("raft address: %w", err)

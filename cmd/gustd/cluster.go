@@ -19,6 +19,7 @@ import (
 // nodeFlags are shared by coordinators and workers.
 type nodeFlags struct {
 	name, dataDir, grpcAddr, gossipAddr string
+	advertise                           string
 	join                                []string
 	fastGossip, verbose                 bool
 	drain                               time.Duration
@@ -33,6 +34,8 @@ func (n *nodeFlags) register(cmd *cobra.Command) {
 	f.StringVar(&n.grpcAddr, "grpc", "", "gRPC listen address (required)")
 	f.StringVar(&n.gossipAddr, "gossip", "", "gossip listen address, TCP and UDP (required)")
 	f.StringSliceVar(&n.join, "join", nil, "gossip addresses of members already running, ADDR[,ADDR…]")
+	f.StringVar(&n.advertise, "advertise", "", "the host other nodes reach this one at, with each listener's port "+
+		"(default: each address's own host, which then may not be 0.0.0.0)")
 	f.BoolVar(&n.fastGossip, "gossip-fast", false, "short gossip timings, for loopback clusters and tests")
 	f.DurationVar(&n.drain, "drain-timeout", 60*time.Second, "on SIGTERM, how long in-flight invocations may run on")
 	f.BoolVarP(&n.verbose, "verbose", "v", false, "debug logging")
@@ -105,7 +108,7 @@ func runCoordinator(log *slog.Logger, n nodeFlags, httpAddr, raftAddr string, bo
 	}
 	c, err := node.StartCoordinator(node.CoordinatorConfig{
 		Name: n.name, DataDir: n.dataDir, GRPCAddr: n.grpcAddr, HTTPAddr: httpAddr, RaftAddr: raftAddr,
-		GossipAddr: n.gossipAddr, Join: n.join, Bootstrap: bootstrap, FastGossip: n.fastGossip, Logger: log,
+		GossipAddr: n.gossipAddr, Advertise: n.advertise, Join: n.join, Bootstrap: bootstrap, FastGossip: n.fastGossip, Logger: log,
 		TLS: creds, GossipKey: gossipKey,
 		UnreservedMin: unreservedMin, Auth: n.auth,
 	})
@@ -170,7 +173,7 @@ func runWorker(log *slog.Logger, n nodeFlags, wcfg worker.Config, httpAddr strin
 		return err
 	}
 	w, err := node.StartWorker(node.WorkerConfig{
-		Worker: wcfg, GRPCAddr: n.grpcAddr, GossipAddr: n.gossipAddr, Join: n.join, FastGossip: n.fastGossip,
+		Worker: wcfg, GRPCAddr: n.grpcAddr, GossipAddr: n.gossipAddr, Advertise: n.advertise, Join: n.join, FastGossip: n.fastGossip,
 		TLS: creds, GossipKey: gossipKey, HTTPAddr: httpAddr,
 	})
 	if err != nil {

@@ -151,6 +151,10 @@ type Config struct {
 	// them; 0.0.0.0 binds every interface and advertises the first private
 	// IP.
 	BindAddr string
+	// AdvertiseHost, if set, is the host (an IP or a name resolved at
+	// start) advertised instead of BindAddr's, with BindAddr's port: for a
+	// node behind NAT, or bound to every interface of a host with several.
+	AdvertiseHost string
 	// Meta is what the node tells the others about itself.
 	Meta Meta
 	// Join lists gossip addresses of members that may already be running.

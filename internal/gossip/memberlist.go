@@ -80,6 +80,14 @@ func (n *Node) create(host string, port int) error {
 	} else {
 		c.AdvertiseAddr = host
 	}
+	if n.cfg.AdvertiseHost != "" {
+		adv, _, err := splitBind(net.JoinHostPort(n.cfg.AdvertiseHost, "0"))
+		if err != nil {
+			_ = nt.Shutdown()
+			return fmt.Errorf("gossip: advertise host: %w", err)
+		}
+		c.AdvertiseAddr = adv
+	}
 	c.Logger = stdlog
 	// With a key, GossipVerifyIncoming and GossipVerifyOutgoing (true by
 	// default) make memberlist refuse plaintext both ways.

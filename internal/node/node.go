@@ -32,8 +32,12 @@ type CoordinatorConfig struct {
 	Name, DataDir                string
 	GRPCAddr, HTTPAddr, RaftAddr string
 	GossipAddr                   string
-	Join                         []string
-	Bootstrap                    bool
+	// Advertise, if set, is the host other nodes reach this one at, with
+	// each listener's port; empty means each address as given, which then
+	// may not be 0.0.0.0.
+	Advertise string
+	Join      []string
+	Bootstrap bool
 	// FastGossip and FastRaft shorten timings for loopback clusters and tests.
 	FastGossip, FastRaft bool
 	// UnreservedMin overrides coordinator.Limits.UnreservedMin when > 0.
@@ -67,7 +71,20 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := raftstore.Config{NodeID: cfg.Name, DataDir: filepath.Join(dataDir, "raft"), BindAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap, Logger: log,
+	grpcAdv, err := advertised("grpc", cfg.GRPCAddr, cfg.Advertise)
+	if err != nil {
+		return nil, err
+	}
+	raftAdv, err := advertised("raft", cfg.RaftAddr, cfg.Advertise)
+	if err != nil {
+		return nil, err
+	}
+	// HTTP is for users, not nodes: it may listen everywhere unadvertised.
+	httpAdv := cfg.HTTPAddr
+	if _, port, err := net.SplitHostPort(cfg.HTTPAddr); err == nil && cfg.Advertise != "" {
+		httpAdv = net.JoinHostPort(cfg.Advertise, port)
+	}
+	rc := raftstore.Config{NodeID: cfg.Name, DataDir: filepath.Join(dataDir, "raft"), BindAddr: cfg.RaftAddr, Advertise: raftAdv, Bootstrap: cfg.Bootstrap, Logger: log,
 		ListenTLS: cfg.TLS.NodeServerConfig(), DialTLS: cfg.TLS.ClientConfig()}
 	if cfg.FastRaft {
 		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 150*time.Millisecond, 150*time.Millisecond, 100*time.Millisecond
@@ -93,8 +110,8 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 		return nil, err
 	}
 	g, err := gossip.Start(gossip.Config{
-		Name: cfg.Name, BindAddr: cfg.GossipAddr, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log, SecretKey: cfg.GossipKey,
-		Meta: gossip.Meta{Role: coordinator.RoleCoordinator, GRPC: cfg.GRPCAddr, Raft: cfg.RaftAddr, HTTP: cfg.HTTPAddr},
+		Name: cfg.Name, BindAddr: cfg.GossipAddr, AdvertiseHost: cfg.Advertise, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log, SecretKey: cfg.GossipKey,
+		Meta: gossip.Meta{Role: coordinator.RoleCoordinator, GRPC: grpcAdv, Raft: raftAdv, HTTP: httpAdv},
 	})
 	if err != nil {
 		return nil, err
@@ -109,7 +126,8 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	if cfg.Auth && cfg.Bootstrap {
 		go ensureRootToken(c, store, dataDir, log)
 	}
-	log.Info("coordinator ready", "name", cfg.Name, "grpc", c.GRPCAddr(), "http", c.HTTPAddr(), "raft", cfg.RaftAddr, "gossip", g.LocalAddr())
+	log.Info("coordinator ready", "name", cfg.Name, "grpc", c.GRPCAddr(), "http", c.HTTPAddr(), "raft", cfg.RaftAddr, "gossip", g.LocalAddr(),
+		"advertised", grpcAdv)
 	return n, nil
 }
 
@@ -165,6 +183,8 @@ type WorkerConfig struct {
 	Worker     worker.Config
 	GRPCAddr   string
 	GossipAddr string
+	// Advertise is as CoordinatorConfig's.
+	Advertise  string
 	Join       []string
 	FastGossip bool
 	// TLS, if set, serves WorkerService to node certificates only and
@@ -182,8 +202,10 @@ type Worker struct {
 	Gossip *gossip.Node
 	grpc   *grpc.Server
 	http   *http.Server
-	addr   string
-	served chan error
+	addr   string // as bound
+	// advertised is the WorkerService address other nodes dial.
+	advertised string
+	served     chan error
 }
 
 // StartWorker reaps leftovers, starts serving WorkerService and joins gossip.
@@ -191,6 +213,9 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 	log := cfg.Worker.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := advertised("grpc", cfg.GRPCAddr, cfg.Advertise); err != nil {
+		return nil, err
 	}
 	n := &Worker{served: make(chan error, 1)}
 	cfg.Worker.Code = worker.RemoteCode{Coordinators: n.coordinators, Creds: cfg.TLS.ClientCreds()}
@@ -218,6 +243,14 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 		return nil, fmt.Errorf("listen grpc: %w", err)
 	}
 	n.addr = ln.Addr().String()
+	// The port as bound (the address may have asked for port 0), the host
+	// as given or advertised.
+	_, port, _ := net.SplitHostPort(n.addr)
+	host, _, _ := net.SplitHostPort(cfg.GRPCAddr)
+	if cfg.Advertise != "" {
+		host = cfg.Advertise
+	}
+	n.advertised = net.JoinHostPort(host, port)
 	go func() { n.served <- n.grpc.Serve(ln) }()
 	if cfg.HTTPAddr != "" {
 		hln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -236,8 +269,8 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 		go n.http.Serve(hln)
 	}
 	n.Gossip, err = gossip.Start(gossip.Config{
-		Name: cfg.Worker.Name, BindAddr: cfg.GossipAddr, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log, SecretKey: cfg.GossipKey,
-		Meta: gossip.Meta{Role: coordinator.RoleWorker, GRPC: n.addr, MemoryMB: w.State().MemoryMB},
+		Name: cfg.Worker.Name, BindAddr: cfg.GossipAddr, AdvertiseHost: cfg.Advertise, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log, SecretKey: cfg.GossipKey,
+		Meta: gossip.Meta{Role: coordinator.RoleWorker, GRPC: n.advertised, MemoryMB: w.State().MemoryMB},
 	})
 	if err != nil {
 		n.grpc.Stop()
@@ -246,7 +279,7 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 		}
 		return nil, err
 	}
-	log.Info("worker ready", "name", cfg.Worker.Name, "grpc", n.addr, "gossip", n.Gossip.LocalAddr())
+	log.Info("worker ready", "name", cfg.Worker.Name, "grpc", n.addr, "advertised", n.advertised, "gossip", n.Gossip.LocalAddr())
 	return n, nil
 }
 

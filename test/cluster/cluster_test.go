@@ -75,6 +75,7 @@ type node struct {
 	grpc, http, raft, gossip string
 	dataDir                  string
 	args                     []string
+	netns                    string // a network namespace to run in (testutil.NewNetNS); "" is the test's
 	cmd                      *exec.Cmd
 	log                      *syncBuffer
 	exited                   chan struct{}
@@ -100,7 +101,7 @@ func (s *syncBuffer) String() string {
 func (n *node) start(t *testing.T) {
 	t.Helper()
 	n.log = &syncBuffer{}
-	n.cmd = exec.Command(filepath.Join(binDir, "gustd"), n.args...)
+	n.cmd = command(n.netns, filepath.Join(binDir, "gustd"), n.args...)
 	n.cmd.Stderr = n.log
 	n.cmd.Stdout = n.log
 	if err := n.cmd.Start(); err != nil {
@@ -207,10 +208,25 @@ func (c *cluster) addrs(nodes ...*node) string {
 	return strings.Join(a, ",")
 }
 
+// command runs bin in the network namespace netns ("": the test's own).
+// nsenter execs bin rather than forking it, so signals reach bin itself.
+func command(netns, bin string, args ...string) *exec.Cmd {
+	if netns == "" {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command("nsenter", append([]string{"--net=" + netns, "--", bin}, args...)...)
+}
+
 // gust runs the CLI against addr and returns stdout, stderr and the exit code.
 func gust(t *testing.T, addr string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "gust"), append([]string{"--addr", addr}, args...)...)
+	return gustIn(t, "", addr, args...)
+}
+
+// gustIn is gust run in the network namespace netns.
+func gustIn(t *testing.T, netns, addr string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := command(netns, filepath.Join(binDir, "gust"), append([]string{"--addr", addr}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
