@@ -65,6 +65,7 @@ const defaultPath = "PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin"
 type Manager struct {
 	cfg Config
 	log *slog.Logger
+	tmp *tmpDisks // nil: /tmp is a tmpfs
 }
 
 // NewManager prepares the state directory and the root filesystem.
@@ -85,7 +86,8 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.StemTmpMB <= 0 {
 		cfg.StemTmpMB = 512
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+	var err error
+	if err = os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox state dir: %w", err)
 	}
 	// The stem directories are mounted into sandboxes, so the path to them
@@ -105,7 +107,11 @@ func NewManager(cfg Config) (*Manager, error) {
 	if err := weighParent(cfg.CgroupParent); err != nil {
 		cfg.Logger.Warn("sandbox parent cgroup: cpu weight not set; functions may starve under load", "err", err)
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger}, nil
+	m := &Manager{cfg: cfg, log: cfg.Logger}
+	if m.tmp, err = newTmpDisks(filepath.Clean(cfg.StateDir) + "-tmp"); err != nil {
+		m.log.Warn("sandbox /tmp is a tmpfs, which counts against each function's memory", "err", err)
+	}
+	return m, nil
 }
 
 // Sandbox is one container running (or about to run) one function process.
@@ -146,7 +152,17 @@ func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File, extra [
 			ns.close()
 		}
 	}()
-	config := m.config(spec, ns)
+	if spec.TmpMB <= 0 {
+		spec.TmpMB = 512
+	}
+	var disk *tmpDisk
+	if m.tmp != nil {
+		if disk, err = m.tmp.make(spec.ID, spec.TmpMB); err != nil {
+			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+		}
+		defer disk.release() // mounted by then, or never to be
+	}
+	config := m.config(spec, ns, disk)
 	c, err := libcontainer.Create(m.cfg.StateDir, spec.ID, config)
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox %s: %w", spec.ID, err)
@@ -189,11 +205,13 @@ func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File, extra [
 	return s, nil
 }
 
-func (m *Manager) config(spec Spec, ns *netNS) *configs.Config {
+// config is the container for spec. /tmp is disk's filesystem, or a
+// tmpfs of spec.TmpMB if disk is nil.
+func (m *Manager) config(spec Spec, ns *netNS, disk *tmpDisk) *configs.Config {
 	const noexec = unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV
-	tmpMB := spec.TmpMB
-	if tmpMB <= 0 {
-		tmpMB = 512
+	tmp := &configs.Mount{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("mode=1777,size=%dm", spec.TmpMB)}
+	if disk != nil {
+		tmp = &configs.Mount{Source: disk.dev.Name(), Destination: "/tmp", Device: "ext4", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOATIME}
 	}
 	pids := spec.PidsLimit
 	if pids <= 0 {
@@ -208,6 +226,11 @@ func (m *Manager) config(spec Spec, ns *netNS) *configs.Config {
 	var rules []*devconfig.Rule
 	for _, d := range specconv.AllowedDevices {
 		rules = append(rules, &d.Rule)
+	}
+	if disk != nil {
+		// The init opens the loop device to mount it. The sandbox has no
+		// node for it in its /dev, and cannot make one.
+		rules = append(rules, &devconfig.Rule{Type: devconfig.BlockDevice, Major: disk.major, Minor: disk.minor, Permissions: "rw", Allow: true})
 	}
 	return &configs.Config{
 		Rootfs:     m.cfg.RootFS,
@@ -237,7 +260,7 @@ func (m *Manager) config(spec Spec, ns *netNS) *configs.Config {
 			{Source: "proc", Destination: "/proc", Device: "proc", Flags: noexec},
 			{Source: "tmpfs", Destination: "/dev", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME, Data: "mode=755,size=65536k"},
 			{Source: spec.CodeDir, Destination: "/var/task", Device: "bind", Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV},
-			{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("mode=1777,size=%dm", tmpMB)},
+			tmp,
 		},
 		Cgroups: &cgroups.Cgroup{
 			Name:   spec.ID,

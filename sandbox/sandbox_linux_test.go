@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -158,6 +159,8 @@ func checkIsolation(t *testing.T, s *sandbox.Sandbox, stdout, stderr *syncBuffer
 		{"pid1", func(v any) bool { return strings.Contains(v.(string), "bootstrap") }},
 		{"task_write_err", func(v any) bool { return strings.Contains(v.(string), "read-only") }},
 		{"root_write_err", func(v any) bool { return v.(string) != "" }},
+		// Disk-backed (ext4, not memory), writable by all, sticky, empty.
+		{"tmp", func(v any) bool { return v.(string) == "0xef53 dtrwxrwxrwx []" }},
 		{"tmp_write_err", func(v any) bool { return v.(string) == "" }},
 		{"env", func(v any) bool { return v.(string) == "yes" }},
 		{"CapEff", func(v any) bool { return v.(string) == "0000000000000000" }},
@@ -384,4 +387,45 @@ func checkCPUWeight(t *testing.T, s *sandbox.Sandbox, v1, v2 string) {
 		s.Destroy()
 		t.Fatalf("cpu weight %s, want %s (v1 shares) or %s (v2 weight)", got, v1, v2)
 	}
+}
+
+// TestSandboxTmpDisk: a sandbox's /tmp is a loop device of its own, of
+// the size asked for, attached while the sandbox lives (its image already
+// unlinked) and detached once it is destroyed, leaving no file behind.
+func TestSandboxTmpDisk(t *testing.T) {
+	m := newManager(t)
+	var out syncBuffer
+	s, err := m.Create(context.Background(), sandbox.Spec{ID: "tmpdisk", CodeDir: probeDir(t), MemoryMB: 128, TmpMB: 96, Stdout: &out, Stderr: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	loops := loopsBacking("/tmpdisk.img")
+	if len(loops) != 1 {
+		t.Fatalf("loop devices backed by the sandbox's image: %v, want one", loops)
+	}
+	if b, _ := os.ReadFile(filepath.Join("/sys/block", loops[0], "loop/backing_file")); !strings.HasSuffix(strings.TrimSpace(string(b)), "(deleted)") {
+		t.Errorf("%s's image %q is still linked: a killed gustd would leave it", loops[0], b)
+	}
+	b, _ := os.ReadFile(filepath.Join("/sys/block", loops[0], "size")) // in 512-byte sectors
+	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(96<<11) {
+		t.Errorf("%s is %s sectors, want %d (96 MB)", loops[0], got, 96<<11)
+	}
+	if err := s.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(loopsBacking("/tmpdisk.img")) == 0 },
+		"loop device %v still attached after Destroy", loopsBacking("/tmpdisk.img"))
+}
+
+// loopsBacking lists the loop devices whose backing file's path contains s.
+func loopsBacking(s string) []string {
+	files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	var out []string
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), s) {
+			out = append(out, filepath.Base(filepath.Dir(filepath.Dir(f))))
+		}
+	}
+	return out
 }

@@ -9,7 +9,27 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 )
+
+// tmpInfo describes /tmp before anything is written to it: its
+// filesystem's magic number, its mode and what it holds.
+func tmpInfo() string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/tmp", &st); err != nil {
+		return err.Error()
+	}
+	fi, err := os.Stat("/tmp")
+	if err != nil {
+		return err.Error()
+	}
+	names := []string{}
+	entries, _ := os.ReadDir("/tmp")
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return fmt.Sprintf("0x%x %v %v", st.Type, fi.Mode(), names)
+}
 
 func main() {
 	if (len(os.Args) > 1 && os.Args[1] == "alloc") || os.Getenv("PROBE_MODE") == "alloc" {
@@ -30,6 +50,7 @@ func main() {
 	cmdline, _ := os.ReadFile("/proc/1/cmdline")
 	out["pid1"] = strings.ReplaceAll(string(cmdline), "\x00", " ")
 	out["task_write_err"] = errString(os.WriteFile("/var/task/x", []byte("x"), 0o644))
+	out["tmp"] = tmpInfo()
 	out["tmp_write_err"] = errString(os.WriteFile("/tmp/x", []byte("x"), 0o644))
 	out["root_write_err"] = errString(os.WriteFile("/x", []byte("x"), 0o644))
 	ifaces, _ := net.Interfaces()
