@@ -472,7 +472,8 @@ func (r *run) checkRaft() {
 }
 
 // checkLeaks stops every node with SIGTERM, then looks for what the
-// workers' sandboxes could have left: processes, cgroups, mounts.
+// workers' sandboxes could have left: processes, cgroups, mounts, loop
+// devices.
 func (r *run) checkLeaks() {
 	clean := r.c.stopAll(r.t)
 	var leaks []string
@@ -536,6 +537,28 @@ func (r *run) checkLeaks() {
 			}
 		}
 	}
+	// Loop devices of sandboxes' /tmp, backed by images under our data
+	// dirs: each detaches once its sandbox's mount namespace is gone,
+	// which the kernel finishes a moment after the processes.
+	loops := func() []string {
+		var out []string
+		files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			for _, d := range dirs {
+				if strings.Contains(string(b), d) {
+					out = append(out, "loop device "+filepath.Base(filepath.Dir(filepath.Dir(f)))+" on "+strings.TrimSpace(string(b)))
+					break
+				}
+			}
+		}
+		return out
+	}
+	left := loops()
+	for deadline := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = loops() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	leaks = append(leaks, left...)
 	r.check(invLeaks, len(leaks) == 0, "after SIGTERM of all nodes: %d leaked %v", len(leaks), leaks)
 	r.c = nil
 }
