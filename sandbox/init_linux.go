@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"unsafe"
 
 	"github.com/opencontainers/runc/libcontainer"
@@ -12,6 +13,15 @@ import (
 	// nsenter's C constructor joins namespaces before the Go runtime starts.
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 )
+
+// init keeps the main goroutine on the main thread, so no other goroutine
+// ever runs there. Each container creation runs a goroutine that locks its
+// thread, joins the new container's mount namespace and exits without
+// unlocking, so that Go ends the thread. Go cannot end the main thread: run
+// there, it stays parked in that namespace for the life of the process,
+// pinning the sandbox's mounts (its /tmp disk, or a tmpfs's memory) long
+// after the sandbox is destroyed.
+func init() { runtime.LockOSThread() }
 
 // MaybeInit turns the process into a sandbox's init when libcontainer
 // re-executed it as "<binary> init". Call it first thing in main (and in

@@ -385,7 +385,6 @@ func tmpLoops(id string) []string {
 	return out
 }
 
-
 // testMount: every way to mount, unmount or get a mount namespace of its
 // own fails with EPERM, and no mount appears on the host.
 func testMount(t *testing.T, d *daemon, marker string) {

@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,6 +82,13 @@ func TestShutdownSIGTERM(t *testing.T) {
 	}, "the in-flight invocation's sandbox never started")
 	procs = append(procs, busyProcs...)
 	t.Logf("mounts naming the data dir while running: %d", len(mountsUnder(d.dataDir)))
+	// gustd's main thread is still in the host's mount namespace: parked
+	// in a sandbox's (sandbox's init locks it against that), it would pin
+	// the sandbox's mounts, its /tmp disk among them, long after it ended.
+	own, _ := os.Readlink("/proc/self/ns/mnt")
+	if got, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", d.cmd.Process.Pid)); err != nil || got != own {
+		t.Errorf("gustd's main thread is in mount namespace %s (%v), want the host's %s", got, err, own)
+	}
 
 	code, inTime := d.stop(syscall.SIGTERM, 20*time.Second)
 	if !inTime {
