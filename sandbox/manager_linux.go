@@ -63,9 +63,10 @@ const defaultPath = "PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin"
 
 // Manager creates sandboxes and cleans up after them.
 type Manager struct {
-	cfg Config
-	log *slog.Logger
-	tmp *tmpDisks // nil: /tmp is a tmpfs
+	cfg  Config
+	log  *slog.Logger
+	tmp  *tmpDisks // nil: /tmp is a tmpfs
+	uids *uidPool
 }
 
 // NewManager prepares the state directory and the root filesystem.
@@ -107,7 +108,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if err := weighParent(cfg.CgroupParent); err != nil {
 		cfg.Logger.Warn("sandbox parent cgroup: cpu weight not set; functions may starve under load", "err", err)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger}
+	m := &Manager{cfg: cfg, log: cfg.Logger, uids: newUIDPool()}
 	if m.tmp, err = newTmpDisks(filepath.Clean(cfg.StateDir) + "-tmp"); err != nil {
 		m.log.Warn("sandbox /tmp is a tmpfs, which counts against each function's memory", "err", err)
 	}
@@ -125,6 +126,9 @@ type Sandbox struct {
 	cgroupV2  bool
 	exited    chan struct{}
 	exit      Exit
+	uid       int
+	uids      *uidPool   // uid goes back here on Destroy
+	passwd    string     // the host file bound at its /etc/passwd
 	stem      *stemState // nil unless made by CreateStem
 	statsMu   sync.Mutex
 	peakFile  *os.File // the memory cgroup's peak usage, opened on first Stats
@@ -162,7 +166,25 @@ func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File, extra [
 		}
 		defer disk.release() // mounted by then, or never to be
 	}
-	config := m.config(spec, ns, disk)
+	uid, err := m.uids.get()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+	}
+	defer func() {
+		if err != nil {
+			m.uids.put(uid)
+		}
+	}()
+	passwd := filepath.Join(m.cfg.WorkDir, spec.ID+".passwd")
+	if err := os.WriteFile(passwd, passwdFor(uid), 0o644); err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(passwd)
+		}
+	}()
+	config := m.config(spec, ns, disk, passwd)
 	c, err := libcontainer.Create(m.cfg.StateDir, spec.ID, config)
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox %s: %w", spec.ID, err)
@@ -179,7 +201,7 @@ func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File, extra [
 	proc := &libcontainer.Process{
 		Args:       args,
 		Env:        append([]string{defaultPath}, spec.Env...),
-		UID:        UID,
+		UID:        uid,
 		GID:        GID,
 		Cwd:        "/var/task",
 		Stdout:     spec.Stdout,
@@ -193,7 +215,7 @@ func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File, extra [
 	if err := c.Start(proc); err != nil {
 		return nil, fmt.Errorf("start sandbox %s: %w", spec.ID, err)
 	}
-	s := &Sandbox{id: spec.ID, c: c, proc: proc, ns: ns, exited: make(chan struct{})}
+	s := &Sandbox{id: spec.ID, c: c, proc: proc, ns: ns, exited: make(chan struct{}), uid: uid, uids: m.uids, passwd: passwd}
 	if st, err := c.State(); err == nil {
 		if p, ok := st.CgroupPaths["memory"]; ok {
 			s.cgroupMem, s.cgroupCPU = p, st.CgroupPaths["cpu"]
@@ -205,9 +227,14 @@ func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File, extra [
 	return s, nil
 }
 
+// passwdFor is a sandbox's /etc/passwd: its uid is Lambda's user.
+func passwdFor(uid int) []byte {
+	return fmt.Appendf(nil, "root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:%d:%d::/home/sbx_user1051:/sbin/nologin\n", uid, GID)
+}
+
 // config is the container for spec. /tmp is disk's filesystem, or a
-// tmpfs of spec.TmpMB if disk is nil.
-func (m *Manager) config(spec Spec, ns *netNS, disk *tmpDisk) *configs.Config {
+// tmpfs of spec.TmpMB if disk is nil; passwd is bound at /etc/passwd.
+func (m *Manager) config(spec Spec, ns *netNS, disk *tmpDisk, passwd string) *configs.Config {
 	const noexec = unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV
 	tmp := &configs.Mount{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("mode=1777,size=%dm", spec.TmpMB)}
 	if disk != nil {
@@ -260,6 +287,7 @@ func (m *Manager) config(spec Spec, ns *netNS, disk *tmpDisk) *configs.Config {
 			{Source: "proc", Destination: "/proc", Device: "proc", Flags: noexec},
 			{Source: "tmpfs", Destination: "/dev", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME, Data: "mode=755,size=65536k"},
 			{Source: spec.CodeDir, Destination: "/var/task", Device: "bind", Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV},
+			{Source: passwd, Destination: "/etc/passwd", Device: "bind", Flags: unix.MS_BIND | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
 			tmp,
 		},
 		Cgroups: &cgroups.Cgroup{
@@ -287,6 +315,9 @@ const minShares = 2
 
 // ID names the sandbox.
 func (s *Sandbox) ID() string { return s.id }
+
+// UID is the host uid the sandbox's processes run as.
+func (s *Sandbox) UID() int { return s.uid }
 
 // Listener is the Runtime API listener inside the sandbox's network namespace.
 func (s *Sandbox) Listener() net.Listener { return s.ns.listener }
@@ -419,6 +450,13 @@ func (s *Sandbox) Destroy() error {
 	}
 	err := s.c.Destroy()
 	s.ns.close()
+	if s.uids != nil && err == nil { // its processes are gone: the uid is free
+		s.uids.put(s.uid)
+		s.uids = nil
+	}
+	if e := os.Remove(s.passwd); e != nil && !errors.Is(e, os.ErrNotExist) {
+		err = errors.Join(err, e)
+	}
 	s.statsMu.Lock()
 	if s.peakFile != nil {
 		s.peakFile.Close()

@@ -10,11 +10,20 @@ import (
 // its own network namespace, so nothing else can reach it.
 const RuntimeAPIAddr = "127.0.0.1:9001"
 
-// Identity of the function's process, as on Lambda (sbx_user1051).
+// Identity of the function's process. Each sandbox runs as a host uid of
+// its own, from UIDBase, which its /etc/passwd names sbx_user1051 (Lambda's
+// user), in group GID. The kernel keeps some limits per user (inotify
+// instances, queued signals, message queue bytes): with one uid for every
+// sandbox, one function could use them up for all the others. The range is
+// above those that useradd, systemd and subordinate-uid setups hand out.
 const (
-	UID = 993
-	GID = 990
+	UIDBase  = 2_000_000_000
+	UIDCount = 65536
+	GID      = 990
 )
+
+// IsSandboxUID reports whether a host uid is one that sandboxes run as.
+func IsSandboxUID(uid int) bool { return uid >= UIDBase && uid < UIDBase+UIDCount }
 
 // ErrNotSupported is returned where sandboxes cannot run (not Linux, not root).
 var ErrNotSupported = errors.New("sandboxes are not supported here")

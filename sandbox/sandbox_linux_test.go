@@ -153,7 +153,8 @@ func checkIsolation(t *testing.T, s *sandbox.Sandbox, stdout, stderr *syncBuffer
 		key  string
 		want func(any) bool
 	}{
-		{"uid", func(v any) bool { return v.(float64) == sandbox.UID }},
+		{"uid", func(v any) bool { return int(v.(float64)) == s.UID() && sandbox.IsSandboxUID(s.UID()) }},
+		{"user", func(v any) bool { return v.(string) == "sbx_user1051" }},
 		{"pid", func(v any) bool { return v.(float64) == 1 }},
 		{"shadow_err", func(v any) bool { return strings.Contains(v.(string), "no such file") }},
 		{"pid1", func(v any) bool { return strings.Contains(v.(string), "bootstrap") }},

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/sandbox"
 )
 
 var seedFlag = flag.Int64("chaos.seed", 0, "seed for the fault schedule (default: GUST_CHAOS_SEED, else time-based)")
@@ -489,7 +490,7 @@ func (r *run) checkLeaks() {
 		sum := sha256.Sum256([]byte(abs))
 		parents = append(parents, "/gust/"+hex.EncodeToString(sum[:6]))
 	}
-	// Processes: the sandbox user (uid 993) inside our cgroups, or anything
+	// Processes: a sandbox uid's inside our cgroups, or anything
 	// naming our data dirs. Sandboxes of other tests on this host are not ours.
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
@@ -499,7 +500,11 @@ func (r *run) checkLeaks() {
 		}
 		cg, _ := os.ReadFile(p + "/cgroup")
 		cmdline, _ := os.ReadFile(p + "/cmdline")
-		uid993 := strings.Contains(string(status), "\nUid:\t993\t")
+		var uid int
+		if i := strings.Index(string(status), "\nUid:\t"); i >= 0 {
+			fmt.Sscanf(string(status)[i+len("\nUid:\t"):], "%d", &uid)
+		}
+		sandboxUser := sandbox.IsSandboxUID(uid)
 		ours := false
 		for _, par := range parents {
 			ours = ours || strings.Contains(string(cg), par)
@@ -508,7 +513,7 @@ func (r *run) checkLeaks() {
 			ours = ours || strings.Contains(string(cmdline), d)
 		}
 		if ours {
-			leaks = append(leaks, fmt.Sprintf("process %s (uid993=%v) %q", filepath.Base(p), uid993, strings.ReplaceAll(string(cmdline), "\x00", " ")))
+			leaks = append(leaks, fmt.Sprintf("process %s (uid %d, a sandbox's: %v) %q", filepath.Base(p), uid, sandboxUser, strings.ReplaceAll(string(cmdline), "\x00", " ")))
 		}
 	}
 	// Cgroups: anything left under a worker's parent, in any hierarchy.

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/sandbox"
 )
 
 // maxSyncPayload is DESIGN.md's synchronous payload limit, 6 MB.
@@ -524,6 +525,7 @@ func testIsolation(t *testing.T, d *daemon) {
 	e := d.mustInvokeJSON(t, fn, `{"action":"isolation","paths":`+string(paths)+`}`)
 	var got struct {
 		UID, GID, Euid, Pid                 int
+		User                                string
 		ShadowErr                           string   `json:"shadow_err"`
 		Pid1Cmdline                         string   `json:"pid1_cmdline"`
 		TaskWriteErr                        string   `json:"task_write_err"`
@@ -543,7 +545,7 @@ func testIsolation(t *testing.T, d *daemon) {
 		what string
 		ok   bool
 	}{
-		{"runs as uid 993", got.UID == 993 && got.Euid == 993},
+		{"runs as a sandbox uid, named sbx_user1051", sandbox.IsSandboxUID(got.UID) && got.Euid == got.UID && got.User == "sbx_user1051"},
 		{"gid is not root", got.GID != 0},
 		{"/etc/shadow is not readable", got.ShadowErr != ""},
 		{"pid 1 is the bootstrap", got.Pid == 1 && strings.Contains(got.Pid1Cmdline, "bootstrap")},
@@ -570,8 +572,8 @@ func testIsolation(t *testing.T, d *daemon) {
 		t.Errorf("no host process is in sandbox %s's cgroup", e.Sandbox)
 	}
 	for _, p := range procs {
-		if p.uid != 993 {
-			t.Errorf("sandbox process %d (%s) runs as uid %d on the host, want 993", p.pid, p.cmdline, p.uid)
+		if p.uid != got.UID {
+			t.Errorf("sandbox process %d (%s) runs as uid %d on the host, want the sandbox's %d", p.pid, p.cmdline, p.uid, got.UID)
 		}
 	}
 	if lim, ok := memoryLimit(e.Sandbox); !ok || lim != 128<<20 {

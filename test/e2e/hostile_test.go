@@ -24,10 +24,8 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/sandbox"
 )
-
-// sandboxUID is the function's user on the host (sandbox.UID).
-const sandboxUID = 993
 
 // hostileMarkerEnv is put in gustd's environment; no sandbox may see it.
 const hostileMarkerEnv = "HOSTILE_E2E_MARKER"
@@ -58,6 +56,7 @@ func TestHostileFunctions(t *testing.T) {
 		{"ReachHost", testReachHost},
 		{"HostFiles", testHostFiles},
 		{"OtherSandbox", testOtherSandbox},
+		{"PerUserLimits", testPerUserLimits},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, d, marker)
@@ -78,7 +77,7 @@ func hostUnharmed(t *testing.T, d *daemon) {
 		t.Errorf("host: gustd no longer serves another function:\n%s", r)
 	}
 	if stray := strayUserProcs(); len(stray) > 0 {
-		t.Errorf("host: processes of uid %d outside any sandbox cgroup: %+v", sandboxUID, stray)
+		t.Errorf("host: processes of sandbox uids outside any sandbox cgroup: %+v", stray)
 	}
 }
 
@@ -92,7 +91,7 @@ func strayUserProcs() []proc {
 		if err != nil {
 			continue
 		}
-		if p, ok := readProc(pid); ok && p.uid == sandboxUID && p.state != "Z" && !strings.Contains(p.cgroup, "/gust/") {
+		if p, ok := readProc(pid); ok && sandbox.IsSandboxUID(p.uid) && p.state != "Z" && !strings.Contains(p.cgroup, "/gust/") {
 			out = append(out, p)
 		}
 	}
@@ -254,8 +253,8 @@ func testForkBombTimeout(t *testing.T, d *daemon, _ string) {
 	} else {
 		bomb = cgroupProcs(warm.Sandbox)
 		for _, p := range bomb {
-			if p.uid != sandboxUID {
-				t.Errorf("bomb process %d runs as uid %d, want %d", p.pid, p.uid, sandboxUID)
+			if p.uid != bomb[0].uid || !sandbox.IsSandboxUID(p.uid) {
+				t.Errorf("bomb process %d runs as uid %d, want its sandbox's %d", p.pid, p.uid, bomb[0].uid)
 				break
 			}
 		}
@@ -383,6 +382,42 @@ func tmpLoops(id string) []string {
 		}
 	}
 	return out
+}
+
+// testPerUserLimits: the kernel's per-user limits are each sandbox's own,
+// since each runs as a uid of its own. One function takes every inotify
+// instance its user may have; another function, in another sandbox, still
+// gets one.
+func testPerUserLimits(t *testing.T, d *daemon, _ string) {
+	b, _ := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
+	limit, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if limit <= 0 || limit >= 1000 {
+		t.Fatalf("fs.inotify.max_user_instances is %d; the test needs it under the sandbox's 1,024 open files", limit)
+	}
+	hog, other := "hostile-inotify-hog", "hostile-inotify-other"
+	d.deploy(t, hog, bin.probeZip)
+	d.deploy(t, other, bin.probeZip)
+	var res struct {
+		Held int
+		Err  string
+	}
+	e := d.mustInvokeJSON(t, hog, `{"action":"inotify-hold"}`)
+	decode(t, e.Payload, &res)
+	if res.Err != "EMFILE" || res.Held != limit {
+		t.Errorf("inotify-hold: %s; want all %d of its user's instances, then EMFILE", e.Payload, limit)
+	}
+	// The hog, holding them still, is refused one more...
+	if again := d.mustInvokeJSON(t, hog, `{"action":"inotify-one"}`); again.Sandbox != e.Sandbox || !strings.Contains(string(again.Payload), "EMFILE") {
+		t.Errorf("the hog's next inotify_init (sandbox %s, was %s): %s; want EMFILE", again.Sandbox, e.Sandbox, again.Payload)
+	}
+	// ...while another function, in a sandbox of its own, gets one.
+	o := d.mustInvokeJSON(t, other, `{"action":"inotify-one"}`)
+	res.Err = "unset"
+	decode(t, o.Payload, &res)
+	if o.Sandbox == e.Sandbox || res.Err != "" {
+		t.Errorf("another function's inotify_init while the hog holds its user's all (sandbox %s): %s; want success", o.Sandbox, o.Payload)
+	}
+	d.mustInvokeJSON(t, hog, `{"action":"inotify-release"}`)
 }
 
 // testMount: every way to mount, unmount or get a mount namespace of its

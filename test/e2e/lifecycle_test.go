@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/sandbox"
 )
 
 // sandboxProcs waits until the sandbox's cgroup holds a process running as
@@ -27,12 +28,12 @@ func sandboxProcs(t *testing.T, id string) []proc {
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		procs = procsInCgroups(id)
 		for _, p := range procs {
-			if p.uid == 993 {
+			if sandbox.IsSandboxUID(p.uid) {
 				return true
 			}
 		}
 		return false
-	}, "no uid-993 process in sandbox %s's cgroup", id)
+	}, "no process of a sandbox uid in sandbox %s's cgroup", id)
 	return procs
 }
 
@@ -61,7 +62,7 @@ func TestShutdownSIGTERM(t *testing.T) {
 		inflight <- result{r, err}
 	}()
 	// In flight: the worker lists a busy sandbox of "busy". (Processes of
-	// uid 993 alone do not say so: waiting stem cells run as it too.)
+	// a sandbox uid alone do not say so: waiting stem cells have one too.)
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		var list []struct{ Function, State string }
 		r := d.gust(t, "-o", "json", "sandboxes")
@@ -74,7 +75,7 @@ func TestShutdownSIGTERM(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		busyProcs = nil
 		for _, p := range procsInCgroups(parent) {
-			if p.uid == 993 && !strings.Contains(p.cgroup, idle.Sandbox) {
+			if sandbox.IsSandboxUID(p.uid) && !strings.Contains(p.cgroup, idle.Sandbox) {
 				busyProcs = append(busyProcs, p)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/sandbox"
 )
 
 func TestKeepAlive(t *testing.T) {
@@ -62,7 +63,7 @@ func TestCapacity(t *testing.T) {
 	}()
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		for _, p := range procsInCgroups(parent) {
-			if p.uid == 993 && !strings.Contains(p.cgroup, b.Sandbox) {
+			if sandbox.IsSandboxUID(p.uid) && !strings.Contains(p.cgroup, b.Sandbox) {
 				return true
 			}
 		}

@@ -12,6 +12,17 @@ import (
 	"syscall"
 )
 
+// userName looks uid up in /etc/passwd.
+func userName(uid int) string {
+	b, _ := os.ReadFile("/etc/passwd")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Split(line, ":"); len(f) > 2 && f[2] == fmt.Sprint(uid) {
+			return f[0]
+		}
+	}
+	return ""
+}
+
 // tmpInfo describes /tmp before anything is written to it: its
 // filesystem's magic number, its mode and what it holds.
 func tmpInfo() string {
@@ -51,6 +62,7 @@ func main() {
 	out["pid1"] = strings.ReplaceAll(string(cmdline), "\x00", " ")
 	out["task_write_err"] = errString(os.WriteFile("/var/task/x", []byte("x"), 0o644))
 	out["tmp"] = tmpInfo()
+	out["user"] = userName(os.Getuid())
 	out["tmp_write_err"] = errString(os.WriteFile("/tmp/x", []byte("x"), 0o644))
 	out["root_write_err"] = errString(os.WriteFile("/x", []byte("x"), 0o644))
 	ifaces, _ := net.Interfaces()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"runtime"
 	"strconv"
 	"strings"
@@ -162,6 +163,9 @@ func handle(ctx context.Context, e Event) (any, error) {
 // isolation reports what the function can see and do.
 func isolation(e Event) map[string]any {
 	out := map[string]any{"uid": os.Getuid(), "gid": os.Getgid(), "euid": os.Geteuid(), "pid": os.Getpid()}
+	if u, err := user.Current(); err == nil {
+		out["user"] = u.Username
+	}
 	_, err := os.ReadFile("/etc/shadow")
 	out["shadow_err"] = errString(err)
 	cmdline, err := os.ReadFile("/proc/1/cmdline")
