@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -155,6 +156,11 @@ type Config struct {
 	// start) advertised instead of BindAddr's, with BindAddr's port: for a
 	// node behind NAT, or bound to every interface of a host with several.
 	AdvertiseHost string
+	// PeersFile, if set, is where the node keeps the addresses of the
+	// members it last saw alive; at start it joins those as well as Join,
+	// so a restarted node finds its cluster again even when Join is empty
+	// (the cluster's first node) or out of date.
+	PeersFile string
 	// Meta is what the node tells the others about itself.
 	Meta Meta
 	// Join lists gossip addresses of members that may already be running.
@@ -267,7 +273,11 @@ func Start(cfg Config) (*Node, error) {
 	n.watchWG.Add(1)
 	go n.watch()
 
-	seeds := n.seeds(cfg.Join)
+	seeds := n.seeds(append(slices.Clone(cfg.Join), loadPeers(cfg.PeersFile)...))
+	if cfg.PeersFile != "" {
+		n.watchWG.Add(1)
+		go n.savePeers(cfg.PeersFile, n.tm.savePeersEvery)
+	}
 	first := make(chan error, 1)
 	go n.joinLoop(seeds, first)
 	if len(seeds) > 0 {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -518,4 +520,41 @@ func TestDefaultTimings(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, func() string { return statusIn(d1, "d2", StatusLeft) })
+}
+
+// TestLeftSeedRejoinsFromPeersFile: the seed leaves cleanly, so the others
+// forget it and never call it again, and comes back with no Join
+// addresses: it finds them through the peers file it kept.
+func TestLeftSeedRejoinsFromPeersFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "peers.json")
+	cfg := fastConfig("c1", "127.0.0.1:0", coordMeta)
+	cfg.PeersFile = path
+	c1 := start(t, cfg)
+	w1 := start(t, fastConfig("w1", "127.0.0.1:0", w1Meta, c1.LocalAddr()))
+	w2 := start(t, fastConfig("w2", "127.0.0.1:0", w2Meta, c1.LocalAddr()))
+	eventually(t, 5*time.Second, func() string {
+		if got := loadPeers(path); len(got) != 2 || !slices.Contains(got, w1.LocalAddr()) || !slices.Contains(got, w2.LocalAddr()) {
+			return fmt.Sprintf("peers file holds %v, want %s and %s", got, w1.LocalAddr(), w2.LocalAddr())
+		}
+		return ""
+	})
+	addr := c1.LocalAddr()
+	if err := c1.Leave(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() string { return statusIn(w1, "c1", StatusLeft) })
+	if got := loadPeers(path); len(got) != 2 {
+		t.Fatalf("after leaving, the peers file holds %v; a node alone keeps the last it knew", got)
+	}
+
+	again := start(t, Config{Name: "c1", BindAddr: addr, Meta: coordMeta, Fast: true, Logger: testLogger(), PeersFile: path})
+	all := map[string]Meta{"c1": coordMeta, "w1": w1Meta, "w2": w2Meta}
+	eventually(t, 10*time.Second, func() string {
+		for _, n := range []*Node{again, w1, w2} {
+			if why := sees(n, StatusAlive, all); why != "" {
+				return why
+			}
+		}
+		return ""
+	})
 }

@@ -23,6 +23,7 @@ type timings struct {
 	reconnectFor   time.Duration // how long a dead member is retried
 	updateTimeout  time.Duration // UpdateMeta's wait for the broadcast
 	conflictGrace  time.Duration // how long a duplicate of our name may answer before Err reports it
+	savePeersEvery time.Duration // how often a changed set of peers is written to Config.PeersFile
 }
 
 func timingsFor(fast bool) timings {
@@ -37,6 +38,7 @@ func timingsFor(fast bool) timings {
 			reconnectFor:   2 * time.Minute,
 			updateTimeout:  2 * time.Second,
 			conflictGrace:  time.Second,
+			savePeersEvery: 200 * time.Millisecond,
 		}
 	}
 	return timings{
@@ -48,9 +50,10 @@ func timingsFor(fast bool) timings {
 		reconnectEvery: 30 * time.Second,
 		// As Serf: a member that crashed is looked for long enough to
 		// cover a host reboot or an operator's repair.
-		reconnectFor:  24 * time.Hour,
-		updateTimeout: 5 * time.Second,
-		conflictGrace: 5 * time.Second,
+		reconnectFor:   24 * time.Hour,
+		updateTimeout:  5 * time.Second,
+		conflictGrace:  5 * time.Second,
+		savePeersEvery: 5 * time.Second,
 	}
 }
 

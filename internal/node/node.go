@@ -27,6 +27,10 @@ import (
 	"google.golang.org/grpc/reflection"
 )
 
+// peersFile, in a node's data dir, keeps the gossip addresses of the
+// members it last saw, to rejoin them when it starts again.
+const peersFile = "gossip-peers.json"
+
 // CoordinatorConfig configures a coordinator node.
 type CoordinatorConfig struct {
 	Name, DataDir                string
@@ -111,7 +115,8 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	}
 	g, err := gossip.Start(gossip.Config{
 		Name: cfg.Name, BindAddr: cfg.GossipAddr, AdvertiseHost: cfg.Advertise, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log, SecretKey: cfg.GossipKey,
-		Meta: gossip.Meta{Role: coordinator.RoleCoordinator, GRPC: grpcAdv, Raft: raftAdv, HTTP: httpAdv},
+		PeersFile: filepath.Join(dataDir, peersFile),
+		Meta:      gossip.Meta{Role: coordinator.RoleCoordinator, GRPC: grpcAdv, Raft: raftAdv, HTTP: httpAdv},
 	})
 	if err != nil {
 		return nil, err
@@ -270,7 +275,8 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 	}
 	n.Gossip, err = gossip.Start(gossip.Config{
 		Name: cfg.Worker.Name, BindAddr: cfg.GossipAddr, AdvertiseHost: cfg.Advertise, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log, SecretKey: cfg.GossipKey,
-		Meta: gossip.Meta{Role: coordinator.RoleWorker, GRPC: n.advertised, MemoryMB: w.State().MemoryMB},
+		PeersFile: filepath.Join(cfg.Worker.DataDir, peersFile),
+		Meta:      gossip.Meta{Role: coordinator.RoleWorker, GRPC: n.advertised, MemoryMB: w.State().MemoryMB},
 	})
 	if err != nil {
 		n.grpc.Stop()
