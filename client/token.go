@@ -89,3 +89,27 @@ func (c *Client) RevokeToken(ctx context.Context, id string) (Token, error) {
 	}
 	return tokenFrom(res.GetToken()), nil
 }
+
+// RotatedRoot is a new root token, shown once.
+type RotatedRoot struct {
+	Token string `json:"token"`
+	ID    string `json:"id"`
+	// File is the root token file the serving coordinator rewrote, if it
+	// keeps one; "" if none.
+	File string `json:"file,omitempty"`
+}
+
+// RotateRootToken replaces the root token (root token only): the one this
+// client calls with is refused from then on. Not retried on another
+// coordinator: a retry would fail, the token having changed.
+func (c *Client) RotateRootToken(ctx context.Context) (RotatedRoot, error) {
+	var res *gustv1.RotateRootTokenResponse
+	err := c.call(ctx, func(conn *grpc.ClientConn) (err error) {
+		res, err = gustv1.NewTokenServiceClient(conn).RotateRootToken(ctx, &gustv1.RotateRootTokenRequest{})
+		return err
+	})
+	if err != nil {
+		return RotatedRoot{}, err
+	}
+	return RotatedRoot{Token: res.GetToken(), ID: res.GetId(), File: res.GetFile()}, nil
+}

@@ -27,8 +27,9 @@ type tokens struct {
 	store *raftstore.Store
 	write *writer
 	now   func() time.Time
-	flag  bool        // --auth
-	on    atomic.Bool // a root token was seen: auth stays on
+	flag  bool         // --auth
+	on    atomic.Bool  // a root token was seen: auth stays on
+	file  atomic.Value // string: this coordinator's root token file, if it keeps one
 }
 
 // enabled reports whether calls must carry a token: with --auth, and on
@@ -112,6 +113,50 @@ func (t *tokens) revoke(ctx context.Context, idOrToken string) (*raftv1.Token, e
 	return tok, nil
 }
 
+// rotateRoot replaces the root token and returns the new one, and the
+// root token file it rewrote if this coordinator keeps one.
+func (t *tokens) rotateRoot(ctx context.Context) (tok, file string, err error) {
+	var old *raftv1.Token
+	for _, st := range t.store.Tokens() {
+		if st.GetRoot() {
+			old = st
+		}
+	}
+	if old == nil {
+		return "", "", apierr.New(apierr.InvalidParameterValue, "this cluster has no root token to rotate")
+	}
+	if tok, err = auth.NewToken(); err != nil {
+		return "", "", err
+	}
+	err = t.write.apply(ctx, raftstore.Command{Type: raftstore.CmdRotateRoot, Msg: &raftv1.RotateRoot{OldHash: old.GetHash(),
+		Token: &raftv1.Token{Hash: auth.Hash(tok), Root: true, CreatedUnixNano: t.now().UnixNano()}}}, nil)
+	if err != nil {
+		return "", "", named(err, "")
+	}
+	// The old token in the file would no longer work: put the new one there.
+	if path, _ := t.file.Load().(string); path != "" {
+		if _, statErr := os.Stat(path); statErr == nil {
+			if err := writeTokenFile(path, tok); err != nil {
+				return tok, "", fmt.Errorf("root token rotated, but %w (the new token is in this answer)", err)
+			}
+			file = path
+		}
+	}
+	return tok, file, nil
+}
+
+// writeTokenFile writes tok to path, readable by its owner only.
+func writeTokenFile(path, tok string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write root token: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write root token: %w", err)
+	}
+	return nil
+}
+
 func tokenInfo(t *raftv1.Token) *gustv1.TokenInfo {
 	return &gustv1.TokenInfo{Id: auth.ID(t.GetHash()), Tenant: t.GetTenant(), Root: t.GetRoot(), CreatedUnixNano: t.GetCreatedUnixNano()}
 }
@@ -123,6 +168,7 @@ func tokenInfo(t *raftv1.Token) *gustv1.TokenInfo {
 // token nobody has. Call it on the bootstrapping coordinator once it
 // leads; elsewhere (or with a root token stored) it does nothing.
 func (c *Coordinator) EnsureRootToken(ctx context.Context, dataDir string) error {
+	c.tokens.file.Store(filepath.Join(dataDir, RootTokenFile)) // kept up to date by rotations here
 	if !c.cfg.Auth || !c.raft.IsLeader() {
 		return nil
 	}
@@ -137,12 +183,8 @@ func (c *Coordinator) EnsureRootToken(ctx context.Context, dataDir string) error
 		return err
 	}
 	path := filepath.Join(dataDir, RootTokenFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write root token: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write root token: %w", err)
+	if err := writeTokenFile(path, tok); err != nil {
+		return err
 	}
 	err = c.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPutToken, Msg: &raftv1.PutToken{Token: &raftv1.Token{
 		Hash: auth.Hash(tok), Root: true, CreatedUnixNano: time.Now().UnixNano()}}}, nil)
@@ -189,6 +231,20 @@ func (s *tokenServer) ListTokens(ctx context.Context, req *gustv1.ListTokensRequ
 		}
 	}
 	return res, nil
+}
+
+func (s *tokenServer) RotateRootToken(ctx context.Context, _ *gustv1.RotateRootTokenRequest) (*gustv1.RotateRootTokenResponse, error) {
+	if !s.c.tokens.enabled() {
+		return nil, toStatus(s.c.log, apierr.New(apierr.InvalidParameterValue, "auth is off on this cluster: start its coordinators with --auth"))
+	}
+	tok, file, err := s.c.tokens.rotateRoot(ctx)
+	if err != nil && tok == "" {
+		return nil, toStatus(s.c.log, err)
+	}
+	if err != nil {
+		s.c.log.Error("root token rotated", "err", err)
+	}
+	return &gustv1.RotateRootTokenResponse{Token: tok, Id: auth.ID(auth.Hash(tok)), File: file}, nil
 }
 
 func (s *tokenServer) RevokeToken(ctx context.Context, req *gustv1.RevokeTokenRequest) (*gustv1.RevokeTokenResponse, error) {

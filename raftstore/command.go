@@ -33,6 +33,7 @@ const (
 	CmdFinishAttempts         CommandType = 18
 	CmdPutToken               CommandType = 19
 	CmdDeleteToken            CommandType = 20
+	CmdRotateRoot             CommandType = 21
 )
 
 // Command is one typed change to apply through Raft.

@@ -13,6 +13,7 @@ import (
 func init() {
 	register(CmdPutToken, applyPutToken)
 	register(CmdDeleteToken, applyDeleteToken)
+	register(CmdRotateRoot, applyRotateRoot)
 }
 
 // tokenState holds API token hashes (never tokens) and whose each is, so
@@ -55,6 +56,25 @@ func applyDeleteToken(s *state, body []byte) any {
 		return fmt.Errorf("the root token cannot be revoked: %w", ErrInvalid)
 	}
 	delete(s.tokens.byHash, string(c.GetHash()))
+	return proto.Clone(t)
+}
+
+func applyRotateRoot(s *state, body []byte) any {
+	var c raftv1.RotateRoot
+	mustUnmarshal(body, &c)
+	old, ok := s.tokens.byHash[string(c.GetOldHash())]
+	if !ok || !old.GetRoot() {
+		return fmt.Errorf("the root token changed meanwhile: %w", ErrInvalid)
+	}
+	t := c.GetToken()
+	if len(t.GetHash()) != 32 || !t.GetRoot() || t.GetTenant() != "" {
+		return fmt.Errorf("a new root token must be a root's 32-byte hash: %w", ErrInvalid)
+	}
+	if _, dup := s.tokens.byHash[string(t.GetHash())]; dup {
+		return fmt.Errorf("token exists already: %w", ErrInvalid)
+	}
+	delete(s.tokens.byHash, string(c.GetOldHash()))
+	s.tokens.put(t)
 	return proto.Clone(t)
 }
 

@@ -31,6 +31,7 @@ func seedCommands(t testing.TB) [][]byte {
 		{Type: CmdPruneEvents, Msg: &raftv1.PruneEvents{FinishedBeforeUnixNano: 5}},
 		{Type: CmdPutToken, Msg: &raftv1.PutToken{Token: &raftv1.Token{Hash: make([]byte, 32), Tenant: "t"}}},
 		{Type: CmdDeleteToken, Msg: &raftv1.DeleteToken{Hash: make([]byte, 32)}},
+		{Type: CmdRotateRoot, Msg: &raftv1.RotateRoot{OldHash: make([]byte, 32), Token: &raftv1.Token{Hash: make([]byte, 32), Root: true}}},
 	} {
 		b, err := c.encode()
 		if err != nil {

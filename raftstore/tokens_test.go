@@ -55,6 +55,28 @@ func TestTokensApplyAndRoundTrip(t *testing.T) {
 	if err := del("root"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("revoke root: %v, want refused", err)
 	}
+	rotate := func(old, next string) error {
+		_, err := s.Apply(ctx, Command{Type: CmdRotateRoot, Msg: &raftv1.RotateRoot{OldHash: hash(old), Token: &raftv1.Token{Hash: hash(next), Root: true}}})
+		return err
+	}
+	if err := rotate("a", "x"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("rotate from a tenant's token: %v, want refused", err)
+	}
+	if err := rotate("root", "a"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("rotate onto a taken hash: %v, want refused", err)
+	}
+	if err := rotate("root", "root-1"); err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	if err := rotate("root", "root-2"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("rotate from the old root again: %v, want refused", err)
+	}
+	if err := rotate("root-1", "root"); err != nil { // and back, for the checks below
+		t.Fatalf("rotate back: %v", err)
+	}
+	if _, ok := s.Token(hash("root-1")); ok {
+		t.Fatal("a rotated-away root token is still stored")
+	}
 	check := func(st *Store) {
 		t.Helper()
 		if _, ok := st.Token(hash("b")); ok {

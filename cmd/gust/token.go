@@ -44,7 +44,7 @@ func tokenCmd(g *globals) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&tenant, "tenant", "", "the tenant the token acts for (required)")
-	cmd.AddCommand(create, tokenLsCmd(g), tokenRevokeCmd(g))
+	cmd.AddCommand(create, tokenLsCmd(g), tokenRevokeCmd(g), tokenRotateRootCmd(g))
 	return cmd
 }
 
@@ -79,6 +79,35 @@ func tokenLsCmd(g *globals) *cobra.Command {
 	}
 	ls.Flags().StringVar(&tenant, "tenant", "", "only this tenant's tokens")
 	return ls
+}
+
+func tokenRotateRootCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-root",
+		Short: "Replace the root token with a new one, printed on the last line; the old one is refused from then on",
+		Long: "Replace the root token (say, after it leaked). The new one is printed once, on the last line;\n" +
+			"the one this call used is refused at once. The coordinator that answers rewrites its\n" +
+			"DATA_DIR/root.token if it keeps one (the bootstrapping coordinator, gustd dev); a copy of\n" +
+			"the old token anywhere else no longer works.",
+		Example: "  GUST_TOKEN=$(gust token rotate-root | tail -1) gust token ls",
+		Args:    cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			return withClient(g, func(c *clientCtx) error {
+				r, err := c.RotateRootToken(c.ctx)
+				if err != nil {
+					return err
+				}
+				if g.json() {
+					return g.printJSON(r)
+				}
+				if r.File != "" {
+					fmt.Fprintf(g.stdout, "rewrote %s\n", r.File)
+				}
+				fmt.Fprintf(g.stdout, "new root token %s (shown once; the old one is refused now):\n%s\n", r.ID, r.Token)
+				return nil
+			})
+		},
+	}
 }
 
 func tokenRevokeCmd(g *globals) *cobra.Command {

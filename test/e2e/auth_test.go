@@ -334,6 +334,29 @@ func TestAuthTenants(t *testing.T) {
 	if names := lsAs(t, d, root); !slices.Contains(names, "acme.private") {
 		t.Errorf("revoking acme's token removed its functions: root lists %v", names)
 	}
+
+	// Root's token is rotated, not revoked: a tenant may not; root gets a
+	// new one on the last line, written to root.token too; the old one is
+	// refused at once; tenants' tokens are untouched.
+	if r := as(beta, "token", "rotate-root"); r.code != 1 || !strings.Contains(r.stderr, "AccessDeniedException") {
+		t.Errorf("a tenant rotating the root token: %s", r)
+	}
+	rotated := strings.TrimSpace(mustAs(root, "token", "rotate-root").stdout)
+	lines := strings.Split(rotated, "\n")
+	newRoot := strings.TrimSpace(lines[len(lines)-1])
+	if !strings.HasPrefix(newRoot, "gust_") || newRoot == root || !strings.Contains(rotated, path) {
+		t.Fatalf("token rotate-root printed %q; want a new token on the last line and %s rewritten", rotated, path)
+	}
+	if b, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(b)) != newRoot {
+		t.Errorf("root.token after rotation: %q %v, want the new token", b, err)
+	}
+	if r := as(root, "fn", "ls"); r.code != 1 || !strings.Contains(r.stderr, "unauthenticated") {
+		t.Errorf("the old root token after rotation: %s", r)
+	}
+	if names := lsAs(t, d, newRoot); !slices.Contains(names, "beta.hello") {
+		t.Errorf("the new root token lists %v", names)
+	}
+	invokeAs(t, d, beta, "hello", `{"action":"echo"}`)
 }
 
 // invokeAs invokes name as token's tenant and requires success.

@@ -21,6 +21,105 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type RotateRootTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRootTokenRequest) Reset() {
+	*x = RotateRootTokenRequest{}
+	mi := &file_gust_v1_token_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRootTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRootTokenRequest) ProtoMessage() {}
+
+func (x *RotateRootTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_token_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRootTokenRequest.ProtoReflect.Descriptor instead.
+func (*RotateRootTokenRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{0}
+}
+
+// RotateRootTokenResponse carries the new root token.
+type RotateRootTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Id    string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// file is the root token file this coordinator rewrote, if it keeps one
+	// (the bootstrapping coordinator's DATA_DIR/root.token); "" if none.
+	File          string `protobuf:"bytes,3,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRootTokenResponse) Reset() {
+	*x = RotateRootTokenResponse{}
+	mi := &file_gust_v1_token_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRootTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRootTokenResponse) ProtoMessage() {}
+
+func (x *RotateRootTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_token_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRootTokenResponse.ProtoReflect.Descriptor instead.
+func (*RotateRootTokenResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RotateRootTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *RotateRootTokenResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RotateRootTokenResponse) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
 // TokenInfo describes a token without revealing it.
 type TokenInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -36,7 +135,7 @@ type TokenInfo struct {
 
 func (x *TokenInfo) Reset() {
 	*x = TokenInfo{}
-	mi := &file_gust_v1_token_proto_msgTypes[0]
+	mi := &file_gust_v1_token_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +147,7 @@ func (x *TokenInfo) String() string {
 func (*TokenInfo) ProtoMessage() {}
 
 func (x *TokenInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_token_proto_msgTypes[0]
+	mi := &file_gust_v1_token_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +160,7 @@ func (x *TokenInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenInfo.ProtoReflect.Descriptor instead.
 func (*TokenInfo) Descriptor() ([]byte, []int) {
-	return file_gust_v1_token_proto_rawDescGZIP(), []int{0}
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TokenInfo) GetId() string {
@@ -102,7 +201,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_gust_v1_token_proto_msgTypes[1]
+	mi := &file_gust_v1_token_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -114,7 +213,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_token_proto_msgTypes[1]
+	mi := &file_gust_v1_token_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -127,7 +226,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_token_proto_rawDescGZIP(), []int{1}
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListTokensRequest) GetTenant() string {
@@ -146,7 +245,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_gust_v1_token_proto_msgTypes[2]
+	mi := &file_gust_v1_token_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +257,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_token_proto_msgTypes[2]
+	mi := &file_gust_v1_token_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +270,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_token_proto_rawDescGZIP(), []int{2}
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListTokensResponse) GetTokens() []*TokenInfo {
@@ -191,7 +290,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_gust_v1_token_proto_msgTypes[3]
+	mi := &file_gust_v1_token_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -203,7 +302,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_token_proto_msgTypes[3]
+	mi := &file_gust_v1_token_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -216,7 +315,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_token_proto_rawDescGZIP(), []int{3}
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -236,7 +335,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_gust_v1_token_proto_msgTypes[4]
+	mi := &file_gust_v1_token_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -248,7 +347,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_token_proto_msgTypes[4]
+	mi := &file_gust_v1_token_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -261,7 +360,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_token_proto_rawDescGZIP(), []int{4}
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RevokeTokenResponse) GetToken() *TokenInfo {
@@ -283,7 +382,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_gust_v1_token_proto_msgTypes[5]
+	mi := &file_gust_v1_token_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +394,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_token_proto_msgTypes[5]
+	mi := &file_gust_v1_token_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +407,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_token_proto_rawDescGZIP(), []int{5}
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateTokenRequest) GetTenant() string {
@@ -331,7 +430,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_gust_v1_token_proto_msgTypes[6]
+	mi := &file_gust_v1_token_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +442,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_token_proto_msgTypes[6]
+	mi := &file_gust_v1_token_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +455,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_token_proto_rawDescGZIP(), []int{6}
+	return file_gust_v1_token_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -384,7 +483,12 @@ var File_gust_v1_token_proto protoreflect.FileDescriptor
 
 const file_gust_v1_token_proto_rawDesc = "" +
 	"\n" +
-	"\x13gust/v1/token.proto\x12\agust.v1\"s\n" +
+	"\x13gust/v1/token.proto\x12\agust.v1\"\x18\n" +
+	"\x16RotateRootTokenRequest\"S\n" +
+	"\x17RotateRootTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04file\x18\x03 \x01(\tR\x04file\"s\n" +
 	"\tTokenInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
@@ -403,12 +507,13 @@ const file_gust_v1_token_proto_rawDesc = "" +
 	"\x13CreateTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\tR\x02id2\xe9\x01\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id2\xbf\x02\n" +
 	"\fTokenService\x12H\n" +
 	"\vCreateToken\x12\x1b.gust.v1.CreateTokenRequest\x1a\x1c.gust.v1.CreateTokenResponse\x12E\n" +
 	"\n" +
 	"ListTokens\x12\x1a.gust.v1.ListTokensRequest\x1a\x1b.gust.v1.ListTokensResponse\x12H\n" +
-	"\vRevokeToken\x12\x1b.gust.v1.RevokeTokenRequest\x1a\x1c.gust.v1.RevokeTokenResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
+	"\vRevokeToken\x12\x1b.gust.v1.RevokeTokenRequest\x1a\x1c.gust.v1.RevokeTokenResponse\x12T\n" +
+	"\x0fRotateRootToken\x12\x1f.gust.v1.RotateRootTokenRequest\x1a .gust.v1.RotateRootTokenResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
 
 var (
 	file_gust_v1_token_proto_rawDescOnce sync.Once
@@ -422,27 +527,31 @@ func file_gust_v1_token_proto_rawDescGZIP() []byte {
 	return file_gust_v1_token_proto_rawDescData
 }
 
-var file_gust_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_gust_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_gust_v1_token_proto_goTypes = []any{
-	(*TokenInfo)(nil),           // 0: gust.v1.TokenInfo
-	(*ListTokensRequest)(nil),   // 1: gust.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),  // 2: gust.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),  // 3: gust.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil), // 4: gust.v1.RevokeTokenResponse
-	(*CreateTokenRequest)(nil),  // 5: gust.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil), // 6: gust.v1.CreateTokenResponse
+	(*RotateRootTokenRequest)(nil),  // 0: gust.v1.RotateRootTokenRequest
+	(*RotateRootTokenResponse)(nil), // 1: gust.v1.RotateRootTokenResponse
+	(*TokenInfo)(nil),               // 2: gust.v1.TokenInfo
+	(*ListTokensRequest)(nil),       // 3: gust.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),      // 4: gust.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),      // 5: gust.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),     // 6: gust.v1.RevokeTokenResponse
+	(*CreateTokenRequest)(nil),      // 7: gust.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),     // 8: gust.v1.CreateTokenResponse
 }
 var file_gust_v1_token_proto_depIdxs = []int32{
-	0, // 0: gust.v1.ListTokensResponse.tokens:type_name -> gust.v1.TokenInfo
-	0, // 1: gust.v1.RevokeTokenResponse.token:type_name -> gust.v1.TokenInfo
-	5, // 2: gust.v1.TokenService.CreateToken:input_type -> gust.v1.CreateTokenRequest
-	1, // 3: gust.v1.TokenService.ListTokens:input_type -> gust.v1.ListTokensRequest
-	3, // 4: gust.v1.TokenService.RevokeToken:input_type -> gust.v1.RevokeTokenRequest
-	6, // 5: gust.v1.TokenService.CreateToken:output_type -> gust.v1.CreateTokenResponse
-	2, // 6: gust.v1.TokenService.ListTokens:output_type -> gust.v1.ListTokensResponse
-	4, // 7: gust.v1.TokenService.RevokeToken:output_type -> gust.v1.RevokeTokenResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
+	2, // 0: gust.v1.ListTokensResponse.tokens:type_name -> gust.v1.TokenInfo
+	2, // 1: gust.v1.RevokeTokenResponse.token:type_name -> gust.v1.TokenInfo
+	7, // 2: gust.v1.TokenService.CreateToken:input_type -> gust.v1.CreateTokenRequest
+	3, // 3: gust.v1.TokenService.ListTokens:input_type -> gust.v1.ListTokensRequest
+	5, // 4: gust.v1.TokenService.RevokeToken:input_type -> gust.v1.RevokeTokenRequest
+	0, // 5: gust.v1.TokenService.RotateRootToken:input_type -> gust.v1.RotateRootTokenRequest
+	8, // 6: gust.v1.TokenService.CreateToken:output_type -> gust.v1.CreateTokenResponse
+	4, // 7: gust.v1.TokenService.ListTokens:output_type -> gust.v1.ListTokensResponse
+	6, // 8: gust.v1.TokenService.RevokeToken:output_type -> gust.v1.RevokeTokenResponse
+	1, // 9: gust.v1.TokenService.RotateRootToken:output_type -> gust.v1.RotateRootTokenResponse
+	6, // [6:10] is the sub-list for method output_type
+	2, // [2:6] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
 	2, // [2:2] is the sub-list for extension extendee
 	0, // [0:2] is the sub-list for field type_name
@@ -459,7 +568,7 @@ func file_gust_v1_token_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_v1_token_proto_rawDesc), len(file_gust_v1_token_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TokenService_CreateToken_FullMethodName = "/gust.v1.TokenService/CreateToken"
-	TokenService_ListTokens_FullMethodName  = "/gust.v1.TokenService/ListTokens"
-	TokenService_RevokeToken_FullMethodName = "/gust.v1.TokenService/RevokeToken"
+	TokenService_CreateToken_FullMethodName     = "/gust.v1.TokenService/CreateToken"
+	TokenService_ListTokens_FullMethodName      = "/gust.v1.TokenService/ListTokens"
+	TokenService_RevokeToken_FullMethodName     = "/gust.v1.TokenService/RevokeToken"
+	TokenService_RotateRootToken_FullMethodName = "/gust.v1.TokenService/RotateRootToken"
 )
 
 // TokenServiceClient is the client API for TokenService service.
@@ -39,6 +40,9 @@ type TokenServiceClient interface {
 	// RevokeToken removes a tenant's token: every coordinator refuses it once
 	// the revocation has replicated to it. The root token cannot be revoked.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
+	// RotateRootToken replaces the root token with a new one, returned once:
+	// the old one is refused from then on.
+	RotateRootToken(ctx context.Context, in *RotateRootTokenRequest, opts ...grpc.CallOption) (*RotateRootTokenResponse, error)
 }
 
 type tokenServiceClient struct {
@@ -79,6 +83,16 @@ func (c *tokenServiceClient) RevokeToken(ctx context.Context, in *RevokeTokenReq
 	return out, nil
 }
 
+func (c *tokenServiceClient) RotateRootToken(ctx context.Context, in *RotateRootTokenRequest, opts ...grpc.CallOption) (*RotateRootTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateRootTokenResponse)
+	err := c.cc.Invoke(ctx, TokenService_RotateRootToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TokenServiceServer is the server API for TokenService service.
 // All implementations must embed UnimplementedTokenServiceServer
 // for forward compatibility.
@@ -94,6 +108,9 @@ type TokenServiceServer interface {
 	// RevokeToken removes a tenant's token: every coordinator refuses it once
 	// the revocation has replicated to it. The root token cannot be revoked.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
+	// RotateRootToken replaces the root token with a new one, returned once:
+	// the old one is refused from then on.
+	RotateRootToken(context.Context, *RotateRootTokenRequest) (*RotateRootTokenResponse, error)
 	mustEmbedUnimplementedTokenServiceServer()
 }
 
@@ -112,6 +129,9 @@ func (UnimplementedTokenServiceServer) ListTokens(context.Context, *ListTokensRe
 }
 func (UnimplementedTokenServiceServer) RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedTokenServiceServer) RotateRootToken(context.Context, *RotateRootTokenRequest) (*RotateRootTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateRootToken not implemented")
 }
 func (UnimplementedTokenServiceServer) mustEmbedUnimplementedTokenServiceServer() {}
 func (UnimplementedTokenServiceServer) testEmbeddedByValue()                      {}
@@ -188,6 +208,24 @@ func _TokenService_RevokeToken_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TokenService_RotateRootToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateRootTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TokenServiceServer).RotateRootToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TokenService_RotateRootToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TokenServiceServer).RotateRootToken(ctx, req.(*RotateRootTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TokenService_ServiceDesc is the grpc.ServiceDesc for TokenService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -206,6 +244,10 @@ var TokenService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeToken",
 			Handler:    _TokenService_RevokeToken_Handler,
+		},
+		{
+			MethodName: "RotateRootToken",
+			Handler:    _TokenService_RotateRootToken_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1481,6 +1481,60 @@ func (x *PutToken) GetToken() *Token {
 	return nil
 }
 
+// RotateRoot replaces the root token: old_hash must be the current root
+// token's, so of two rotations at once only one takes effect.
+type RotateRoot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OldHash       []byte                 `protobuf:"bytes,1,opt,name=old_hash,json=oldHash,proto3" json:"old_hash,omitempty"`
+	Token         *Token                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRoot) Reset() {
+	*x = RotateRoot{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRoot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRoot) ProtoMessage() {}
+
+func (x *RotateRoot) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRoot.ProtoReflect.Descriptor instead.
+func (*RotateRoot) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RotateRoot) GetOldHash() []byte {
+	if x != nil {
+		return x.OldHash
+	}
+	return nil
+}
+
+func (x *RotateRoot) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 // DeleteToken revokes a tenant's token. The root token cannot be revoked.
 type DeleteToken struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1492,7 +1546,7 @@ type DeleteToken struct {
 
 func (x *DeleteToken) Reset() {
 	*x = DeleteToken{}
-	mi := &file_gust_raft_v1_commands_proto_msgTypes[25]
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1558,7 @@ func (x *DeleteToken) String() string {
 func (*DeleteToken) ProtoMessage() {}
 
 func (x *DeleteToken) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_raft_v1_commands_proto_msgTypes[25]
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1571,7 @@ func (x *DeleteToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteToken.ProtoReflect.Descriptor instead.
 func (*DeleteToken) Descriptor() ([]byte, []int) {
-	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{25}
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeleteToken) GetHash() []byte {
@@ -1628,7 +1682,11 @@ const file_gust_raft_v1_commands_proto_rawDesc = "" +
 	"\x04root\x18\x03 \x01(\bR\x04root\x12*\n" +
 	"\x11created_unix_nano\x18\x04 \x01(\x03R\x0fcreatedUnixNano\"5\n" +
 	"\bPutToken\x12)\n" +
-	"\x05token\x18\x01 \x01(\v2\x13.gust.raft.v1.TokenR\x05token\"!\n" +
+	"\x05token\x18\x01 \x01(\v2\x13.gust.raft.v1.TokenR\x05token\"R\n" +
+	"\n" +
+	"RotateRoot\x12\x19\n" +
+	"\bold_hash\x18\x01 \x01(\fR\aoldHash\x12)\n" +
+	"\x05token\x18\x02 \x01(\v2\x13.gust.raft.v1.TokenR\x05token\"!\n" +
 	"\vDeleteToken\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\fR\x04hashB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
 
@@ -1644,7 +1702,7 @@ func file_gust_raft_v1_commands_proto_rawDescGZIP() []byte {
 	return file_gust_raft_v1_commands_proto_rawDescData
 }
 
-var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*PutFunction)(nil),            // 0: gust.raft.v1.PutFunction
 	(*DeleteFunction)(nil),         // 1: gust.raft.v1.DeleteFunction
@@ -1671,28 +1729,30 @@ var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*AppliedIndex)(nil),           // 22: gust.raft.v1.AppliedIndex
 	(*Token)(nil),                  // 23: gust.raft.v1.Token
 	(*PutToken)(nil),               // 24: gust.raft.v1.PutToken
-	(*DeleteToken)(nil),            // 25: gust.raft.v1.DeleteToken
-	(*v1.Function)(nil),            // 26: gust.v1.Function
-	(*v1.Alias)(nil),               // 27: gust.v1.Alias
-	(*v1.Invocation)(nil),          // 28: gust.v1.Invocation
+	(*RotateRoot)(nil),             // 25: gust.raft.v1.RotateRoot
+	(*DeleteToken)(nil),            // 26: gust.raft.v1.DeleteToken
+	(*v1.Function)(nil),            // 27: gust.v1.Function
+	(*v1.Alias)(nil),               // 28: gust.v1.Alias
+	(*v1.Invocation)(nil),          // 29: gust.v1.Invocation
 }
 var file_gust_raft_v1_commands_proto_depIdxs = []int32{
-	26, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
+	27, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
 	5,  // 1: gust.raft.v1.GrantLeases.leases:type_name -> gust.raft.v1.Lease
-	27, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
-	28, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
-	28, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
+	28, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
+	29, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
+	29, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
 	14, // 5: gust.raft.v1.PutSchedule.schedule:type_name -> gust.raft.v1.Schedule
-	28, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
-	28, // 7: gust.raft.v1.EnqueueEvents.invocations:type_name -> gust.v1.Invocation
-	28, // 8: gust.raft.v1.Invocations.invocations:type_name -> gust.v1.Invocation
+	29, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
+	29, // 7: gust.raft.v1.EnqueueEvents.invocations:type_name -> gust.v1.Invocation
+	29, // 8: gust.raft.v1.Invocations.invocations:type_name -> gust.v1.Invocation
 	12, // 9: gust.raft.v1.FinishAttempts.attempts:type_name -> gust.raft.v1.FinishAttempt
 	23, // 10: gust.raft.v1.PutToken.token:type_name -> gust.raft.v1.Token
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	23, // 11: gust.raft.v1.RotateRoot.token:type_name -> gust.raft.v1.Token
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_gust_raft_v1_commands_proto_init() }
@@ -1706,7 +1766,7 @@ func file_gust_raft_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_raft_v1_commands_proto_rawDesc), len(file_gust_raft_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
