@@ -12,7 +12,8 @@ import (
 // id) catch up with the leader through it: a flood of misses then costs the
 // leader one call per round trip rather than one per request.
 type rounds struct {
-	fn func(context.Context) error // bounds its own time; runs detached from any caller
+	fn   func(context.Context) error // bounds its own time; runs detached from any caller
+	base context.Context             // fn's context: the owner's lifetime (nil: Background)
 
 	mu      sync.Mutex
 	running *round // under way
@@ -54,8 +55,12 @@ func (r *rounds) wait(ctx context.Context) error {
 
 // run runs rd, then each round that was asked for while the last one ran.
 func (r *rounds) run(rd *round) {
+	ctx := r.base
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	for rd != nil {
-		rd.err = r.fn(context.Background())
+		rd.err = r.fn(ctx)
 		close(rd.done)
 		r.mu.Lock()
 		rd, r.next = r.next, nil

@@ -91,6 +91,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	fns.quotas = c.quotas
 	ctx, stop := context.WithCancel(context.Background())
 	c.ctx, c.stop = ctx, stop
+	c.write.catchUps.base = ctx // no catch-up outlives Shutdown
 	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, wake: make(chan struct{}, 1)}
 	iv.enqueue = newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitEvents)
 	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, log: cfg.Logger, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}

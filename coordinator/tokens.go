@@ -115,6 +115,13 @@ func (t *tokens) revoke(ctx context.Context, idOrToken string) (*raftv1.Token, e
 
 // rotateRoot replaces the root token and returns the new one, and the
 // root token file it rewrote if this coordinator keeps one.
+//
+// Losing the new token once the rotation commits would lock root out for
+// good (nothing can add a second root), so nothing may lose it: with a
+// token file, the new token is written beside it (root.token.next) before
+// the commit; a failed write is checked against the store, since a write
+// can fail after it committed; and when the outcome cannot be known the
+// error carries the new token, for the root caller alone.
 func (t *tokens) rotateRoot(ctx context.Context) (tok, file string, err error) {
 	var old *raftv1.Token
 	for _, st := range t.store.Tokens() {
@@ -128,19 +135,40 @@ func (t *tokens) rotateRoot(ctx context.Context) (tok, file string, err error) {
 	if tok, err = auth.NewToken(); err != nil {
 		return "", "", err
 	}
+	path, _ := t.file.Load().(string)
+	if _, statErr := os.Stat(path); path == "" || statErr != nil {
+		path = "" // this coordinator keeps no token file
+	}
+	if path != "" {
+		if err := writeTokenFile(path+".next", tok); err != nil {
+			return "", "", err
+		}
+	}
 	err = t.write.apply(ctx, raftstore.Command{Type: raftstore.CmdRotateRoot, Msg: &raftv1.RotateRoot{OldHash: old.GetHash(),
 		Token: &raftv1.Token{Hash: auth.Hash(tok), Root: true, CreatedUnixNano: t.now().UnixNano()}}}, nil)
 	if err != nil {
-		return "", "", named(err, "")
-	}
-	// The old token in the file would no longer work: put the new one there.
-	if path, _ := t.file.Load().(string); path != "" {
-		if _, statErr := os.Stat(path); statErr == nil {
-			if err := writeTokenFile(path, tok); err != nil {
-				return tok, "", fmt.Errorf("root token rotated, but %w (the new token is in this answer)", err)
+		switch cerr := t.write.catchUp(ctx); {
+		case cerr == nil:
+			if _, ok := t.store.Token(auth.Hash(tok)); !ok { // it did not commit: the old token stands
+				if path != "" {
+					_ = os.Remove(path + ".next")
+				}
+				return "", "", named(err, "")
 			}
-			file = path
+			// It committed after all.
+		case path != "":
+			return "", "", apierr.New(apierr.ResourceNotReady, "the rotation may or may not have committed (%v); "+
+				"if the old root token is refused, the new one is in %s.next", err, path)
+		default:
+			return "", "", apierr.New(apierr.ResourceNotReady, "the rotation may or may not have committed (%v); "+
+				"if the old root token is refused, the new one is %s", err, tok)
 		}
+	}
+	if path != "" {
+		if err := os.Rename(path+".next", path); err != nil {
+			return tok, "", fmt.Errorf("root token rotated, but move it to %s: %w (the new token is in this answer)", path, err)
+		}
+		file = path
 	}
 	return tok, file, nil
 }
@@ -168,7 +196,7 @@ func tokenInfo(t *raftv1.Token) *gustv1.TokenInfo {
 // token nobody has. Call it on the bootstrapping coordinator once it
 // leads; elsewhere (or with a root token stored) it does nothing.
 func (c *Coordinator) EnsureRootToken(ctx context.Context, dataDir string) error {
-	c.tokens.file.Store(filepath.Join(dataDir, RootTokenFile)) // kept up to date by rotations here
+	c.KeepRootTokenFile(dataDir)
 	if !c.cfg.Auth || !c.raft.IsLeader() {
 		return nil
 	}
@@ -196,6 +224,12 @@ func (c *Coordinator) EnsureRootToken(ctx context.Context, dataDir string) error
 	}
 	c.log.Info("root token written", "path", path)
 	return nil
+}
+
+// KeepRootTokenFile names the data dir whose root token file, if there is
+// one, rotations through this coordinator rewrite.
+func (c *Coordinator) KeepRootTokenFile(dataDir string) {
+	c.tokens.file.Store(filepath.Join(dataDir, RootTokenFile))
 }
 
 // tokenServer serves TokenService (root only: the tenancy interceptor

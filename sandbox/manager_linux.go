@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -108,8 +110,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	if err := weighParent(cfg.CgroupParent); err != nil {
 		cfg.Logger.Warn("sandbox parent cgroup: cpu weight not set; functions may starve under load", "err", err)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, uids: newUIDPool()}
-	if m.tmp, err = newTmpDisks(filepath.Clean(cfg.StateDir) + "-tmp"); err != nil {
+	seed := sha256.Sum256([]byte(cfg.CgroupParent)) // one per worker
+	m := &Manager{cfg: cfg, log: cfg.Logger, uids: newUIDPool(uidLockDir, binary.BigEndian.Uint64(seed[:8]))}
+	if m.tmp, err = newTmpDisks(filepath.Clean(cfg.StateDir)+"-tmp", cfg.StemTmpMB); err != nil {
 		m.log.Warn("sandbox /tmp is a tmpfs, which counts against each function's memory", "err", err)
 	}
 	return m, nil
@@ -160,7 +163,7 @@ func (m *Manager) create(ctx context.Context, spec Spec, stdin *os.File, extra [
 		spec.TmpMB = 512
 	}
 	var disk *tmpDisk
-	if m.tmp != nil {
+	if m.tmp != nil && m.tmp.fits(spec.TmpMB, m.log) {
 		if disk, err = m.tmp.make(spec.ID, spec.TmpMB); err != nil {
 			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,9 +38,15 @@ type extent struct {
 	data []byte
 }
 
-// newTmpDisks reports why disk-backed /tmp cannot work here (no loop
-// devices, as in most containers), in which case the caller keeps tmpfs.
-func newTmpDisks(dir string) (*tmpDisks, error) {
+// minTmpMB is the smallest ext4 image ext4.Create makes; a smaller /tmp
+// is a tmpfs.
+const minTmpMB = 64
+
+// newTmpDisks reports why disk-backed /tmp cannot work here, in which case
+// the caller keeps tmpfs: no loop devices (most containers), too few
+// device nodes, or a kernel without LOOP_CONFIGURE (before 5.8). It makes
+// and attaches one /tmp of sizeMB to find out.
+func newTmpDisks(dir string, sizeMB int) (*tmpDisks, error) {
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("loop devices: %w", err)
@@ -54,7 +61,33 @@ func newTmpDisks(dir string) (*tmpDisks, error) {
 			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
-	return &tmpDisks{dir: dir, templates: map[int][]extent{}}, nil
+	d := &tmpDisks{dir: dir, templates: map[int][]extent{}}
+	probe, err := d.make("probe", max(sizeMB, minTmpMB))
+	if err != nil {
+		return nil, err
+	}
+	probe.release()
+	return d, nil
+}
+
+// fits reports whether a /tmp of sizeMB should be a disk: big enough for
+// ext4, and with room for it on the disk under dir. A sandbox whose /tmp
+// does not fit gets a tmpfs (its memory then bounds it) rather than
+// letting one more image fill the worker's disk.
+func (d *tmpDisks) fits(sizeMB int, log *slog.Logger) bool {
+	if sizeMB < minTmpMB {
+		return false
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(d.dir, &st); err != nil {
+		return true // make will say what is wrong
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if free < 2*int64(sizeMB)<<20 {
+		log.Warn("sandbox /tmp is a tmpfs: too little disk left for its image", "dir", d.dir, "free_mb", free>>20, "tmp_mb", sizeMB)
+		return false
+	}
+	return true
 }
 
 // tmpDisk is one sandbox's /tmp: the loop device to mount, held open until
@@ -145,6 +178,16 @@ func prepareRoot(img, mnt string) (err error) {
 	}
 	if err := os.Remove(filepath.Join(mnt, "lost+found")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	// On the image before the unmount: a sandbox being made meanwhile may
+	// hold a copy of this mount, and then the unmount flushes nothing.
+	root, err := os.Open(mnt)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := unix.Syncfs(int(root.Fd())); err != nil {
+		return fmt.Errorf("sync: %w", err)
 	}
 	return nil
 }

@@ -128,6 +128,9 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	}
 	n := &Coordinator{Coordinator: c, Store: store, Gossip: g, served: make(chan error, 1)}
 	go func() { n.served <- c.Serve() }()
+	// Rotations through this coordinator rewrite the root token file, if
+	// it has one: from now, not once a leader is known.
+	c.KeepRootTokenFile(dataDir)
 	if cfg.Auth && cfg.Bootstrap {
 		go ensureRootToken(c, store, dataDir, log)
 	}

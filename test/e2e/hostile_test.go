@@ -342,6 +342,7 @@ func testInfiniteLoop(t *testing.T, d *daemon, _ string) {
 // sandbox serves on, and once it is gone nothing of its /tmp (its loop
 // device and image) is left on the host.
 func testFillTmp(t *testing.T, d *daemon, _ string) {
+	testutil.RequireLoopDevices(t)
 	fn := "hostile-filltmp"
 	d.deploy(t, fn, bin.probeZip, "--memory-mb", "128", "--timeout", "20s")
 	e := d.mustInvokeJSON(t, fn, `{"action":"filltmp"}`)
