@@ -57,6 +57,8 @@ type InvokeRequest struct {
 	// OnStart, if set, is called once the invocation has a sandbox, before
 	// it is delivered: after that, the invocation must not be placed again.
 	OnStart func(sandbox string, cold bool)
+
+	redelivered bool // once: sent again after a sandbox died before taking it
 }
 
 // InvokeResult is what happened. Function errors are results, not errors.

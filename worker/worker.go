@@ -194,6 +194,13 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 		inst.coldReason = reason
 	}
 	res := w.run(ctx, inst, req)
+	if res == nil {
+		// The sandbox died before its process took the event (it crashed
+		// after answering the last one): nothing ran, so a fresh sandbox
+		// gets it, as Lambda never hands an event to a dead one.
+		req.redelivered, req.WarmOnly = true, false
+		return w.Invoke(ctx, req)
+	}
 	res.ColdStart = cold
 	if cold {
 		res.InitDuration = inst.initDuration
@@ -202,7 +209,9 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	return res, nil
 }
 
-// run delivers the invocation and classifies what came back.
+// run delivers the invocation and classifies what came back; nil means the
+// sandbox had died before its process took the event (retired here), and
+// the invocation is the caller's to send again.
 func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *InvokeResult {
 	fn := req.Function
 	timeout := fn.Timeout
@@ -245,6 +254,10 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 		res.FunctionError, res.Payload, keep = FunctionErrorUnhandled, out.Payload, false
 	case err == nil:
 		res.FunctionError, res.Payload = FunctionErrorHandled, out.Payload
+	case inst.exitCtx.Err() != nil && errors.Is(err, runtimeapi.ErrNotDelivered) && !req.redelivered:
+		<-inst.sb.Exited()
+		w.retire(inst)
+		return nil
 	case inst.exitCtx.Err() != nil:
 		// The process died under the invocation: crash or OOM kill.
 		<-inst.sb.Exited()

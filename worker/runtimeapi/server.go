@@ -40,6 +40,10 @@ var ErrClosed = errors.New("runtimeapi: server closed")
 // a sandbox runs one invocation at a time.
 var ErrBusy = errors.New("runtimeapi: another invocation is in progress")
 
+// ErrNotDelivered wraps the error of an Invoke whose event no GET /next
+// took: the function never saw it, so it may be sent elsewhere.
+var ErrNotDelivered = errors.New("runtimeapi: the event was never delivered")
+
 // Invocation is one event handed to the runtime.
 type Invocation struct {
 	// RequestID identifies the invocation; the runtime echoes it in the URL
@@ -312,6 +316,7 @@ func (s *Server) finish(ctx context.Context, c *call) (Result, error) {
 	if c.state == stateAnswered {
 		return c.result, nil
 	}
+	delivered := c.state != stateQueued
 	c.state = stateAbandoned
 	// Drop it if no GET /next took it; a handler that already took it sees
 	// the abandoned state and goes back to waiting.
@@ -319,14 +324,19 @@ func (s *Server) finish(ctx context.Context, c *call) (Result, error) {
 	case <-s.queue:
 	default:
 	}
+	var err error
 	switch {
 	case s.closed:
-		return Result{}, ErrClosed
+		err = ErrClosed
 	case s.initErr != nil:
-		return Result{}, s.initErr
+		err = s.initErr
 	default:
-		return Result{}, ctx.Err()
+		err = ctx.Err()
 	}
+	if !delivered {
+		err = fmt.Errorf("%w: %w", ErrNotDelivered, err)
+	}
+	return Result{}, err
 }
 
 // Close stops serving: the listener and every connection are closed, which

@@ -920,3 +920,25 @@ func TestReadBodyNeverExceedsLimit(t *testing.T) {
 		t.Error("body shorter than Content-Length: want an error")
 	}
 }
+
+// TestNotDelivered: an Invoke that ends before any GET /next took its
+// event says so (the worker may send it elsewhere); one that ends after
+// the runtime took it does not.
+func TestNotDelivered(t *testing.T) {
+	h := newHarness(t, Options{})
+	ctx, cancel := context.WithCancel(testContext(t))
+	done := h.invokeAsync(ctx, inv("never-taken", `{}`))
+	waitFor(t, "the invocation queued", func() bool { h.s.mu.Lock(); defer h.s.mu.Unlock(); return h.s.current != nil })
+	cancel()
+	if o := wait(t, done); !errors.Is(o.err, ErrNotDelivered) || !errors.Is(o.err, context.Canceled) {
+		t.Fatalf("Invoke never taken, cancelled: %v, want ErrNotDelivered and context.Canceled", o.err)
+	}
+
+	ctx, cancel = context.WithCancel(testContext(t))
+	done = h.invokeAsync(ctx, inv("taken", `{}`))
+	h.next() // the runtime takes it, and never answers
+	cancel()
+	if o := wait(t, done); errors.Is(o.err, ErrNotDelivered) || !errors.Is(o.err, context.Canceled) {
+		t.Fatalf("Invoke taken, cancelled: %v, want context.Canceled without ErrNotDelivered", o.err)
+	}
+}
