@@ -48,6 +48,14 @@ func (t *tokens) enabled() bool {
 	return false
 }
 
+// requireAuth refuses to make tokens on a cluster that does not check them.
+func (t *tokens) requireAuth() error {
+	if !t.enabled() {
+		return apierr.New(apierr.InvalidParameterValue, "auth is off on this cluster: start its coordinators with --auth")
+	}
+	return nil
+}
+
 // lookup finds a token's principal. A miss first catches up with the
 // leader: a token made a moment ago through another coordinator may not
 // have reached this replica yet.
@@ -240,8 +248,8 @@ type tokenServer struct {
 }
 
 func (s *tokenServer) CreateToken(ctx context.Context, req *gustv1.CreateTokenRequest) (*gustv1.CreateTokenResponse, error) {
-	if !s.c.tokens.enabled() {
-		return nil, toStatus(s.c.log, apierr.New(apierr.InvalidParameterValue, "auth is off on this cluster: start its coordinators with --auth"))
+	if err := s.c.tokens.requireAuth(); err != nil {
+		return nil, toStatus(s.c.log, err)
 	}
 	if !tenant.Valid(req.GetTenant()) {
 		return nil, toStatus(s.c.log, apierr.New(apierr.InvalidParameterValue,
@@ -268,8 +276,8 @@ func (s *tokenServer) ListTokens(ctx context.Context, req *gustv1.ListTokensRequ
 }
 
 func (s *tokenServer) RotateRootToken(ctx context.Context, _ *gustv1.RotateRootTokenRequest) (*gustv1.RotateRootTokenResponse, error) {
-	if !s.c.tokens.enabled() {
-		return nil, toStatus(s.c.log, apierr.New(apierr.InvalidParameterValue, "auth is off on this cluster: start its coordinators with --auth"))
+	if err := s.c.tokens.requireAuth(); err != nil {
+		return nil, toStatus(s.c.log, err)
 	}
 	tok, file, err := s.c.tokens.rotateRoot(ctx)
 	if err != nil && tok == "" {

@@ -407,7 +407,7 @@ func TestSandboxTmpDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Destroy()
-	loops := loopsBacking("/tmpdisk.img")
+	loops := testutil.LoopDevices("/tmpdisk.img")
 	if len(loops) != 1 {
 		t.Fatalf("loop devices backed by the sandbox's image: %v, want one", loops)
 	}
@@ -421,18 +421,6 @@ func TestSandboxTmpDisk(t *testing.T) {
 	if err := s.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 10*time.Second, func() bool { return len(loopsBacking("/tmpdisk.img")) == 0 },
-		"loop device %v still attached after Destroy", loopsBacking("/tmpdisk.img"))
-}
-
-// loopsBacking lists the loop devices whose backing file's path contains s.
-func loopsBacking(s string) []string {
-	files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
-	var out []string
-	for _, f := range files {
-		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), s) {
-			out = append(out, filepath.Base(filepath.Dir(filepath.Dir(f))))
-		}
-	}
-	return out
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(testutil.LoopDevices("/tmpdisk.img")) == 0 },
+		"loop device %v still attached after Destroy", testutil.LoopDevices("/tmpdisk.img"))
 }

@@ -222,7 +222,8 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if _, err := advertised("grpc", cfg.GRPCAddr, cfg.Advertise); err != nil {
+	adv, err := advertised("grpc", cfg.GRPCAddr, cfg.Advertise)
+	if err != nil {
 		return nil, err
 	}
 	n := &Worker{served: make(chan error, 1)}
@@ -251,13 +252,9 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 		return nil, fmt.Errorf("listen grpc: %w", err)
 	}
 	n.addr = ln.Addr().String()
-	// The port as bound (the address may have asked for port 0), the host
-	// as given or advertised.
+	// The port as bound: the address may have asked for port 0.
+	host, _, _ := net.SplitHostPort(adv)
 	_, port, _ := net.SplitHostPort(n.addr)
-	host, _, _ := net.SplitHostPort(cfg.GRPCAddr)
-	if cfg.Advertise != "" {
-		host = cfg.Advertise
-	}
 	n.advertised = net.JoinHostPort(host, port)
 	go func() { n.served <- n.grpc.Serve(ln) }()
 	if cfg.HTTPAddr != "" {

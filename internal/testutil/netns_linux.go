@@ -67,19 +67,3 @@ func loopbackUp() error {
 	}
 	return nil
 }
-
-// RequireLoopDevices skips a test of disk-backed /tmp where the host has
-// no loop devices (sandboxes then use a tmpfs, by design), except under
-// CI=true, whose machine has them: there it fails.
-func RequireLoopDevices(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
-	if err == nil {
-		f.Close()
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("no loop devices (%v), and CI=true: refusing to skip", err)
-	}
-	t.Skipf("no loop devices: %v", err)
-}

@@ -547,14 +547,9 @@ func (r *run) checkLeaks() {
 	// which the kernel finishes a moment after the processes.
 	loops := func() []string {
 		var out []string
-		files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			for _, d := range dirs {
-				if strings.Contains(string(b), d) {
-					out = append(out, "loop device "+filepath.Base(filepath.Dir(filepath.Dir(f)))+" on "+strings.TrimSpace(string(b)))
-					break
-				}
+		for _, d := range dirs {
+			for _, l := range testutil.LoopDevices(d) {
+				out = append(out, "loop device "+l+" backed by an image under "+d)
 			}
 		}
 		return out

@@ -374,16 +374,7 @@ func testFillTmp(t *testing.T, d *daemon, _ string) {
 }
 
 // tmpLoops lists the loop devices still backed by sandbox id's /tmp image.
-func tmpLoops(id string) []string {
-	files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
-	var out []string
-	for _, f := range files {
-		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "/"+id+".img") {
-			out = append(out, filepath.Base(filepath.Dir(filepath.Dir(f))))
-		}
-	}
-	return out
-}
+func tmpLoops(id string) []string { return testutil.LoopDevices("/" + id + ".img") }
 
 // testPerUserLimits: the kernel's per-user limits are each sandbox's own,
 // since each runs as a uid of its own. One function takes every inotify
