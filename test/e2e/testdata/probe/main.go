@@ -50,7 +50,14 @@ type Event struct {
 	// destination record; "echo" logs them.
 	RequestContext map[string]any  `json:"requestContext,omitempty"`
 	RequestPayload json.RawMessage `json:"requestPayload,omitempty"`
+	// Args are an extra action's own arguments (see extraActions).
+	Args json.RawMessage `json:"args,omitempty"`
 }
+
+// extraActions are actions defined in files of their own (attack_*.go),
+// each registered from an init function, so that suites can add probes
+// without editing the switch in handle.
+var extraActions = map[string]func(ctx context.Context, e Event) (any, error){}
 
 // counter counts invocations served by this process: kept across warm
 // invocations, reset by a cold start.
@@ -156,6 +163,9 @@ func handle(ctx context.Context, e Event) (any, error) {
 		return map[string]any{"released": true}, nil
 	case "inotify-one":
 		return inotifyOne(), nil
+	}
+	if f, ok := extraActions[e.Action]; ok {
+		return f(ctx, e)
 	}
 	return nil, fmt.Errorf("unknown action %q", e.Action)
 }
