@@ -18,6 +18,8 @@ import (
 // state is everything the log builds. Each domain keeps its own fields and
 // its own snapshot records.
 type state struct {
+	// index is the Raft index of the command being applied.
+	index     uint64
 	functions functionState
 	quota     quotaState
 	events    eventState
@@ -55,6 +57,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		panic(fmt.Sprintf("raftstore: unknown command type %d at index %d", l.Data[0], l.Index))
 	}
 	f.mu.Lock()
+	f.st.index = l.Index
 	res := a(f.st, l.Data[1:])
 	f.mu.Unlock()
 	f.setApplied(l.Index)

@@ -35,8 +35,10 @@ func applyPutFunction(s *state, body []byte) any {
 	}
 	if prev, ok := s.functions.byName[name]; ok {
 		fn.Revision = prev.GetRevision() + 1
+		fn.Incarnation = prev.GetIncarnation()
 	} else {
 		fn.Revision = 1
+		fn.Incarnation = s.index
 	}
 	s.functions.byName[name] = fn
 	return proto.Clone(fn)

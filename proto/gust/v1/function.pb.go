@@ -809,7 +809,11 @@ type Function struct {
 	// Revision changes whenever code or configuration changes.
 	Revision uint64 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
 	// Description is set when a version is published.
-	Description   string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	// Incarnation is the Raft index at which the function was created: a
+	// function deleted and created again gets a new one, so nothing kept
+	// for the old function (a warm sandbox) ever serves the new one.
+	Incarnation   uint64 `protobuf:"varint,8,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -891,6 +895,13 @@ func (x *Function) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *Function) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
 }
 
 // UploadCodeRequest is one chunk of a code zip.
@@ -1773,7 +1784,7 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
-	"\f_max_retries\"\x92\x02\n" +
+	"\f_max_retries\"\xb4\x02\n" +
 	"\bFunction\x12/\n" +
 	"\x06config\x18\x01 \x01(\v2\x17.gust.v1.FunctionConfigR\x06config\x12\x1f\n" +
 	"\vcode_digest\x18\x02 \x01(\tR\n" +
@@ -1782,7 +1793,8 @@ const file_gust_v1_function_proto_rawDesc = "" +
 	"\aversion\x18\x04 \x01(\tR\aversion\x12?\n" +
 	"\rlast_modified\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\flastModified\x12\x1a\n" +
 	"\brevision\x18\x06 \x01(\x04R\brevision\x12 \n" +
-	"\vdescription\x18\a \x01(\tR\vdescription\")\n" +
+	"\vdescription\x18\a \x01(\tR\vdescription\x12 \n" +
+	"\vincarnation\x18\b \x01(\x04R\vincarnation\")\n" +
 	"\x11UploadCodeRequest\x12\x14\n" +
 	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"e\n" +
 	"\x12UploadCodeResponse\x12\x16\n" +

@@ -258,15 +258,18 @@ func (x *ProvisionResponse) GetStarted() int32 {
 
 // FunctionSpec is what a worker needs to run one function version.
 type FunctionSpec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Revision      uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
-	CodeDigest    string                 `protobuf:"bytes,4,opt,name=code_digest,json=codeDigest,proto3" json:"code_digest,omitempty"`
-	Handler       string                 `protobuf:"bytes,5,opt,name=handler,proto3" json:"handler,omitempty"`
-	MemoryMb      int32                  `protobuf:"varint,6,opt,name=memory_mb,json=memoryMb,proto3" json:"memory_mb,omitempty"`
-	TimeoutMs     int64                  `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
-	Environment   map[string]string      `protobuf:"bytes,8,rep,name=environment,proto3" json:"environment,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version     string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Revision    uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	CodeDigest  string                 `protobuf:"bytes,4,opt,name=code_digest,json=codeDigest,proto3" json:"code_digest,omitempty"`
+	Handler     string                 `protobuf:"bytes,5,opt,name=handler,proto3" json:"handler,omitempty"`
+	MemoryMb    int32                  `protobuf:"varint,6,opt,name=memory_mb,json=memoryMb,proto3" json:"memory_mb,omitempty"`
+	TimeoutMs   int64                  `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	Environment map[string]string      `protobuf:"bytes,8,rep,name=environment,proto3" json:"environment,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Incarnation is gust.v1.Function's: it changes when a function is
+	// deleted and created again under its name.
+	Incarnation   uint64 `protobuf:"varint,9,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,6 +358,13 @@ func (x *FunctionSpec) GetEnvironment() map[string]string {
 		return x.Environment
 	}
 	return nil
+}
+
+func (x *FunctionSpec) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
 }
 
 // InvokeRequest asks a worker to run one invocation.
@@ -1437,7 +1447,7 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\ahold_ms\x18\x03 \x01(\x03R\x06holdMs\"I\n" +
 	"\x11ProvisionResponse\x12\x1a\n" +
 	"\bexisting\x18\x01 \x01(\x05R\bexisting\x12\x18\n" +
-	"\astarted\x18\x02 \x01(\x05R\astarted\"\xde\x02\n" +
+	"\astarted\x18\x02 \x01(\x05R\astarted\"\x80\x03\n" +
 	"\fFunctionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
@@ -1448,7 +1458,8 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\tmemory_mb\x18\x06 \x01(\x05R\bmemoryMb\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\a \x01(\x03R\ttimeoutMs\x12M\n" +
-	"\venvironment\x18\b \x03(\v2+.gust.node.v1.FunctionSpec.EnvironmentEntryR\venvironment\x1a>\n" +
+	"\venvironment\x18\b \x03(\v2+.gust.node.v1.FunctionSpec.EnvironmentEntryR\venvironment\x12 \n" +
+	"\vincarnation\x18\t \x01(\x04R\vincarnation\x1a>\n" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x01\n" +
