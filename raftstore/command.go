@@ -34,6 +34,8 @@ const (
 	CmdPutToken               CommandType = 19
 	CmdDeleteToken            CommandType = 20
 	CmdRotateRoot             CommandType = 21
+	CmdClaimCode              CommandType = 22
+	CmdSetTenantCaps          CommandType = 23
 )
 
 // Command is one typed change to apply through Raft.

@@ -24,10 +24,12 @@ type state struct {
 	quota     quotaState
 	events    eventState
 	tokens    tokenState
+	code      codeState
 }
 
 func newState() *state {
-	return &state{functions: newFunctionState(), quota: newQuotaState(), events: newEventState(), tokens: newTokenState()}
+	return &state{functions: newFunctionState(), quota: newQuotaState(), events: newEventState(), tokens: newTokenState(),
+		code: newCodeState()}
 }
 
 // fsm adapts state to raft.FSM. Readers take mu for reading; the single
@@ -104,6 +106,8 @@ const (
 	recSchedule    recordType = 9
 	recApplied     recordType = 10
 	recToken       recordType = 11
+	recCodeClaim   recordType = 12
+	recTenantCaps  recordType = 13
 )
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -114,6 +118,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	recs = f.st.quota.snapshot(recs)
 	recs = f.st.events.snapshot(recs)
 	recs = f.st.tokens.snapshot(recs)
+	recs = f.st.code.snapshot(recs)
 	// Snapshot runs on the FSM goroutine, so applied is the snapshot's own
 	// last command.
 	idx, err := proto.Marshal(&raftv1.AppliedIndex{Index: f.applied.Load()})
@@ -176,12 +181,14 @@ func (s *state) restore(t recordType, body []byte) error {
 	switch t {
 	case recFunction, recVersion, recAlias, recCounter:
 		return s.functions.restoreRecord(t, body)
-	case recAccount, recConcurrency, recLeases:
+	case recAccount, recConcurrency, recLeases, recTenantCaps:
 		return s.quota.restore(t, body)
 	case recEvent, recSchedule:
 		return s.events.restore(t, body)
 	case recToken:
 		return s.tokens.restore(body)
+	case recCodeClaim:
+		return s.code.restore(body)
 	default:
 		return fmt.Errorf("restore: unknown record type %d", t)
 	}

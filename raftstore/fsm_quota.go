@@ -14,6 +14,7 @@ func init() {
 	register(CmdSetAccountLimit, applySetAccountLimit)
 	register(CmdSetFunctionConcurrency, applySetFunctionConcurrency)
 	register(CmdGrantLeases, applyGrantLeases)
+	register(CmdSetTenantCaps, applySetTenantCaps)
 }
 
 // DefaultAccountLimit is Lambda's default account concurrency.
@@ -36,11 +37,12 @@ type quotaState struct {
 	concurrency  map[string]*raftv1.SetFunctionConcurrency
 	// leases: pool → coordinator → latest grant.
 	leases map[string]map[string]*raftv1.Lease
+	caps   map[string]*raftv1.TenantCaps // tenant → caps root set
 }
 
 func newQuotaState() quotaState {
 	return quotaState{accountLimit: map[string]int64{}, concurrency: map[string]*raftv1.SetFunctionConcurrency{},
-		leases: map[string]map[string]*raftv1.Lease{}}
+		leases: map[string]map[string]*raftv1.Lease{}, caps: map[string]*raftv1.TenantCaps{}}
 }
 
 func applySetAccountLimit(s *state, body []byte) any {
@@ -82,6 +84,24 @@ func applyGrantLeases(s *state, body []byte) any {
 	return nil
 }
 
+func applySetTenantCaps(s *state, body []byte) any {
+	var c raftv1.SetTenantCaps
+	mustUnmarshal(body, &c)
+	caps := c.GetCaps()
+	if caps.GetTenant() == "" {
+		return fmt.Errorf("tenant caps without a tenant: %w", ErrInvalid)
+	}
+	if caps.GetMaxReserved() < 0 || caps.GetMaxProvisioned() < 0 {
+		return fmt.Errorf("tenant %s: negative caps: %w", caps.GetTenant(), ErrInvalid)
+	}
+	if caps.MaxReserved == nil && caps.MaxProvisioned == nil {
+		delete(s.quota.caps, caps.GetTenant()) // back to the defaults
+		return nil
+	}
+	s.quota.caps[caps.GetTenant()] = caps
+	return nil
+}
+
 func (q *quotaState) snapshot(recs []record) []record {
 	add := func(t recordType, m proto.Message) {
 		body, err := proto.Marshal(m)
@@ -100,6 +120,9 @@ func (q *quotaState) snapshot(recs []record) []record {
 		for _, coord := range sortedKeys(q.leases[pool]) {
 			add(recLeases, &raftv1.GrantLeases{Coordinator: coord, Leases: []*raftv1.Lease{q.leases[pool][coord]}})
 		}
+	}
+	for _, t := range sortedKeys(q.caps) {
+		add(recTenantCaps, &raftv1.SetTenantCaps{Caps: q.caps[t]})
 	}
 	return recs
 }
@@ -120,6 +143,10 @@ func (q *quotaState) restore(t recordType, body []byte) error {
 			applySetFunctionConcurrency(tmp, body)
 		case recLeases:
 			applyGrantLeases(tmp, body)
+		case recTenantCaps:
+			if e, ok := applySetTenantCaps(tmp, body).(error); ok {
+				err = fmt.Errorf("restore tenant caps: %w", e)
+			}
 		}
 	}()
 	return err
@@ -137,6 +164,11 @@ type QuotaView struct {
 	Provisioned map[string]int64
 	// Leases maps pool → coordinator → latest grant.
 	Leases map[string]map[string]*raftv1.Lease
+	// MaxReserved and MaxProvisioned map tenants to the caps root set on
+	// the sums of their functions' reserved and provisioned concurrency;
+	// a tenant missing from a map has the default.
+	MaxReserved    map[string]int64
+	MaxProvisioned map[string]int64
 }
 
 // ReservedTotal sums what is carved out of the account limit: tenants'
@@ -160,6 +192,17 @@ func (v QuotaView) TenantReserved(t string) int64 {
 	for fn, r := range v.Reserved {
 		if tenant.Owns(t, fn) {
 			n += r
+		}
+	}
+	return n
+}
+
+// TenantProvisioned sums the provisioned concurrency of tenant t's functions.
+func (v QuotaView) TenantProvisioned(t string) int64 {
+	var n int64
+	for fn, p := range v.Provisioned {
+		if tenant.Owns(t, fn) {
+			n += p
 		}
 	}
 	return n
@@ -213,7 +256,8 @@ func (s *Store) Quota() QuotaView {
 	defer s.fsm.mu.RUnlock()
 	q := s.fsm.st.quota
 	v := QuotaView{AccountLimit: DefaultAccountLimit, TenantLimits: map[string]int64{}, Reserved: map[string]int64{},
-		Provisioned: map[string]int64{}, Leases: map[string]map[string]*raftv1.Lease{}}
+		Provisioned: map[string]int64{}, Leases: map[string]map[string]*raftv1.Lease{},
+		MaxReserved: map[string]int64{}, MaxProvisioned: map[string]int64{}}
 	for t, l := range q.accountLimit {
 		if t == "" {
 			v.AccountLimit = l
@@ -235,6 +279,14 @@ func (s *Store) Quota() QuotaView {
 			m[c] = proto.Clone(l).(*raftv1.Lease)
 		}
 		v.Leases[pool] = m
+	}
+	for t, c := range q.caps {
+		if c.MaxReserved != nil {
+			v.MaxReserved[t] = c.GetMaxReserved()
+		}
+		if c.MaxProvisioned != nil {
+			v.MaxProvisioned[t] = c.GetMaxProvisioned()
+		}
 	}
 	return v
 }

@@ -11,6 +11,7 @@ import (
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
 )
 
 // seedCommands is one valid command of several types, for the fuzzers' seeds.
@@ -32,6 +33,8 @@ func seedCommands(t testing.TB) [][]byte {
 		{Type: CmdPutToken, Msg: &raftv1.PutToken{Token: &raftv1.Token{Hash: make([]byte, 32), Tenant: "t"}}},
 		{Type: CmdDeleteToken, Msg: &raftv1.DeleteToken{Hash: make([]byte, 32)}},
 		{Type: CmdRotateRoot, Msg: &raftv1.RotateRoot{OldHash: make([]byte, 32), Token: &raftv1.Token{Hash: make([]byte, 32), Root: true}}},
+		{Type: CmdClaimCode, Msg: &raftv1.ClaimCode{Tenant: "t", Digest: "d"}},
+		{Type: CmdSetTenantCaps, Msg: &raftv1.SetTenantCaps{Caps: &raftv1.TenantCaps{Tenant: "t", MaxReserved: proto.Int64(5)}}},
 	} {
 		b, err := c.encode()
 		if err != nil {

@@ -373,9 +373,15 @@ type Quota struct {
 	// InFlight counts invocations running now, as coordinators last reported.
 	InFlight int64 `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
 	// Throttled counts invocations refused since the coordinators started.
-	Throttled     int64 `protobuf:"varint,6,opt,name=throttled,proto3" json:"throttled,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Throttled int64 `protobuf:"varint,6,opt,name=throttled,proto3" json:"throttled,omitempty"`
+	// For a tenant: the caps on its functions' reserved and provisioned
+	// concurrency (its own or the defaults), and how much of each it uses.
+	MaxReserved       int64 `protobuf:"varint,7,opt,name=max_reserved,json=maxReserved,proto3" json:"max_reserved,omitempty"`
+	MaxProvisioned    int64 `protobuf:"varint,8,opt,name=max_provisioned,json=maxProvisioned,proto3" json:"max_provisioned,omitempty"`
+	TenantReserved    int64 `protobuf:"varint,9,opt,name=tenant_reserved,json=tenantReserved,proto3" json:"tenant_reserved,omitempty"`
+	TenantProvisioned int64 `protobuf:"varint,10,opt,name=tenant_provisioned,json=tenantProvisioned,proto3" json:"tenant_provisioned,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Quota) Reset() {
@@ -446,6 +452,34 @@ func (x *Quota) GetInFlight() int64 {
 func (x *Quota) GetThrottled() int64 {
 	if x != nil {
 		return x.Throttled
+	}
+	return 0
+}
+
+func (x *Quota) GetMaxReserved() int64 {
+	if x != nil {
+		return x.MaxReserved
+	}
+	return 0
+}
+
+func (x *Quota) GetMaxProvisioned() int64 {
+	if x != nil {
+		return x.MaxProvisioned
+	}
+	return 0
+}
+
+func (x *Quota) GetTenantReserved() int64 {
+	if x != nil {
+		return x.TenantReserved
+	}
+	return 0
+}
+
+func (x *Quota) GetTenantProvisioned() int64 {
+	if x != nil {
+		return x.TenantProvisioned
 	}
 	return 0
 }
@@ -638,6 +672,113 @@ func (x *SetQuotaResponse) GetQuota() *Quota {
 	return nil
 }
 
+// SetTenantCapsRequest sets a tenant's caps: an unset one is left as it
+// is, a negative one returns to the default.
+type SetTenantCapsRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Tenant         string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	MaxReserved    *int64                 `protobuf:"varint,2,opt,name=max_reserved,json=maxReserved,proto3,oneof" json:"max_reserved,omitempty"`
+	MaxProvisioned *int64                 `protobuf:"varint,3,opt,name=max_provisioned,json=maxProvisioned,proto3,oneof" json:"max_provisioned,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetTenantCapsRequest) Reset() {
+	*x = SetTenantCapsRequest{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTenantCapsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTenantCapsRequest) ProtoMessage() {}
+
+func (x *SetTenantCapsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTenantCapsRequest.ProtoReflect.Descriptor instead.
+func (*SetTenantCapsRequest) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetTenantCapsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SetTenantCapsRequest) GetMaxReserved() int64 {
+	if x != nil && x.MaxReserved != nil {
+		return *x.MaxReserved
+	}
+	return 0
+}
+
+func (x *SetTenantCapsRequest) GetMaxProvisioned() int64 {
+	if x != nil && x.MaxProvisioned != nil {
+		return *x.MaxProvisioned
+	}
+	return 0
+}
+
+// SetTenantCapsResponse shows the tenant's quota with its new caps.
+type SetTenantCapsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Quota         *Quota                 `protobuf:"bytes,1,opt,name=quota,proto3" json:"quota,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTenantCapsResponse) Reset() {
+	*x = SetTenantCapsResponse{}
+	mi := &file_gust_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTenantCapsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTenantCapsResponse) ProtoMessage() {}
+
+func (x *SetTenantCapsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTenantCapsResponse.ProtoReflect.Descriptor instead.
+func (*SetTenantCapsResponse) Descriptor() ([]byte, []int) {
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SetTenantCapsResponse) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
 // Node is one gossip member.
 type Node struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -659,7 +800,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[12]
+	mi := &file_gust_v1_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +812,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[12]
+	mi := &file_gust_v1_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +825,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Node) GetName() string {
@@ -759,7 +900,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[13]
+	mi := &file_gust_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -771,7 +912,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[13]
+	mi := &file_gust_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -784,7 +925,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 // ListNodesResponse lists nodes.
@@ -797,7 +938,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[14]
+	mi := &file_gust_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +950,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[14]
+	mi := &file_gust_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +963,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -842,7 +983,7 @@ type DrainNodeRequest struct {
 
 func (x *DrainNodeRequest) Reset() {
 	*x = DrainNodeRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[15]
+	mi := &file_gust_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +995,7 @@ func (x *DrainNodeRequest) String() string {
 func (*DrainNodeRequest) ProtoMessage() {}
 
 func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[15]
+	mi := &file_gust_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1008,7 @@ func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
 func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{15}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DrainNodeRequest) GetName() string {
@@ -886,7 +1027,7 @@ type DrainNodeResponse struct {
 
 func (x *DrainNodeResponse) Reset() {
 	*x = DrainNodeResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[16]
+	mi := &file_gust_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1039,7 @@ func (x *DrainNodeResponse) String() string {
 func (*DrainNodeResponse) ProtoMessage() {}
 
 func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[16]
+	mi := &file_gust_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1052,7 @@ func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
 func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{16}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 // Sandbox is one live sandbox.
@@ -929,7 +1070,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[17]
+	mi := &file_gust_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -941,7 +1082,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[17]
+	mi := &file_gust_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -954,7 +1095,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{17}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Sandbox) GetId() string {
@@ -1009,7 +1150,7 @@ type ListSandboxesRequest struct {
 
 func (x *ListSandboxesRequest) Reset() {
 	*x = ListSandboxesRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[18]
+	mi := &file_gust_v1_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1162,7 @@ func (x *ListSandboxesRequest) String() string {
 func (*ListSandboxesRequest) ProtoMessage() {}
 
 func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[18]
+	mi := &file_gust_v1_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1175,7 @@ func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListSandboxesRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{18}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListSandboxesRequest) GetNode() string {
@@ -1054,7 +1195,7 @@ type ListSandboxesResponse struct {
 
 func (x *ListSandboxesResponse) Reset() {
 	*x = ListSandboxesResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[19]
+	mi := &file_gust_v1_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1207,7 @@ func (x *ListSandboxesResponse) String() string {
 func (*ListSandboxesResponse) ProtoMessage() {}
 
 func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[19]
+	mi := &file_gust_v1_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1220,7 @@ func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListSandboxesResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{19}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListSandboxesResponse) GetSandboxes() []*Sandbox {
@@ -1103,7 +1244,7 @@ type RaftPeer struct {
 
 func (x *RaftPeer) Reset() {
 	*x = RaftPeer{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[20]
+	mi := &file_gust_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1256,7 @@ func (x *RaftPeer) String() string {
 func (*RaftPeer) ProtoMessage() {}
 
 func (x *RaftPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[20]
+	mi := &file_gust_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1269,7 @@ func (x *RaftPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftPeer.ProtoReflect.Descriptor instead.
 func (*RaftPeer) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{20}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RaftPeer) GetName() string {
@@ -1168,7 +1309,7 @@ type ListRaftPeersRequest struct {
 
 func (x *ListRaftPeersRequest) Reset() {
 	*x = ListRaftPeersRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[21]
+	mi := &file_gust_v1_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1321,7 @@ func (x *ListRaftPeersRequest) String() string {
 func (*ListRaftPeersRequest) ProtoMessage() {}
 
 func (x *ListRaftPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[21]
+	mi := &file_gust_v1_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1334,7 @@ func (x *ListRaftPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaftPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListRaftPeersRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{21}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 // ListRaftPeersResponse lists Raft peers.
@@ -1206,7 +1347,7 @@ type ListRaftPeersResponse struct {
 
 func (x *ListRaftPeersResponse) Reset() {
 	*x = ListRaftPeersResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[22]
+	mi := &file_gust_v1_cluster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1359,7 @@ func (x *ListRaftPeersResponse) String() string {
 func (*ListRaftPeersResponse) ProtoMessage() {}
 
 func (x *ListRaftPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[22]
+	mi := &file_gust_v1_cluster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1372,7 @@ func (x *ListRaftPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaftPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListRaftPeersResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{22}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListRaftPeersResponse) GetPeers() []*RaftPeer {
@@ -1251,7 +1392,7 @@ type RemoveRaftPeerRequest struct {
 
 func (x *RemoveRaftPeerRequest) Reset() {
 	*x = RemoveRaftPeerRequest{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[23]
+	mi := &file_gust_v1_cluster_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1404,7 @@ func (x *RemoveRaftPeerRequest) String() string {
 func (*RemoveRaftPeerRequest) ProtoMessage() {}
 
 func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[23]
+	mi := &file_gust_v1_cluster_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1417,7 @@ func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRaftPeerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRaftPeerRequest) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{23}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RemoveRaftPeerRequest) GetName() string {
@@ -1295,7 +1436,7 @@ type RemoveRaftPeerResponse struct {
 
 func (x *RemoveRaftPeerResponse) Reset() {
 	*x = RemoveRaftPeerResponse{}
-	mi := &file_gust_v1_cluster_proto_msgTypes[24]
+	mi := &file_gust_v1_cluster_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1448,7 @@ func (x *RemoveRaftPeerResponse) String() string {
 func (*RemoveRaftPeerResponse) ProtoMessage() {}
 
 func (x *RemoveRaftPeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_v1_cluster_proto_msgTypes[24]
+	mi := &file_gust_v1_cluster_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1461,7 @@ func (x *RemoveRaftPeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRaftPeerResponse.ProtoReflect.Descriptor instead.
 func (*RemoveRaftPeerResponse) Descriptor() ([]byte, []int) {
-	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{24}
+	return file_gust_v1_cluster_proto_rawDescGZIP(), []int{26}
 }
 
 var File_gust_v1_cluster_proto protoreflect.FileDescriptor
@@ -1344,7 +1485,7 @@ const file_gust_v1_cluster_proto_rawDesc = "" +
 	"\tschedules\x18\x01 \x03(\v2\x15.gust.v1.ScheduleInfoR\tschedules\"+\n" +
 	"\x15RemoveScheduleRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
-	"\x16RemoveScheduleResponse\"\xb8\x01\n" +
+	"\x16RemoveScheduleResponse\"\xdc\x02\n" +
 	"\x05Quota\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12 \n" +
 	"\vconcurrency\x18\x02 \x01(\x03R\vconcurrency\x12\x1a\n" +
@@ -1353,7 +1494,12 @@ const file_gust_v1_cluster_proto_rawDesc = "" +
 	"unreserved\x18\x04 \x01(\x03R\n" +
 	"unreserved\x12\x1b\n" +
 	"\tin_flight\x18\x05 \x01(\x03R\binFlight\x12\x1c\n" +
-	"\tthrottled\x18\x06 \x01(\x03R\tthrottled\")\n" +
+	"\tthrottled\x18\x06 \x01(\x03R\tthrottled\x12!\n" +
+	"\fmax_reserved\x18\a \x01(\x03R\vmaxReserved\x12'\n" +
+	"\x0fmax_provisioned\x18\b \x01(\x03R\x0emaxProvisioned\x12'\n" +
+	"\x0ftenant_reserved\x18\t \x01(\x03R\x0etenantReserved\x12-\n" +
+	"\x12tenant_provisioned\x18\n" +
+	" \x01(\x03R\x11tenantProvisioned\")\n" +
 	"\x0fGetQuotaRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"8\n" +
 	"\x10GetQuotaResponse\x12$\n" +
@@ -1362,6 +1508,14 @@ const file_gust_v1_cluster_proto_rawDesc = "" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12 \n" +
 	"\vconcurrency\x18\x02 \x01(\x03R\vconcurrency\"8\n" +
 	"\x10SetQuotaResponse\x12$\n" +
+	"\x05quota\x18\x01 \x01(\v2\x0e.gust.v1.QuotaR\x05quota\"\xa9\x01\n" +
+	"\x14SetTenantCapsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12&\n" +
+	"\fmax_reserved\x18\x02 \x01(\x03H\x00R\vmaxReserved\x88\x01\x01\x12,\n" +
+	"\x0fmax_provisioned\x18\x03 \x01(\x03H\x01R\x0emaxProvisioned\x88\x01\x01B\x0f\n" +
+	"\r_max_reservedB\x12\n" +
+	"\x10_max_provisioned\"=\n" +
+	"\x15SetTenantCapsResponse\x12$\n" +
 	"\x05quota\x18\x01 \x01(\v2\x0e.gust.v1.QuotaR\x05quota\"\x84\x02\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -1400,7 +1554,7 @@ const file_gust_v1_cluster_proto_rawDesc = "" +
 	"\x05peers\x18\x01 \x03(\v2\x11.gust.v1.RaftPeerR\x05peers\"+\n" +
 	"\x15RemoveRaftPeerRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
-	"\x16RemoveRaftPeerResponse2\xfa\x05\n" +
+	"\x16RemoveRaftPeerResponse2\xca\x06\n" +
 	"\x0eClusterService\x12B\n" +
 	"\tListNodes\x12\x19.gust.v1.ListNodesRequest\x1a\x1a.gust.v1.ListNodesResponse\x12B\n" +
 	"\tDrainNode\x12\x19.gust.v1.DrainNodeRequest\x1a\x1a.gust.v1.DrainNodeResponse\x12N\n" +
@@ -1408,7 +1562,8 @@ const file_gust_v1_cluster_proto_rawDesc = "" +
 	"\rListRaftPeers\x12\x1d.gust.v1.ListRaftPeersRequest\x1a\x1e.gust.v1.ListRaftPeersResponse\x12Q\n" +
 	"\x0eRemoveRaftPeer\x12\x1e.gust.v1.RemoveRaftPeerRequest\x1a\x1f.gust.v1.RemoveRaftPeerResponse\x12?\n" +
 	"\bGetQuota\x12\x18.gust.v1.GetQuotaRequest\x1a\x19.gust.v1.GetQuotaResponse\x12?\n" +
-	"\bSetQuota\x12\x18.gust.v1.SetQuotaRequest\x1a\x19.gust.v1.SetQuotaResponse\x12H\n" +
+	"\bSetQuota\x12\x18.gust.v1.SetQuotaRequest\x1a\x19.gust.v1.SetQuotaResponse\x12N\n" +
+	"\rSetTenantCaps\x12\x1d.gust.v1.SetTenantCapsRequest\x1a\x1e.gust.v1.SetTenantCapsResponse\x12H\n" +
 	"\vAddSchedule\x12\x1b.gust.v1.AddScheduleRequest\x1a\x1c.gust.v1.AddScheduleResponse\x12N\n" +
 	"\rListSchedules\x12\x1d.gust.v1.ListSchedulesRequest\x1a\x1e.gust.v1.ListSchedulesResponse\x12Q\n" +
 	"\x0eRemoveSchedule\x12\x1e.gust.v1.RemoveScheduleRequest\x1a\x1f.gust.v1.RemoveScheduleResponseB/Z-github.com/gustfaas/gust/proto/gust/v1;gustv1b\x06proto3"
@@ -1425,7 +1580,7 @@ func file_gust_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_gust_v1_cluster_proto_rawDescData
 }
 
-var file_gust_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_gust_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_gust_v1_cluster_proto_goTypes = []any{
 	(*ScheduleInfo)(nil),           // 0: gust.v1.ScheduleInfo
 	(*AddScheduleRequest)(nil),     // 1: gust.v1.AddScheduleRequest
@@ -1439,19 +1594,21 @@ var file_gust_v1_cluster_proto_goTypes = []any{
 	(*GetQuotaResponse)(nil),       // 9: gust.v1.GetQuotaResponse
 	(*SetQuotaRequest)(nil),        // 10: gust.v1.SetQuotaRequest
 	(*SetQuotaResponse)(nil),       // 11: gust.v1.SetQuotaResponse
-	(*Node)(nil),                   // 12: gust.v1.Node
-	(*ListNodesRequest)(nil),       // 13: gust.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),      // 14: gust.v1.ListNodesResponse
-	(*DrainNodeRequest)(nil),       // 15: gust.v1.DrainNodeRequest
-	(*DrainNodeResponse)(nil),      // 16: gust.v1.DrainNodeResponse
-	(*Sandbox)(nil),                // 17: gust.v1.Sandbox
-	(*ListSandboxesRequest)(nil),   // 18: gust.v1.ListSandboxesRequest
-	(*ListSandboxesResponse)(nil),  // 19: gust.v1.ListSandboxesResponse
-	(*RaftPeer)(nil),               // 20: gust.v1.RaftPeer
-	(*ListRaftPeersRequest)(nil),   // 21: gust.v1.ListRaftPeersRequest
-	(*ListRaftPeersResponse)(nil),  // 22: gust.v1.ListRaftPeersResponse
-	(*RemoveRaftPeerRequest)(nil),  // 23: gust.v1.RemoveRaftPeerRequest
-	(*RemoveRaftPeerResponse)(nil), // 24: gust.v1.RemoveRaftPeerResponse
+	(*SetTenantCapsRequest)(nil),   // 12: gust.v1.SetTenantCapsRequest
+	(*SetTenantCapsResponse)(nil),  // 13: gust.v1.SetTenantCapsResponse
+	(*Node)(nil),                   // 14: gust.v1.Node
+	(*ListNodesRequest)(nil),       // 15: gust.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),      // 16: gust.v1.ListNodesResponse
+	(*DrainNodeRequest)(nil),       // 17: gust.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),      // 18: gust.v1.DrainNodeResponse
+	(*Sandbox)(nil),                // 19: gust.v1.Sandbox
+	(*ListSandboxesRequest)(nil),   // 20: gust.v1.ListSandboxesRequest
+	(*ListSandboxesResponse)(nil),  // 21: gust.v1.ListSandboxesResponse
+	(*RaftPeer)(nil),               // 22: gust.v1.RaftPeer
+	(*ListRaftPeersRequest)(nil),   // 23: gust.v1.ListRaftPeersRequest
+	(*ListRaftPeersResponse)(nil),  // 24: gust.v1.ListRaftPeersResponse
+	(*RemoveRaftPeerRequest)(nil),  // 25: gust.v1.RemoveRaftPeerRequest
+	(*RemoveRaftPeerResponse)(nil), // 26: gust.v1.RemoveRaftPeerResponse
 }
 var file_gust_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: gust.v1.AddScheduleRequest.schedule:type_name -> gust.v1.ScheduleInfo
@@ -1459,34 +1616,37 @@ var file_gust_v1_cluster_proto_depIdxs = []int32{
 	0,  // 2: gust.v1.ListSchedulesResponse.schedules:type_name -> gust.v1.ScheduleInfo
 	7,  // 3: gust.v1.GetQuotaResponse.quota:type_name -> gust.v1.Quota
 	7,  // 4: gust.v1.SetQuotaResponse.quota:type_name -> gust.v1.Quota
-	12, // 5: gust.v1.ListNodesResponse.nodes:type_name -> gust.v1.Node
-	17, // 6: gust.v1.ListSandboxesResponse.sandboxes:type_name -> gust.v1.Sandbox
-	20, // 7: gust.v1.ListRaftPeersResponse.peers:type_name -> gust.v1.RaftPeer
-	13, // 8: gust.v1.ClusterService.ListNodes:input_type -> gust.v1.ListNodesRequest
-	15, // 9: gust.v1.ClusterService.DrainNode:input_type -> gust.v1.DrainNodeRequest
-	18, // 10: gust.v1.ClusterService.ListSandboxes:input_type -> gust.v1.ListSandboxesRequest
-	21, // 11: gust.v1.ClusterService.ListRaftPeers:input_type -> gust.v1.ListRaftPeersRequest
-	23, // 12: gust.v1.ClusterService.RemoveRaftPeer:input_type -> gust.v1.RemoveRaftPeerRequest
-	8,  // 13: gust.v1.ClusterService.GetQuota:input_type -> gust.v1.GetQuotaRequest
-	10, // 14: gust.v1.ClusterService.SetQuota:input_type -> gust.v1.SetQuotaRequest
-	1,  // 15: gust.v1.ClusterService.AddSchedule:input_type -> gust.v1.AddScheduleRequest
-	3,  // 16: gust.v1.ClusterService.ListSchedules:input_type -> gust.v1.ListSchedulesRequest
-	5,  // 17: gust.v1.ClusterService.RemoveSchedule:input_type -> gust.v1.RemoveScheduleRequest
-	14, // 18: gust.v1.ClusterService.ListNodes:output_type -> gust.v1.ListNodesResponse
-	16, // 19: gust.v1.ClusterService.DrainNode:output_type -> gust.v1.DrainNodeResponse
-	19, // 20: gust.v1.ClusterService.ListSandboxes:output_type -> gust.v1.ListSandboxesResponse
-	22, // 21: gust.v1.ClusterService.ListRaftPeers:output_type -> gust.v1.ListRaftPeersResponse
-	24, // 22: gust.v1.ClusterService.RemoveRaftPeer:output_type -> gust.v1.RemoveRaftPeerResponse
-	9,  // 23: gust.v1.ClusterService.GetQuota:output_type -> gust.v1.GetQuotaResponse
-	11, // 24: gust.v1.ClusterService.SetQuota:output_type -> gust.v1.SetQuotaResponse
-	2,  // 25: gust.v1.ClusterService.AddSchedule:output_type -> gust.v1.AddScheduleResponse
-	4,  // 26: gust.v1.ClusterService.ListSchedules:output_type -> gust.v1.ListSchedulesResponse
-	6,  // 27: gust.v1.ClusterService.RemoveSchedule:output_type -> gust.v1.RemoveScheduleResponse
-	18, // [18:28] is the sub-list for method output_type
-	8,  // [8:18] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	7,  // 5: gust.v1.SetTenantCapsResponse.quota:type_name -> gust.v1.Quota
+	14, // 6: gust.v1.ListNodesResponse.nodes:type_name -> gust.v1.Node
+	19, // 7: gust.v1.ListSandboxesResponse.sandboxes:type_name -> gust.v1.Sandbox
+	22, // 8: gust.v1.ListRaftPeersResponse.peers:type_name -> gust.v1.RaftPeer
+	15, // 9: gust.v1.ClusterService.ListNodes:input_type -> gust.v1.ListNodesRequest
+	17, // 10: gust.v1.ClusterService.DrainNode:input_type -> gust.v1.DrainNodeRequest
+	20, // 11: gust.v1.ClusterService.ListSandboxes:input_type -> gust.v1.ListSandboxesRequest
+	23, // 12: gust.v1.ClusterService.ListRaftPeers:input_type -> gust.v1.ListRaftPeersRequest
+	25, // 13: gust.v1.ClusterService.RemoveRaftPeer:input_type -> gust.v1.RemoveRaftPeerRequest
+	8,  // 14: gust.v1.ClusterService.GetQuota:input_type -> gust.v1.GetQuotaRequest
+	10, // 15: gust.v1.ClusterService.SetQuota:input_type -> gust.v1.SetQuotaRequest
+	12, // 16: gust.v1.ClusterService.SetTenantCaps:input_type -> gust.v1.SetTenantCapsRequest
+	1,  // 17: gust.v1.ClusterService.AddSchedule:input_type -> gust.v1.AddScheduleRequest
+	3,  // 18: gust.v1.ClusterService.ListSchedules:input_type -> gust.v1.ListSchedulesRequest
+	5,  // 19: gust.v1.ClusterService.RemoveSchedule:input_type -> gust.v1.RemoveScheduleRequest
+	16, // 20: gust.v1.ClusterService.ListNodes:output_type -> gust.v1.ListNodesResponse
+	18, // 21: gust.v1.ClusterService.DrainNode:output_type -> gust.v1.DrainNodeResponse
+	21, // 22: gust.v1.ClusterService.ListSandboxes:output_type -> gust.v1.ListSandboxesResponse
+	24, // 23: gust.v1.ClusterService.ListRaftPeers:output_type -> gust.v1.ListRaftPeersResponse
+	26, // 24: gust.v1.ClusterService.RemoveRaftPeer:output_type -> gust.v1.RemoveRaftPeerResponse
+	9,  // 25: gust.v1.ClusterService.GetQuota:output_type -> gust.v1.GetQuotaResponse
+	11, // 26: gust.v1.ClusterService.SetQuota:output_type -> gust.v1.SetQuotaResponse
+	13, // 27: gust.v1.ClusterService.SetTenantCaps:output_type -> gust.v1.SetTenantCapsResponse
+	2,  // 28: gust.v1.ClusterService.AddSchedule:output_type -> gust.v1.AddScheduleResponse
+	4,  // 29: gust.v1.ClusterService.ListSchedules:output_type -> gust.v1.ListSchedulesResponse
+	6,  // 30: gust.v1.ClusterService.RemoveSchedule:output_type -> gust.v1.RemoveScheduleResponse
+	20, // [20:31] is the sub-list for method output_type
+	9,  // [9:20] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_gust_v1_cluster_proto_init() }
@@ -1494,13 +1654,14 @@ func file_gust_v1_cluster_proto_init() {
 	if File_gust_v1_cluster_proto != nil {
 		return
 	}
+	file_gust_v1_cluster_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_v1_cluster_proto_rawDesc), len(file_gust_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	ClusterService_RemoveRaftPeer_FullMethodName = "/gust.v1.ClusterService/RemoveRaftPeer"
 	ClusterService_GetQuota_FullMethodName       = "/gust.v1.ClusterService/GetQuota"
 	ClusterService_SetQuota_FullMethodName       = "/gust.v1.ClusterService/SetQuota"
+	ClusterService_SetTenantCaps_FullMethodName  = "/gust.v1.ClusterService/SetTenantCaps"
 	ClusterService_AddSchedule_FullMethodName    = "/gust.v1.ClusterService/AddSchedule"
 	ClusterService_ListSchedules_FullMethodName  = "/gust.v1.ClusterService/ListSchedules"
 	ClusterService_RemoveSchedule_FullMethodName = "/gust.v1.ClusterService/RemoveSchedule"
@@ -51,6 +52,8 @@ type ClusterServiceClient interface {
 	GetQuota(ctx context.Context, in *GetQuotaRequest, opts ...grpc.CallOption) (*GetQuotaResponse, error)
 	// SetQuota sets a tenant's concurrency limit.
 	SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*SetQuotaResponse, error)
+	// SetTenantCaps bounds a tenant's reserved and provisioned concurrency.
+	SetTenantCaps(ctx context.Context, in *SetTenantCapsRequest, opts ...grpc.CallOption) (*SetTenantCapsResponse, error)
 	// AddSchedule creates or replaces a cron schedule.
 	AddSchedule(ctx context.Context, in *AddScheduleRequest, opts ...grpc.CallOption) (*AddScheduleResponse, error)
 	// ListSchedules lists schedules.
@@ -137,6 +140,16 @@ func (c *clusterServiceClient) SetQuota(ctx context.Context, in *SetQuotaRequest
 	return out, nil
 }
 
+func (c *clusterServiceClient) SetTenantCaps(ctx context.Context, in *SetTenantCapsRequest, opts ...grpc.CallOption) (*SetTenantCapsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetTenantCapsResponse)
+	err := c.cc.Invoke(ctx, ClusterService_SetTenantCaps_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *clusterServiceClient) AddSchedule(ctx context.Context, in *AddScheduleRequest, opts ...grpc.CallOption) (*AddScheduleResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AddScheduleResponse)
@@ -187,6 +200,8 @@ type ClusterServiceServer interface {
 	GetQuota(context.Context, *GetQuotaRequest) (*GetQuotaResponse, error)
 	// SetQuota sets a tenant's concurrency limit.
 	SetQuota(context.Context, *SetQuotaRequest) (*SetQuotaResponse, error)
+	// SetTenantCaps bounds a tenant's reserved and provisioned concurrency.
+	SetTenantCaps(context.Context, *SetTenantCapsRequest) (*SetTenantCapsResponse, error)
 	// AddSchedule creates or replaces a cron schedule.
 	AddSchedule(context.Context, *AddScheduleRequest) (*AddScheduleResponse, error)
 	// ListSchedules lists schedules.
@@ -223,6 +238,9 @@ func (UnimplementedClusterServiceServer) GetQuota(context.Context, *GetQuotaRequ
 }
 func (UnimplementedClusterServiceServer) SetQuota(context.Context, *SetQuotaRequest) (*SetQuotaResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetQuota not implemented")
+}
+func (UnimplementedClusterServiceServer) SetTenantCaps(context.Context, *SetTenantCapsRequest) (*SetTenantCapsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetTenantCaps not implemented")
 }
 func (UnimplementedClusterServiceServer) AddSchedule(context.Context, *AddScheduleRequest) (*AddScheduleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddSchedule not implemented")
@@ -380,6 +398,24 @@ func _ClusterService_SetQuota_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_SetTenantCaps_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetTenantCapsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).SetTenantCaps(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_SetTenantCaps_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).SetTenantCaps(ctx, req.(*SetTenantCapsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ClusterService_AddSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AddScheduleRequest)
 	if err := dec(in); err != nil {
@@ -468,6 +504,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetQuota",
 			Handler:    _ClusterService_SetQuota_Handler,
+		},
+		{
+			MethodName: "SetTenantCaps",
+			Handler:    _ClusterService_SetTenantCaps_Handler,
 		},
 		{
 			MethodName: "AddSchedule",

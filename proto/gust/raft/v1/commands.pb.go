@@ -1581,6 +1581,172 @@ func (x *DeleteToken) GetHash() []byte {
 	return nil
 }
 
+// ClaimCode records that a tenant uploaded a code digest. The code store
+// is shared and content-addressed, so a digest alone is no capability: a
+// tenant may name in its functions only code it uploaded (or re-uploaded)
+// or already uses.
+type ClaimCode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Digest        string                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimCode) Reset() {
+	*x = ClaimCode{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimCode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimCode) ProtoMessage() {}
+
+func (x *ClaimCode) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimCode.ProtoReflect.Descriptor instead.
+func (*ClaimCode) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ClaimCode) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ClaimCode) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+// TenantCaps bounds what a tenant's functions may take of shared capacity.
+// An unset cap is the default (see coordinator/quota.go).
+type TenantCaps struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// MaxReserved bounds the sum of its functions' reserved concurrency.
+	MaxReserved *int64 `protobuf:"varint,2,opt,name=max_reserved,json=maxReserved,proto3,oneof" json:"max_reserved,omitempty"`
+	// MaxProvisioned bounds the sum of its functions' provisioned concurrency.
+	MaxProvisioned *int64 `protobuf:"varint,3,opt,name=max_provisioned,json=maxProvisioned,proto3,oneof" json:"max_provisioned,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TenantCaps) Reset() {
+	*x = TenantCaps{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantCaps) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantCaps) ProtoMessage() {}
+
+func (x *TenantCaps) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantCaps.ProtoReflect.Descriptor instead.
+func (*TenantCaps) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *TenantCaps) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *TenantCaps) GetMaxReserved() int64 {
+	if x != nil && x.MaxReserved != nil {
+		return *x.MaxReserved
+	}
+	return 0
+}
+
+func (x *TenantCaps) GetMaxProvisioned() int64 {
+	if x != nil && x.MaxProvisioned != nil {
+		return *x.MaxProvisioned
+	}
+	return 0
+}
+
+// SetTenantCaps replaces a tenant's caps; caps with neither set return the
+// tenant to the defaults.
+type SetTenantCaps struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Caps          *TenantCaps            `protobuf:"bytes,1,opt,name=caps,proto3" json:"caps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTenantCaps) Reset() {
+	*x = SetTenantCaps{}
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTenantCaps) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTenantCaps) ProtoMessage() {}
+
+func (x *SetTenantCaps) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_raft_v1_commands_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTenantCaps.ProtoReflect.Descriptor instead.
+func (*SetTenantCaps) Descriptor() ([]byte, []int) {
+	return file_gust_raft_v1_commands_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SetTenantCaps) GetCaps() *TenantCaps {
+	if x != nil {
+		return x.Caps
+	}
+	return nil
+}
+
 var File_gust_raft_v1_commands_proto protoreflect.FileDescriptor
 
 const file_gust_raft_v1_commands_proto_rawDesc = "" +
@@ -1688,7 +1854,19 @@ const file_gust_raft_v1_commands_proto_rawDesc = "" +
 	"\bold_hash\x18\x01 \x01(\fR\aoldHash\x12)\n" +
 	"\x05token\x18\x02 \x01(\v2\x13.gust.raft.v1.TokenR\x05token\"!\n" +
 	"\vDeleteToken\x12\x12\n" +
-	"\x04hash\x18\x01 \x01(\fR\x04hashB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
+	"\x04hash\x18\x01 \x01(\fR\x04hash\";\n" +
+	"\tClaimCode\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\"\x9f\x01\n" +
+	"\n" +
+	"TenantCaps\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12&\n" +
+	"\fmax_reserved\x18\x02 \x01(\x03H\x00R\vmaxReserved\x88\x01\x01\x12,\n" +
+	"\x0fmax_provisioned\x18\x03 \x01(\x03H\x01R\x0emaxProvisioned\x88\x01\x01B\x0f\n" +
+	"\r_max_reservedB\x12\n" +
+	"\x10_max_provisioned\"=\n" +
+	"\rSetTenantCaps\x12,\n" +
+	"\x04caps\x18\x01 \x01(\v2\x18.gust.raft.v1.TenantCapsR\x04capsB4Z2github.com/gustfaas/gust/proto/gust/raft/v1;raftv1b\x06proto3"
 
 var (
 	file_gust_raft_v1_commands_proto_rawDescOnce sync.Once
@@ -1702,7 +1880,7 @@ func file_gust_raft_v1_commands_proto_rawDescGZIP() []byte {
 	return file_gust_raft_v1_commands_proto_rawDescData
 }
 
-var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_gust_raft_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*PutFunction)(nil),            // 0: gust.raft.v1.PutFunction
 	(*DeleteFunction)(nil),         // 1: gust.raft.v1.DeleteFunction
@@ -1731,28 +1909,32 @@ var file_gust_raft_v1_commands_proto_goTypes = []any{
 	(*PutToken)(nil),               // 24: gust.raft.v1.PutToken
 	(*RotateRoot)(nil),             // 25: gust.raft.v1.RotateRoot
 	(*DeleteToken)(nil),            // 26: gust.raft.v1.DeleteToken
-	(*v1.Function)(nil),            // 27: gust.v1.Function
-	(*v1.Alias)(nil),               // 28: gust.v1.Alias
-	(*v1.Invocation)(nil),          // 29: gust.v1.Invocation
+	(*ClaimCode)(nil),              // 27: gust.raft.v1.ClaimCode
+	(*TenantCaps)(nil),             // 28: gust.raft.v1.TenantCaps
+	(*SetTenantCaps)(nil),          // 29: gust.raft.v1.SetTenantCaps
+	(*v1.Function)(nil),            // 30: gust.v1.Function
+	(*v1.Alias)(nil),               // 31: gust.v1.Alias
+	(*v1.Invocation)(nil),          // 32: gust.v1.Invocation
 }
 var file_gust_raft_v1_commands_proto_depIdxs = []int32{
-	27, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
+	30, // 0: gust.raft.v1.PutFunction.function:type_name -> gust.v1.Function
 	5,  // 1: gust.raft.v1.GrantLeases.leases:type_name -> gust.raft.v1.Lease
-	28, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
-	29, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
-	29, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
+	31, // 2: gust.raft.v1.PutAlias.alias:type_name -> gust.v1.Alias
+	32, // 3: gust.raft.v1.EnqueueEvent.invocation:type_name -> gust.v1.Invocation
+	32, // 4: gust.raft.v1.FinishAttempt.then:type_name -> gust.v1.Invocation
 	14, // 5: gust.raft.v1.PutSchedule.schedule:type_name -> gust.raft.v1.Schedule
-	29, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
-	29, // 7: gust.raft.v1.EnqueueEvents.invocations:type_name -> gust.v1.Invocation
-	29, // 8: gust.raft.v1.Invocations.invocations:type_name -> gust.v1.Invocation
+	32, // 6: gust.raft.v1.FireSchedule.invocation:type_name -> gust.v1.Invocation
+	32, // 7: gust.raft.v1.EnqueueEvents.invocations:type_name -> gust.v1.Invocation
+	32, // 8: gust.raft.v1.Invocations.invocations:type_name -> gust.v1.Invocation
 	12, // 9: gust.raft.v1.FinishAttempts.attempts:type_name -> gust.raft.v1.FinishAttempt
 	23, // 10: gust.raft.v1.PutToken.token:type_name -> gust.raft.v1.Token
 	23, // 11: gust.raft.v1.RotateRoot.token:type_name -> gust.raft.v1.Token
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	28, // 12: gust.raft.v1.SetTenantCaps.caps:type_name -> gust.raft.v1.TenantCaps
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_gust_raft_v1_commands_proto_init() }
@@ -1760,13 +1942,14 @@ func file_gust_raft_v1_commands_proto_init() {
 	if File_gust_raft_v1_commands_proto != nil {
 		return
 	}
+	file_gust_raft_v1_commands_proto_msgTypes[28].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_raft_v1_commands_proto_rawDesc), len(file_gust_raft_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
