@@ -281,9 +281,13 @@ func (m *Manager) config(spec Spec, ns *netNS, disk *tmpDisk, passwd string) *co
 		OomScoreAdj:     &oomAdj,
 		Rlimits:         []configs.Rlimit{{Type: unix.RLIMIT_NOFILE, Hard: 1024, Soft: 1024}, {Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0}},
 		Devices:         specconv.AllowedDevices,
+		// runc's masks, and the block devices' list and I/O counters: each
+		// sandbox's /tmp is a loop device, so they would let one function
+		// watch another's /tmp activity.
 		MaskPaths: []string{
 			"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
 			"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+			"/proc/diskstats", "/proc/partitions",
 		},
 		ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		Mounts: []*configs.Mount{
