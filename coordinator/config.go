@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/codezip"
+	"github.com/gustfaas/gust/internal/nodeauth"
 	"github.com/gustfaas/gust/internal/tlsconf"
 )
 
@@ -62,6 +63,9 @@ type Config struct {
 	// TLS, if set, serves gRPC and HTTP over TLS and dials other nodes
 	// with mutual TLS; nil is plaintext.
 	TLS *tlsconf.TLS
+	// ClusterSecret, if set, is what every connection to another node's
+	// internal port proves it holds (see internal/nodeauth).
+	ClusterSecret nodeauth.Secret
 	// Logger receives the coordinator's logs.
 	Logger *slog.Logger
 }

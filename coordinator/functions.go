@@ -53,6 +53,9 @@ type functions struct {
 	// tenant prefix, TENANT.NAME, which the API edge adds (see tenancy.go).
 	// Nil is off.
 	tenants func() bool
+	// retire, if set, destroys a deleted function's sandboxes on every
+	// worker (Router.Retire).
+	retire func(ctx context.Context, name string)
 }
 
 // upload stores a code zip, names it by digest and copies it to a majority
@@ -292,6 +295,9 @@ func (f *functions) delete(ctx context.Context, name, qualifier string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if f.retire != nil {
+		f.retire(ctx, name)
 	}
 	// Its reservation goes with it, back to the unreserved pool.
 	return f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetFunctionConcurrency,

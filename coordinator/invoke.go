@@ -126,7 +126,7 @@ func (iv *invoker) run(ctx context.Context, req *gustv1.InvokeRequest, admitWait
 func specOf(fn *gustv1.Function) worker.FunctionSpec {
 	cfg := fn.GetConfig()
 	return worker.FunctionSpec{
-		Name: cfg.GetName(), Version: fn.GetVersion(), Revision: fn.GetRevision(), CodeDigest: fn.GetCodeDigest(),
+		Name: cfg.GetName(), Version: fn.GetVersion(), Revision: fn.GetRevision(), Incarnation: fn.GetIncarnation(), CodeDigest: fn.GetCodeDigest(),
 		Handler: cfg.GetHandler(), MemoryMB: int(cfg.GetMemoryMb()), Timeout: cfg.GetTimeout().AsDuration(), Env: cfg.GetEnvironment(),
 	}
 }

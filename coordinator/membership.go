@@ -29,14 +29,15 @@ const (
 	RoleWorker      = "worker"
 )
 
-// gossipPeers turns the membership into the coordinator address book.
+// gossipPeers turns the membership into the coordinator address book:
+// each coordinator's node port, which serves Raft and PeerService.
 type gossipPeers struct{ m Membership }
 
 func (g gossipPeers) CoordinatorAddrs() map[string]string {
 	out := map[string]string{}
 	for _, m := range g.m.Members() {
 		if m.Role == RoleCoordinator && m.Status == "alive" {
-			out[m.Name] = m.GRPC
+			out[m.Name] = m.Raft
 		}
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/internal/chunkio"
+	"github.com/gustfaas/gust/internal/nodeauth"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"github.com/gustfaas/gust/raftstore"
 	"google.golang.org/grpc"
@@ -25,9 +26,9 @@ import (
 const codeChunk = 256 << 10
 
 // Peers is what the coordinator knows of the other coordinators: their
-// gRPC addresses, keyed by Raft server id (the node name).
+// node ports, keyed by Raft server id (the node name).
 type Peers interface {
-	// CoordinatorAddrs maps each alive coordinator's name to its gRPC address.
+	// CoordinatorAddrs maps each alive coordinator's name to its node port.
 	CoordinatorAddrs() map[string]string
 }
 
@@ -122,6 +123,19 @@ func (s *peerServer) GetCode(req *nodev1.GetCodeRequest, stream grpc.ServerStrea
 	}
 }
 
+func (s *peerServer) RemovePeer(_ context.Context, req *nodev1.RemovePeerRequest) (*nodev1.RemovePeerResponse, error) {
+	err := s.store.RemoveServer(req.GetName())
+	switch {
+	case errors.Is(err, raftstore.ErrNotLeader):
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, raftstore.ErrNotFound):
+		return nil, status.Error(codes.NotFound, err.Error())
+	case err != nil:
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &nodev1.RemovePeerResponse{}, nil
+}
+
 func (s *peerServer) AppliedIndex(context.Context, *nodev1.AppliedIndexRequest) (*nodev1.AppliedIndexResponse, error) {
 	if !s.store.IsLeader() {
 		return nil, status.Error(codes.FailedPrecondition, "not the raft leader")
@@ -133,10 +147,11 @@ func (s *peerServer) AppliedIndex(context.Context, *nodev1.AppliedIndexRequest) 
 	return &nodev1.AppliedIndexResponse{Index: idx}, nil
 }
 
-// peerClients keeps one connection per coordinator address.
+// peerClients keeps one connection per coordinator node port.
 type peerClients struct {
-	creds credentials.TransportCredentials // nil: plaintext
-	mu    sync.Mutex
+	creds  credentials.TransportCredentials // nil: plaintext
+	secret nodeauth.Secret
+	mu     sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
 
@@ -161,7 +176,7 @@ func (p *peerClients) conn(addr string) (*grpc.ClientConn, error) {
 	if creds == nil {
 		creds = insecure.NewCredentials()
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithContextDialer(nodeauth.Dialer(p.secret, nodeauth.GRPC)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)))
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gustfaas/gust/coordinator/placement"
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/nodeauth"
 	"github.com/gustfaas/gust/internal/tracing"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"github.com/gustfaas/gust/worker"
@@ -31,6 +32,7 @@ type Router struct {
 	log    *slog.Logger
 	placer *placement.Placer
 	creds  credentials.TransportCredentials // dials workers; nil: plaintext
+	secret nodeauth.Secret                  // proven to workers at each connection
 
 	mu      sync.RWMutex
 	workers map[string]*workerEntry
@@ -77,7 +79,7 @@ func (r *Router) SetWorker(name, addr string, alive bool) {
 	if !alive {
 		return
 	}
-	conn, err := dialWorker(addr, r.creds)
+	conn, err := dialWorker(addr, r.creds, r.secret)
 	if err != nil {
 		r.log.Warn("dial worker", "worker", name, "err", err)
 		return
@@ -285,6 +287,31 @@ func (r *Router) conn(name string) (workerConn, bool) {
 		return nil, false
 	}
 	return e.conn, true
+}
+
+// Retire asks every worker to destroy a deleted function's sandboxes. A
+// worker out of reach keeps its sandboxes until their keep-alive ends,
+// but never serves them again: a function created anew under the name
+// has another incarnation, so its pool key differs.
+func (r *Router) Retire(ctx context.Context, function string) {
+	r.mu.RLock()
+	conns := map[string]workerConn{}
+	for _, e := range r.workers {
+		conns[e.name] = e.conn
+	}
+	r.mu.RUnlock()
+	// The function is gone whether or not its caller waits for this.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for name, c := range conns {
+		wg.Go(func() {
+			if err := c.retire(ctx, function); err != nil {
+				r.log.Warn("retire a deleted function's sandboxes", "worker", name, "function", function, "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // Drain asks a worker to stop taking invocations.

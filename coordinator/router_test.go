@@ -70,6 +70,7 @@ func (f *fakeWorker) usage(context.Context, *nodev1.FunctionUsageRequest) (*node
 	return f.usageRes, f.usageErr
 }
 func (f *fakeWorker) close() error { return nil }
+func (f *fakeWorker) retire(context.Context, string) error { return nil }
 
 func (f *fakeWorker) callCount() int {
 	f.mu.Lock()

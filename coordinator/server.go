@@ -24,8 +24,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 )
 
 // maxGRPCMessage lets a payload over the 6 MB limit arrive, so the caller
@@ -78,8 +79,9 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, raft: d.Store, code: d.Code, router: d.Router, members: d.Members, clients: &peerClients{creds: cfg.TLS.ClientCreds()}}
-	d.Router.creds = cfg.TLS.ClientCreds()
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, raft: d.Store, code: d.Code, router: d.Router, members: d.Members,
+		clients: &peerClients{creds: cfg.TLS.ClientCreds(), secret: cfg.ClusterSecret}}
+	d.Router.creds, d.Router.secret = cfg.TLS.ClientCreds(), cfg.ClusterSecret
 	c.write = newWriter(cfg.Name, d.Store, c.clients)
 	if d.Members != nil {
 		c.write.peers = gossipPeers{d.Members}
@@ -89,6 +91,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	c.quotas = &quotas{store: d.Store, write: c.write, limits: cfg.Limits}
 	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
 	fns.quotas = c.quotas
+	fns.retire = d.Router.Retire
 	ctx, stop := context.WithCancel(context.Background())
 	c.ctx, c.stop = ctx, stop
 	c.write.catchUps.base = ctx // no catch-up outlives Shutdown
@@ -115,7 +118,6 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	gustv1.RegisterInvokeServiceServer(gs, &invokeServer{iv: iv, log: cfg.Logger})
 	gustv1.RegisterClusterServiceServer(gs, &clusterServer{c: c})
 	gustv1.RegisterTokenServiceServer(gs, &tokenServer{c: c})
-	nodev1.RegisterPeerServiceServer(gs, &peerServer{store: d.Store, code: d.Code, quotas: c.quotas, log: cfg.Logger})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
@@ -147,6 +149,13 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 		c.hln = tls.NewListener(c.hln, cfg.TLS.ServerConfig(tls.VerifyClientCertIfGiven))
 	}
 	return c, nil
+}
+
+// RegisterNodeServices registers the node-internal PeerService on gs: a
+// cluster coordinator serves it on its node port, with Raft, and never on
+// the user-facing port; gustd dev has no peers and serves it nowhere.
+func (c *Coordinator) RegisterNodeServices(gs *grpc.Server) {
+	nodev1.RegisterPeerServiceServer(gs, &peerServer{store: c.raft, code: c.code, quotas: c.quotas, log: c.log})
 }
 
 // GRPCAddr is the bound gRPC address.
@@ -194,7 +203,8 @@ func (c *Coordinator) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// forwardRemovePeer asks the leader to remove a Raft server.
+// forwardRemovePeer asks the leader to remove a Raft server. The
+// caller's right to (root, with --auth) was checked here already.
 func (c *Coordinator) forwardRemovePeer(ctx context.Context, name string) error {
 	leader, _ := c.raft.Leader()
 	if c.members == nil || leader == "" {
@@ -204,15 +214,14 @@ func (c *Coordinator) forwardRemovePeer(ctx context.Context, name string) error 
 	if !ok {
 		return raftstore.ErrNotLeader
 	}
-	conn, err := c.clients.conn(addr)
+	pc, err := c.clients.get(addr)
 	if err != nil {
 		return err
 	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("authorization")) > 0 {
-		// With --auth the leader checks the caller's token as this node did.
-		ctx = metadata.NewOutgoingContext(ctx, metadata.MD{"authorization": md.Get("authorization")})
+	_, err = pc.RemovePeer(ctx, &nodev1.RemovePeerRequest{Name: name})
+	if status.Code(err) == codes.NotFound {
+		return fmt.Errorf("remove peer %s: %w", name, raftstore.ErrNotFound)
 	}
-	_, err = gustv1.NewClusterServiceClient(conn).RemoveRaftPeer(ctx, &gustv1.RemoveRaftPeerRequest{Name: name})
 	return err
 }
 

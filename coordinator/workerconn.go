@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/gustfaas/gust/internal/nodeauth"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"github.com/gustfaas/gust/worker"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -39,6 +40,8 @@ type workerConn interface {
 	logs(ctx context.Context, req *nodev1.FunctionLogsRequest, fn func([]byte) error) error
 	// usage sums the worker's per-function usage over a window.
 	usage(ctx context.Context, req *nodev1.FunctionUsageRequest) (*nodev1.FunctionUsageResponse, error)
+	// retire destroys a deleted function's sandboxes.
+	retire(ctx context.Context, function string) error
 	close() error
 }
 
@@ -48,12 +51,13 @@ type grpcWorker struct {
 	c    nodev1.WorkerServiceClient
 }
 
-func dialWorker(addr string, creds credentials.TransportCredentials) (*grpcWorker, error) {
+func dialWorker(addr string, creds credentials.TransportCredentials, secret nodeauth.Secret) (*grpcWorker, error) {
 	if creds == nil {
 		creds = insecure.NewCredentials()
 	}
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(creds),
+		grpc.WithContextDialer(nodeauth.Dialer(secret, nodeauth.GRPC)),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()), // carries the invocation's trace to the worker
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)),
 	)
@@ -152,6 +156,11 @@ func (g *grpcWorker) usage(ctx context.Context, req *nodev1.FunctionUsageRequest
 	return g.c.FunctionUsage(ctx, req)
 }
 
+func (g *grpcWorker) retire(ctx context.Context, function string) error {
+	_, err := g.c.Retire(ctx, &nodev1.RetireRequest{Function: function})
+	return err
+}
+
 func (g *grpcWorker) close() error { return g.conn.Close() }
 
 // LocalWorker adapts an in-process worker (gustd dev) without gRPC on the hot path.
@@ -205,6 +214,11 @@ func (l LocalWorker) logs(ctx context.Context, req *nodev1.FunctionLogsRequest, 
 
 func (l LocalWorker) usage(_ context.Context, req *nodev1.FunctionUsageRequest) (*nodev1.FunctionUsageResponse, error) {
 	return worker.UsageToProto(l.W, req), nil
+}
+
+func (l LocalWorker) retire(_ context.Context, function string) error {
+	l.W.Retire(function)
+	return nil
 }
 
 func (l LocalWorker) close() error { return nil }

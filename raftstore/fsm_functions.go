@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gustfaas/gust/internal/tenant"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"google.golang.org/protobuf/proto"
@@ -30,8 +31,10 @@ func applyPutFunction(s *state, body []byte) any {
 	mustUnmarshal(body, &c)
 	fn := c.GetFunction()
 	name := fn.GetConfig().GetName()
-	if name == "" {
-		return fmt.Errorf("function without a name: %w", ErrInvalid)
+	if !tenant.ValidStored(name) {
+		// The API checks names; this holds the line for anything else
+		// that reaches the log, since names become keys and paths.
+		return fmt.Errorf("function name %q: %w", name, ErrInvalid)
 	}
 	if prev, ok := s.functions.byName[name]; ok {
 		fn.Revision = prev.GetRevision() + 1

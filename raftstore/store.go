@@ -37,6 +37,14 @@ type Config struct {
 	// Advertise is the address the other voters dial; empty means
 	// BindAddr.
 	Advertise string
+	// Listener, if set, is where Raft accepts connections instead of
+	// listening on BindAddr itself (BindAddr then only says which address
+	// to advertise when Advertise is empty): a node that serves other
+	// protocols on the same port hands Raft its share.
+	Listener net.Listener
+	// Dial, if set, opens connections to other voters instead of plain
+	// TCP (a node-internal handshake, say); TLS, if on, runs over it.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// ListenTLS and DialTLS, when both set, carry the Raft transport over
 	// TLS: the listener's config (which should require client certificates)
 	// and the dialer's. Nil: plain TCP.
@@ -131,12 +139,7 @@ func Open(cfg Config) (*Store, error) {
 			logStore.Close()
 			return nil, fmt.Errorf("raft address: %w", err)
 		}
-		var nt *raft.NetworkTransport
-		if cfg.ListenTLS != nil || cfg.DialTLS != nil {
-			nt, err = newTLSTransport(cfg.BindAddr, tcpAddr, cfg.ListenTLS, cfg.DialTLS, hlog)
-		} else {
-			nt, err = raft.NewTCPTransportWithLogger(cfg.BindAddr, tcpAddr, 4, 5*time.Second, hlog)
-		}
+		nt, err := newTransport(cfg, tcpAddr, hlog)
 		if err != nil {
 			logStore.Close()
 			return nil, fmt.Errorf("raft transport: %w", err)

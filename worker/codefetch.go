@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/gustfaas/gust/internal/chunkio"
+	"github.com/gustfaas/gust/internal/nodeauth"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -16,11 +17,13 @@ import (
 // RemoteCode fetches code zips from coordinators (PeerService.GetCode),
 // trying each in turn. The code cache verifies the sha256 of what arrives.
 type RemoteCode struct {
-	// Coordinators returns the gRPC addresses of coordinators believed alive.
+	// Coordinators returns the node ports of coordinators believed alive.
 	Coordinators func() []string
 	// Creds secure the connections (mutual TLS in a TLS cluster); nil is
 	// plaintext.
 	Creds credentials.TransportCredentials
+	// Secret is the cluster secret the node handshake proves.
+	Secret nodeauth.Secret
 }
 
 // OpenCode streams a zip from the first coordinator that has it.
@@ -31,7 +34,7 @@ func (rc RemoteCode) OpenCode(ctx context.Context, digest string) (io.ReadCloser
 		creds = insecure.NewCredentials()
 	}
 	for _, addr := range rc.Coordinators() {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithContextDialer(nodeauth.Dialer(rc.Secret, nodeauth.GRPC)))
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gustfaas/gust/internal/tenant"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -141,6 +142,14 @@ func (s *GRPCServer) Provision(ctx context.Context, req *nodev1.ProvisionRequest
 	return &nodev1.ProvisionResponse{Existing: int32(existing), Started: int32(started)}, nil
 }
 
+// Retire destroys a deleted function's sandboxes.
+func (s *GRPCServer) Retire(_ context.Context, req *nodev1.RetireRequest) (*nodev1.RetireResponse, error) {
+	if !tenant.ValidStored(req.GetFunction()) {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid function name %q", req.GetFunction())
+	}
+	return &nodev1.RetireResponse{Sandboxes: int32(s.W.Retire(req.GetFunction()))}, nil
+}
+
 // SandboxesToProto converts a sandbox listing.
 func SandboxesToProto(worker string, list []SandboxInfo) []*nodev1.Sandbox {
 	out := make([]*nodev1.Sandbox, 0, len(list))
@@ -157,6 +166,8 @@ func toStatus(err error) error {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, ErrCapacity):
 		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, ErrInvalidFunction):
+		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, ErrCode):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, context.Canceled):
@@ -170,7 +181,7 @@ func toStatus(err error) error {
 // SpecFromProto converts a function spec from the wire.
 func SpecFromProto(f *nodev1.FunctionSpec) FunctionSpec {
 	return FunctionSpec{
-		Name: f.GetName(), Version: f.GetVersion(), Revision: f.GetRevision(), CodeDigest: f.GetCodeDigest(),
+		Name: f.GetName(), Version: f.GetVersion(), Revision: f.GetRevision(), Incarnation: f.GetIncarnation(), CodeDigest: f.GetCodeDigest(),
 		Handler: f.GetHandler(), MemoryMB: int(f.GetMemoryMb()), Timeout: time.Duration(f.GetTimeoutMs()) * time.Millisecond,
 		Env: f.GetEnvironment(),
 	}
@@ -179,7 +190,7 @@ func SpecFromProto(f *nodev1.FunctionSpec) FunctionSpec {
 // SpecToProto converts a function spec to the wire.
 func SpecToProto(f FunctionSpec) *nodev1.FunctionSpec {
 	return &nodev1.FunctionSpec{
-		Name: f.Name, Version: f.Version, Revision: f.Revision, CodeDigest: f.CodeDigest, Handler: f.Handler,
+		Name: f.Name, Version: f.Version, Revision: f.Revision, Incarnation: f.Incarnation, CodeDigest: f.CodeDigest, Handler: f.Handler,
 		MemoryMb: int32(f.MemoryMB), TimeoutMs: f.Timeout.Milliseconds(), Environment: f.Env,
 	}
 }

@@ -2,7 +2,11 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +21,7 @@ import (
 type instance struct {
 	id           string
 	key          string
+	name         string // the function's stored name
 	function     string // name:version, for listings
 	memoryMB     int
 	sb           *sandbox.Sandbox
@@ -32,6 +37,9 @@ type instance struct {
 	// provisionedUntil exempts the sandbox from keep-alive and eviction
 	// (provisioned concurrency); guarded by the pool's lock once pooled.
 	provisionedUntil time.Time
+	// retired: its function was deleted while it was busy, so it must not
+	// go back to the pool; guarded by the pool's lock.
+	retired bool
 }
 
 // say writes a platform line (START, END, REPORT) into the invocation's
@@ -65,9 +73,20 @@ func (i *instance) thaw() error {
 
 // PoolKey identifies a function version's code and configuration: a
 // sandbox is reused only for exactly what it was started with. Placement
-// keys its view of warm sandboxes the same way.
+// keys its view of warm sandboxes the same way. The incarnation tells a
+// function deleted and created again from the old one; the hash covers
+// the code digest and every setting the sandbox was made with, so no
+// request can steer an invocation into a sandbox made for other code or
+// another environment by naming the right revision.
 func PoolKey(fn FunctionSpec) string {
-	return fn.Name + "\x00" + fn.Version + "\x00" + strconv.FormatUint(fn.Revision, 10)
+	h := sha256.New()
+	// Lengths first, so no value can pass for two.
+	fmt.Fprintf(h, "%d:%s%d:%s%d %d %d ", len(fn.CodeDigest), fn.CodeDigest, len(fn.Handler), fn.Handler, fn.MemoryMB, fn.Timeout, len(fn.Env))
+	for _, k := range slices.Sorted(maps.Keys(fn.Env)) {
+		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(fn.Env[k]), fn.Env[k])
+	}
+	return fn.Name + "\x00" + fn.Version + "\x00" + strconv.FormatUint(fn.Revision, 10) + "\x00" +
+		strconv.FormatUint(fn.Incarnation, 10) + "\x00" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // SandboxInfo describes one live sandbox.
@@ -227,13 +246,32 @@ func (p *pool) count(key string) int {
 	return n
 }
 
-// put returns a sandbox to the idle list.
-func (p *pool) put(inst *instance) {
+// put returns a sandbox to the idle list, unless its function was retired
+// meanwhile: then it says false, and the caller destroys it.
+func (p *pool) put(inst *instance) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.busy, inst.id)
+	if inst.retired {
+		p.notifyLocked()
+		return false
+	}
 	p.idle[inst.key] = append(p.idle[inst.key], inst)
 	p.notifyLocked()
+	return true
+}
+
+// retireFunction takes every idle sandbox of the function named and marks
+// its busy ones, which put will then refuse.
+func (p *pool) retireFunction(name string) []*instance {
+	p.mu.Lock()
+	for _, i := range p.busy {
+		if i.name == name {
+			i.retired = true
+		}
+	}
+	p.mu.Unlock()
+	return p.takeWhere(func(i *instance) bool { return i.name == name })
 }
 
 // reserve accounts memory for a new sandbox if it fits.

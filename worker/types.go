@@ -3,8 +3,12 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"time"
+
+	"github.com/gustfaas/gust/internal/tenant"
 )
 
 // Sentinel errors; servers map them to API errors.
@@ -15,6 +19,10 @@ var (
 	ErrCapacity = errors.New("worker has no capacity")
 	// ErrCode means the function's code could not be fetched or unpacked.
 	ErrCode = errors.New("function code unavailable")
+	// ErrInvalidFunction refuses a function spec whose name is not a
+	// stored function name (see tenant.ValidStored) or whose code digest
+	// is not a sha256: names become paths and keys here.
+	ErrInvalidFunction = errors.New("invalid function")
 	// ErrNoWarm answers a WarmOnly request when no idle sandbox is left.
 	ErrNoWarm = errors.New("no idle warm sandbox")
 )
@@ -32,14 +40,27 @@ type CodeSource interface {
 
 // FunctionSpec is what the worker needs to run one function version.
 type FunctionSpec struct {
-	Name       string
-	Version    string
-	Revision   uint64
-	CodeDigest string
-	Handler    string
-	MemoryMB   int
-	Timeout    time.Duration
-	Env        map[string]string
+	Name     string
+	Version  string
+	Revision uint64
+	// Incarnation changes when the function is deleted and created again.
+	Incarnation uint64
+	CodeDigest  string
+	Handler     string
+	MemoryMB    int
+	Timeout     time.Duration
+	Env         map[string]string
+}
+
+// check refuses what no coordinator would send.
+func (f FunctionSpec) check() error {
+	if !tenant.ValidStored(f.Name) {
+		return fmt.Errorf("%w: name %q", ErrInvalidFunction, f.Name)
+	}
+	if len(f.CodeDigest) != 64 || strings.Trim(f.CodeDigest, "0123456789abcdef") != "" {
+		return fmt.Errorf("%w: code digest %q is not a lowercase hex sha256", ErrInvalidFunction, f.CodeDigest)
+	}
+	return nil
 }
 
 // InvokeRequest is one synchronous invocation.

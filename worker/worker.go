@@ -150,6 +150,9 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	defer w.inflt.Done()
 
 	fn := req.Function
+	if err := fn.check(); err != nil {
+		return nil, err
+	}
 	key := PoolKey(fn)
 	inst, dead := w.pool.take(key)
 	for _, d := range dead {
@@ -301,7 +304,7 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 		w.prewarmLater(fn, win)
 	}
 	if keep {
-		w.pool.put(inst)
+		w.keep(inst)
 	} else {
 		w.retire(inst)
 	}
@@ -326,7 +329,7 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 		w.pool.release(fn.MemoryMB)
 		return nil, nil, fmt.Errorf("cold start %s: %w", fn.Name, err)
 	}
-	inst := &instance{id: sb.ID(), key: PoolKey(fn), function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: logs, sb: sb}
+	inst := &instance{id: sb.ID(), key: PoolKey(fn), name: fn.Name, function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: logs, sb: sb}
 	w.pool.markBusy(inst)
 	inst.api = runtimeapi.New(sb.Listener(), runtimeapi.Options{Logger: w.log})
 	var exitCancel context.CancelFunc
@@ -439,7 +442,7 @@ func (w *Worker) prewarmLater(fn FunctionSpec, win keepalive.Window) {
 		}
 		inst.lastUsed = time.Now()
 		inst.idleUntil = inst.lastUsed.Add(win.KeepAlive)
-		w.pool.put(inst)
+		w.keep(inst)
 	}()
 }
 
@@ -455,6 +458,27 @@ func (w *Worker) reserve(memoryMB int) bool {
 		w.retire(victim)
 	}
 	return true
+}
+
+// keep returns a sandbox to the pool, or destroys it if its function was
+// retired while it ran.
+func (w *Worker) keep(inst *instance) {
+	if !w.pool.put(inst) {
+		w.retire(inst)
+	}
+}
+
+// Retire destroys every sandbox of a deleted function: idle ones now,
+// busy ones when their invocation ends. It says how many went now.
+func (w *Worker) Retire(name string) int {
+	idle := w.pool.retireFunction(name)
+	for _, inst := range idle {
+		w.retire(inst)
+	}
+	if len(idle) > 0 {
+		w.log.Debug("retired a deleted function's sandboxes", "function", name, "count", len(idle))
+	}
+	return len(idle)
 }
 
 // retire destroys a sandbox and frees its memory.
@@ -497,7 +521,7 @@ func (w *Worker) janitor() {
 				w.retire(inst)
 				continue
 			}
-			w.pool.put(inst)
+			w.keep(inst)
 		}
 	}
 }
@@ -571,6 +595,9 @@ func (w *Worker) Provision(ctx context.Context, fn FunctionSpec, count int, hold
 	if draining {
 		return 0, 0, ErrDraining
 	}
+	if err := fn.check(); err != nil {
+		return 0, 0, err
+	}
 	until := time.Now().Add(hold)
 	existing = w.pool.markProvisioned(PoolKey(fn), count, until)
 	for i := existing; i < count; i++ {
@@ -583,7 +610,7 @@ func (w *Worker) Provision(ctx context.Context, fn FunctionSpec, count int, hold
 		}
 		inst.provisionedUntil, inst.lastUsed = until, time.Now()
 		inst.idleUntil = inst.lastUsed.Add(w.cfg.KeepAlive)
-		w.pool.put(inst)
+		w.keep(inst)
 		started++
 	}
 	return existing, started, nil

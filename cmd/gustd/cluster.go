@@ -109,7 +109,7 @@ func runCoordinator(log *slog.Logger, n nodeFlags, httpAddr, raftAddr string, bo
 	c, err := node.StartCoordinator(node.CoordinatorConfig{
 		Name: n.name, DataDir: n.dataDir, GRPCAddr: n.grpcAddr, HTTPAddr: httpAddr, RaftAddr: raftAddr,
 		GossipAddr: n.gossipAddr, Advertise: n.advertise, Join: n.join, Bootstrap: bootstrap, FastGossip: n.fastGossip, Logger: log,
-		TLS: creds, GossipKey: gossipKey,
+		TLS: creds, GossipKey: gossipKey, ClusterSecret: n.sec.secret(),
 		UnreservedMin: unreservedMin, Auth: n.auth,
 	})
 	if err != nil {
@@ -174,7 +174,7 @@ func runWorker(log *slog.Logger, n nodeFlags, wcfg worker.Config, httpAddr strin
 	}
 	w, err := node.StartWorker(node.WorkerConfig{
 		Worker: wcfg, GRPCAddr: n.grpcAddr, GossipAddr: n.gossipAddr, Advertise: n.advertise, Join: n.join, FastGossip: n.fastGossip,
-		TLS: creds, GossipKey: gossipKey, HTTPAddr: httpAddr,
+		TLS: creds, GossipKey: gossipKey, ClusterSecret: n.sec.secret(), HTTPAddr: httpAddr,
 	})
 	if err != nil {
 		return err

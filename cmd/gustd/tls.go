@@ -6,16 +6,19 @@ import (
 	"strings"
 
 	"github.com/gustfaas/gust/internal/gossip"
+	"github.com/gustfaas/gust/internal/nodeauth"
 	"github.com/gustfaas/gust/internal/tlsconf"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
-// securityFlags are --tls-ca, --tls-cert, --tls-key and --gossip-key.
+// securityFlags are --tls-ca, --tls-cert, --tls-key, --gossip-key and
+// --cluster-secret.
 type securityFlags struct {
 	ca, cert, key string
 	gossipKey     string
-	noGossip      bool // gustd dev has no gossip
+	clusterSecret string
+	noGossip      bool // gustd dev has no gossip and no node-internal port
 }
 
 func (s *securityFlags) register(f *pflag.FlagSet) {
@@ -28,7 +31,17 @@ func (s *securityFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&s.key, "tls-key", "", "this node's private key (PEM)")
 	if !s.noGossip {
 		f.StringVar(&s.gossipKey, "gossip-key", "", "encrypt gossip with this key: base64 of 16, 24 or 32 bytes (see gustd keygen); the same on every node")
+		f.StringVar(&s.clusterSecret, "cluster-secret", "", "a secret every node shares (at least 16 characters; gustd keygen makes one): "+
+			"each connection to a node-internal port (Raft, PeerService, WorkerService) proves it, so only nodes can call them; needed with --auth unless --tls-* is given")
 	}
+}
+
+// secret is --cluster-secret (nil when not given).
+func (s *securityFlags) secret() nodeauth.Secret {
+	if s.clusterSecret == "" {
+		return nil
+	}
+	return nodeauth.Secret(s.clusterSecret)
 }
 
 // load returns the TLS material (nil: plaintext) and the gossip key (nil:
@@ -142,8 +155,9 @@ APIs only.`,
 func keygenCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "keygen",
-		Short: "Print a fresh gossip encryption key for --gossip-key (GUST_GOSSIP_KEY)",
+		Short: "Print a fresh random key: for --gossip-key (GUST_GOSSIP_KEY) or --cluster-secret (GUST_CLUSTER_SECRET)",
 		Example: `  export GUST_GOSSIP_KEY=$(gustd keygen)
+  export GUST_CLUSTER_SECRET=$(gustd keygen)   # a different one: the same on every node
   gustd coordinator --gossip-key "$(cat /etc/gust/gossip.key)" …`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -7,6 +7,7 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/gustfaas/gust/client"
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/node"
+	"github.com/gustfaas/gust/internal/nodeauth"
 	"github.com/gustfaas/gust/internal/testutil"
 )
 
@@ -35,7 +37,7 @@ func TestTokensAcrossCoordinators(t *testing.T) {
 		co, err := node.StartCoordinator(node.CoordinatorConfig{
 			Name: name, DataDir: filepath.Join(base, name),
 			GRPCAddr: testutil.FreeAddr(t), HTTPAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t), GossipAddr: testutil.FreeAddr(t),
-			Join: seeds, Bootstrap: i == 0, FastGossip: true, FastRaft: true, Auth: auth,
+			Join: seeds, Bootstrap: i == 0, FastGossip: true, FastRaft: true, Auth: auth, ClusterSecret: testSecret,
 		})
 		if err != nil {
 			t.Fatalf("start %s: %v", name, err)
@@ -101,6 +103,30 @@ func TestTokensAcrossCoordinators(t *testing.T) {
 		if _, err := via(i, "gust_0123").ListFunctions(ctx); !isNamed(err, apierr.Unauthenticated) {
 			t.Errorf("%s with an unknown token: %v", cos[i].Name(), err)
 		}
+	}
+}
+
+// testSecret is the cluster secret of these tests' nodes.
+var testSecret = nodeauth.Secret("node-test-cluster-secret")
+
+// TestAuthNeedsClosedInternal: --auth on a node whose node-internal
+// services anyone could call is refused at start, saying how to fix it.
+func TestAuthNeedsClosedInternal(t *testing.T) {
+	_, err := node.StartCoordinator(node.CoordinatorConfig{
+		Name: "c1", DataDir: t.TempDir(),
+		GRPCAddr: testutil.FreeAddr(t), HTTPAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t), GossipAddr: testutil.FreeAddr(t),
+		Bootstrap: true, Auth: true,
+	})
+	if !errors.Is(err, node.ErrOpenInternal) || !strings.Contains(err.Error(), "--cluster-secret") || !strings.Contains(err.Error(), "--tls-ca") {
+		t.Fatalf("start with --auth and neither TLS nor a secret: %v", err)
+	}
+	_, err = node.StartCoordinator(node.CoordinatorConfig{
+		Name: "c1", DataDir: t.TempDir(),
+		GRPCAddr: testutil.FreeAddr(t), HTTPAddr: testutil.FreeAddr(t), RaftAddr: testutil.FreeAddr(t), GossipAddr: testutil.FreeAddr(t),
+		Bootstrap: true, Auth: true, ClusterSecret: nodeauth.Secret("short"),
+	})
+	if err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Fatalf("start with a 5-byte secret: %v", err)
 	}
 }
 

@@ -7,6 +7,7 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/gustfaas/gust/coordinator"
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/internal/gossip"
+	"github.com/gustfaas/gust/internal/nodeauth"
 	"github.com/gustfaas/gust/internal/tlsconf"
 	"github.com/gustfaas/gust/raftstore"
 	"github.com/gustfaas/gust/worker"
@@ -51,11 +53,20 @@ type CoordinatorConfig struct {
 	TLS *tlsconf.TLS
 	// GossipKey, if set, encrypts gossip (see gossip.Config.SecretKey).
 	GossipKey []byte
+	// ClusterSecret, if set, is proven by every connection to a node
+	// port (internal/nodeauth); every node of a cluster needs the same.
+	ClusterSecret nodeauth.Secret
 	// Auth requires API tokens (coordinator.Config.Auth); with Bootstrap,
-	// the first start writes DataDir/root.token.
+	// the first start writes DataDir/root.token. It needs TLS or a
+	// ClusterSecret, or the node-internal services would be open.
 	Auth   bool
 	Logger *slog.Logger
 }
+
+// ErrOpenInternal refuses --auth on a node whose internal services anyone
+// could call.
+var ErrOpenInternal = errors.New("--auth needs the node-internal services closed too: " +
+	"start every node with the same --cluster-secret (make one with `gustd keygen`), or with --tls-ca, --tls-cert and --tls-key")
 
 // Coordinator is a running coordinator node.
 type Coordinator struct {
@@ -63,6 +74,8 @@ type Coordinator struct {
 	Store  *raftstore.Store
 	Gossip *gossip.Node
 	served chan error
+	// nodeGRPC serves PeerService on the node port, beside Raft.
+	nodeGRPC *grpc.Server
 }
 
 // StartCoordinator opens state, joins gossip and starts serving.
@@ -70,6 +83,12 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.ClusterSecret.Check(); err != nil {
+		return nil, err
+	}
+	if cfg.Auth && cfg.TLS == nil && len(cfg.ClusterSecret) == 0 {
+		return nil, ErrOpenInternal
 	}
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -88,7 +107,21 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	if _, port, err := net.SplitHostPort(cfg.HTTPAddr); err == nil && cfg.Advertise != "" {
 		httpAdv = net.JoinHostPort(cfg.Advertise, port)
 	}
+	// The node port: Raft and PeerService, each connection past the node
+	// handshake first.
+	nln, err := net.Listen("tcp", cfg.RaftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen raft: %w", err)
+	}
+	mux := nodeauth.NewMux(nln, cfg.ClusterSecret, log, nodeauth.Raft, nodeauth.GRPC)
+	go mux.Serve()
+	defer func() {
+		if err != nil {
+			mux.Close()
+		}
+	}()
 	rc := raftstore.Config{NodeID: cfg.Name, DataDir: filepath.Join(dataDir, "raft"), BindAddr: cfg.RaftAddr, Advertise: raftAdv, Bootstrap: cfg.Bootstrap, Logger: log,
+		Listener: mux.Listener(nodeauth.Raft), Dial: nodeauth.Dialer(cfg.ClusterSecret, nodeauth.Raft),
 		ListenTLS: cfg.TLS.NodeServerConfig(), DialTLS: cfg.TLS.ClientConfig()}
 	if cfg.FastRaft {
 		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 150*time.Millisecond, 150*time.Millisecond, 100*time.Millisecond
@@ -104,7 +137,7 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	}()
 	ccfg := coordinator.DefaultConfig()
 	ccfg.Name, ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = cfg.Name, cfg.GRPCAddr, cfg.HTTPAddr, log
-	ccfg.TLS = cfg.TLS
+	ccfg.TLS, ccfg.ClusterSecret = cfg.TLS, cfg.ClusterSecret
 	ccfg.Auth = cfg.Auth
 	if cfg.UnreservedMin > 0 {
 		ccfg.Limits.UnreservedMin = cfg.UnreservedMin
@@ -126,7 +159,9 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 		g.Shutdown()
 		return nil, err
 	}
-	n := &Coordinator{Coordinator: c, Store: store, Gossip: g, served: make(chan error, 1)}
+	n := &Coordinator{Coordinator: c, Store: store, Gossip: g, served: make(chan error, 1), nodeGRPC: nodeServer(cfg.TLS)}
+	c.RegisterNodeServices(n.nodeGRPC)
+	go n.nodeGRPC.Serve(mux.Listener(nodeauth.GRPC))
 	go func() { n.served <- c.Serve() }()
 	// Rotations through this coordinator rewrite the root token file, if
 	// it has one: from now, not once a leader is known.
@@ -162,6 +197,7 @@ func (n *Coordinator) Stop(ctx context.Context) {
 	n.Shutdown(ctx)
 	n.Gossip.Leave(2 * time.Second)
 	n.Store.Close()
+	n.nodeGRPC.Stop()
 }
 
 // Kill stops without draining or leaving, as a crash would (for tests).
@@ -171,6 +207,15 @@ func (n *Coordinator) Kill() {
 	n.Shutdown(ctx)
 	n.Gossip.Shutdown()
 	n.Store.Close()
+	n.nodeGRPC.Stop()
+}
+
+// nodeServer is the gRPC server of a node-internal port: with TLS, every
+// call needs a verified node certificate, health and reflection included.
+func nodeServer(t *tlsconf.TLS) *grpc.Server {
+	gopts := t.ServerOptions(tls.RequireAndVerifyClientCert, func(string) bool { return true })
+	return grpc.NewServer(append(gopts, grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20),
+		grpc.StatsHandler(otelgrpc.NewServerHandler()))...)
 }
 
 // Members adapts the gossip view to the coordinator's Membership.
@@ -200,6 +245,9 @@ type WorkerConfig struct {
 	TLS *tlsconf.TLS
 	// GossipKey, if set, encrypts gossip (see gossip.Config.SecretKey).
 	GossipKey []byte
+	// ClusterSecret, if set, is proven by every connection to the
+	// worker's gRPC port and by the worker to coordinators' node ports.
+	ClusterSecret nodeauth.Secret
 	// HTTPAddr, if set, serves /metrics and /healthz.
 	HTTPAddr string
 }
@@ -226,8 +274,14 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.ClusterSecret.Check(); err != nil {
+		return nil, err
+	}
+	if cfg.TLS == nil && len(cfg.ClusterSecret) == 0 {
+		log.Warn("WorkerService is open to anyone who can reach " + cfg.GRPCAddr + ": start every node with the same --cluster-secret, or with --tls-*")
+	}
 	n := &Worker{served: make(chan error, 1)}
-	cfg.Worker.Code = worker.RemoteCode{Coordinators: n.coordinators, Creds: cfg.TLS.ClientCreds()}
+	cfg.Worker.Code = worker.RemoteCode{Coordinators: n.coordinators, Creds: cfg.TLS.ClientCreds(), Secret: cfg.ClusterSecret}
 	w, err := worker.New(cfg.Worker)
 	if err != nil {
 		return nil, err
@@ -238,11 +292,9 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 		}
 	}()
 	n.Worker = w
-	// Only nodes talk to a worker: with TLS, a verified node certificate
-	// is required for every call, health and reflection included.
-	gopts := cfg.TLS.ServerOptions(tls.RequireAndVerifyClientCert, func(string) bool { return true })
-	n.grpc = grpc.NewServer(append(gopts, grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20),
-		grpc.StatsHandler(otelgrpc.NewServerHandler()))...)
+	// Only nodes talk to a worker: each connection proves the cluster
+	// secret, and with TLS every call needs a verified node certificate.
+	n.grpc = nodeServer(cfg.TLS)
 	(&worker.GRPCServer{W: w}).Register(n.grpc)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, hs)
@@ -256,7 +308,7 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 	host, _, _ := net.SplitHostPort(adv)
 	_, port, _ := net.SplitHostPort(n.addr)
 	n.advertised = net.JoinHostPort(host, port)
-	go func() { n.served <- n.grpc.Serve(ln) }()
+	go func() { n.served <- n.grpc.Serve(nodeauth.Listen(ln, cfg.ClusterSecret, log, nodeauth.GRPC)) }()
 	if cfg.HTTPAddr != "" {
 		hln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -289,7 +341,7 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 	return n, nil
 }
 
-// coordinators lists alive coordinators' gRPC addresses, for code fetches.
+// coordinators lists alive coordinators' node ports, for code fetches.
 func (n *Worker) coordinators() []string {
 	if n.Gossip == nil {
 		return nil
@@ -297,7 +349,7 @@ func (n *Worker) coordinators() []string {
 	var out []string
 	for _, m := range n.Gossip.Members() {
 		if m.Meta.Role == coordinator.RoleCoordinator && m.Status == gossip.StatusAlive {
-			out = append(out, m.Meta.GRPC)
+			out = append(out, m.Meta.Raft)
 		}
 	}
 	return out

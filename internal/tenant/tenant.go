@@ -8,7 +8,23 @@ import (
 // Sep separates a tenant from a name in a stored name.
 const Sep = "."
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+var (
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	// fnRE is Lambda's function name.
+	fnRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// ValidFunction reports whether name is a function name as Lambda allows
+// it: 1 to 64 letters, digits, '-' or '_'.
+func ValidFunction(name string) bool { return fnRE.MatchString(name) }
+
+// ValidStored reports whether stored is a function's stored name: a valid
+// function name, with a valid tenant prefix or none. Anything that builds
+// a path or a key from a stored name checks it with this first.
+func ValidStored(stored string) bool {
+	t, name := Split(stored)
+	return (t == "" && !strings.Contains(stored, Sep) || Valid(t)) && ValidFunction(name)
+}
 
 // Valid reports whether t may name a tenant: 1 to 32 lower-case letters,
 // digits, '-' or '_', starting with a letter or digit. The root tenant ""

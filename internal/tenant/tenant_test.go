@@ -79,3 +79,17 @@ func TestStripText(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestValidStored(t *testing.T) {
+	for name, want := range map[string]bool{
+		"hello": true, "acme.hello": true, "a-b_C9": true, "acme.Hello-1": true,
+		"": false, ".hello": false, "acme.": false, "../../../../tmp/x": false, "acme.../x": false,
+		"a/b": false, "Acme.hello": false, "acme.b.c": false, "x\x00y": false,
+		"n234567890123456789012345678901234567890123456789012345678901234": true,
+		"n2345678901234567890123456789012345678901234567890123456789012345": false,
+	} {
+		if got := ValidStored(name); got != want {
+			t.Errorf("ValidStored(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gustfaas/gust/internal/nodeauth"
 	"github.com/gustfaas/gust/internal/testutil"
 	"github.com/gustfaas/gust/internal/tlsconf"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
@@ -141,11 +141,17 @@ func TestClusterTLS(t *testing.T) {
 		handshake := func(f tlsconf.Files, wait time.Duration) error {
 			cfg := sec.load(t, f).ClientConfig()
 			cfg.ServerName = "127.0.0.1"
-			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", c1.raft, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			raw, err := nodeauth.Dial(ctx, c1.raft, nil, nodeauth.Raft) // no --cluster-secret here
 			if err != nil {
 				return err
 			}
+			conn := tls.Client(raw, cfg)
 			defer conn.Close()
+			if err := conn.HandshakeContext(ctx); err != nil {
+				return err
+			}
 			conn.SetReadDeadline(time.Now().Add(wait))
 			if _, err = conn.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
 				return nil // still open: accepted, Raft waits for an RPC
@@ -175,18 +181,32 @@ func TestClusterTLS(t *testing.T) {
 			{"client certificate", tlsconf.Files{CA: sec.ca, Cert: sec.clientCert, Key: sec.clientKey}, codes.PermissionDenied},
 			{"no certificate", tlsconf.Files{CA: sec.ca}, codes.Unauthenticated},
 		} {
-			conn, err := grpc.NewClient(c1.grpc, grpc.WithTransportCredentials(sec.load(t, tc.files).ClientCreds()))
+			conn, err := grpc.NewClient(c1.raft, grpc.WithTransportCredentials(sec.load(t, tc.files).ClientCreds()),
+				grpc.WithContextDialer(nodeauth.Dialer(nil, nodeauth.GRPC)))
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, err = nodev1.NewPeerServiceClient(conn).AppliedIndex(ctx, &nodev1.AppliedIndexRequest{})
 			conn.Close()
-			if status.Code(err) != tc.want {
-				t.Fatalf("PeerService with %s: %v, want %v", tc.name, err, tc.want)
+			if err == nil {
+				t.Fatalf("PeerService answered a caller with %s", tc.name)
 			}
 		}
+		// The user-facing port does not serve PeerService at all, even to
+		// a node certificate.
+		node := tlsconf.Files{CA: sec.ca, Cert: filepath.Join(sec.dir, "c1.pem"), Key: filepath.Join(sec.dir, "c1-key.pem")}
+		conn, err := grpc.NewClient(c1.grpc, grpc.WithTransportCredentials(sec.load(t, node).ClientCreds()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = nodev1.NewPeerServiceClient(conn).AppliedIndex(ctx, &nodev1.AppliedIndexRequest{})
+		conn.Close()
+		if status.Code(err) != codes.Unimplemented {
+			t.Fatalf("PeerService on the user-facing port: %v, want Unimplemented", err)
+		}
 		// A worker does not even finish the handshake without one.
-		conn, err := grpc.NewClient(w1.grpc, grpc.WithTransportCredentials(sec.load(t, tlsconf.Files{CA: sec.ca, Cert: sec.clientCert, Key: sec.clientKey}).ClientCreds()))
+		conn, err = grpc.NewClient(w1.grpc, grpc.WithTransportCredentials(sec.load(t, tlsconf.Files{CA: sec.ca, Cert: sec.clientCert, Key: sec.clientKey}).ClientCreds()),
+			grpc.WithContextDialer(nodeauth.Dialer(nil, nodeauth.GRPC)))
 		if err != nil {
 			t.Fatal(err)
 		}

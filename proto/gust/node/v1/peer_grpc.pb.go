@@ -24,13 +24,15 @@ const (
 	PeerService_GetCode_FullMethodName      = "/gust.node.v1.PeerService/GetCode"
 	PeerService_AppliedIndex_FullMethodName = "/gust.node.v1.PeerService/AppliedIndex"
 	PeerService_RenewLeases_FullMethodName  = "/gust.node.v1.PeerService/RenewLeases"
+	PeerService_RemovePeer_FullMethodName   = "/gust.node.v1.PeerService/RemovePeer"
 )
 
 // PeerServiceClient is the client API for PeerService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// PeerService is served by every coordinator for other nodes.
+// PeerService is served by every coordinator for other nodes, on its node
+// port (with Raft) and never on the user-facing one.
 type PeerServiceClient interface {
 	// Apply forwards an encoded Raft command to the leader.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
@@ -43,6 +45,9 @@ type PeerServiceClient interface {
 	AppliedIndex(ctx context.Context, in *AppliedIndexRequest, opts ...grpc.CallOption) (*AppliedIndexResponse, error)
 	// RenewLeases asks the leader for concurrency slots, one lease per pool.
 	RenewLeases(ctx context.Context, in *RenewLeasesRequest, opts ...grpc.CallOption) (*RenewLeasesResponse, error)
+	// RemovePeer removes a Raft server, on the leader: a follower that took
+	// an operator's RemoveRaftPeer (and checked its token) forwards it here.
+	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error)
 }
 
 type peerServiceClient struct {
@@ -115,11 +120,22 @@ func (c *peerServiceClient) RenewLeases(ctx context.Context, in *RenewLeasesRequ
 	return out, nil
 }
 
+func (c *peerServiceClient) RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemovePeerResponse)
+	err := c.cc.Invoke(ctx, PeerService_RemovePeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
 // for forward compatibility.
 //
-// PeerService is served by every coordinator for other nodes.
+// PeerService is served by every coordinator for other nodes, on its node
+// port (with Raft) and never on the user-facing one.
 type PeerServiceServer interface {
 	// Apply forwards an encoded Raft command to the leader.
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
@@ -132,6 +148,9 @@ type PeerServiceServer interface {
 	AppliedIndex(context.Context, *AppliedIndexRequest) (*AppliedIndexResponse, error)
 	// RenewLeases asks the leader for concurrency slots, one lease per pool.
 	RenewLeases(context.Context, *RenewLeasesRequest) (*RenewLeasesResponse, error)
+	// RemovePeer removes a Raft server, on the leader: a follower that took
+	// an operator's RemoveRaftPeer (and checked its token) forwards it here.
+	RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -156,6 +175,9 @@ func (UnimplementedPeerServiceServer) AppliedIndex(context.Context, *AppliedInde
 }
 func (UnimplementedPeerServiceServer) RenewLeases(context.Context, *RenewLeasesRequest) (*RenewLeasesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RenewLeases not implemented")
+}
+func (UnimplementedPeerServiceServer) RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemovePeer not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -250,6 +272,24 @@ func _PeerService_RenewLeases_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeerService_RemovePeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemovePeerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).RemovePeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_RemovePeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).RemovePeer(ctx, req.(*RemovePeerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -268,6 +308,10 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RenewLeases",
 			Handler:    _PeerService_RenewLeases_Handler,
+		},
+		{
+			MethodName: "RemovePeer",
+			Handler:    _PeerService_RemovePeer_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -24,6 +24,96 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RetireRequest names the function, by stored name.
+type RetireRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Function      string                 `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireRequest) Reset() {
+	*x = RetireRequest{}
+	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireRequest) ProtoMessage() {}
+
+func (x *RetireRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireRequest.ProtoReflect.Descriptor instead.
+func (*RetireRequest) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RetireRequest) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+// RetireResponse says how many sandboxes went.
+type RetireResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sandboxes     int32                  `protobuf:"varint,1,opt,name=sandboxes,proto3" json:"sandboxes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireResponse) Reset() {
+	*x = RetireResponse{}
+	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireResponse) ProtoMessage() {}
+
+func (x *RetireResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireResponse.ProtoReflect.Descriptor instead.
+func (*RetireResponse) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RetireResponse) GetSandboxes() int32 {
+	if x != nil {
+		return x.Sandboxes
+	}
+	return 0
+}
+
 // FunctionLogsRequest names the function.
 type FunctionLogsRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -40,7 +130,7 @@ type FunctionLogsRequest struct {
 
 func (x *FunctionLogsRequest) Reset() {
 	*x = FunctionLogsRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -52,7 +142,7 @@ func (x *FunctionLogsRequest) String() string {
 func (*FunctionLogsRequest) ProtoMessage() {}
 
 func (x *FunctionLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[0]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -65,7 +155,7 @@ func (x *FunctionLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionLogsRequest.ProtoReflect.Descriptor instead.
 func (*FunctionLogsRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{0}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *FunctionLogsRequest) GetFunction() string {
@@ -106,7 +196,7 @@ type FunctionLogsResponse struct {
 
 func (x *FunctionLogsResponse) Reset() {
 	*x = FunctionLogsResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -118,7 +208,7 @@ func (x *FunctionLogsResponse) String() string {
 func (*FunctionLogsResponse) ProtoMessage() {}
 
 func (x *FunctionLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[1]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -131,7 +221,7 @@ func (x *FunctionLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionLogsResponse.ProtoReflect.Descriptor instead.
 func (*FunctionLogsResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{1}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FunctionLogsResponse) GetData() []byte {
@@ -154,7 +244,7 @@ type ProvisionRequest struct {
 
 func (x *ProvisionRequest) Reset() {
 	*x = ProvisionRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -166,7 +256,7 @@ func (x *ProvisionRequest) String() string {
 func (*ProvisionRequest) ProtoMessage() {}
 
 func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[2]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -179,7 +269,7 @@ func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{2}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ProvisionRequest) GetFunction() *FunctionSpec {
@@ -214,7 +304,7 @@ type ProvisionResponse struct {
 
 func (x *ProvisionResponse) Reset() {
 	*x = ProvisionResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +316,7 @@ func (x *ProvisionResponse) String() string {
 func (*ProvisionResponse) ProtoMessage() {}
 
 func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[3]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +329,7 @@ func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{3}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ProvisionResponse) GetExisting() int32 {
@@ -276,7 +366,7 @@ type FunctionSpec struct {
 
 func (x *FunctionSpec) Reset() {
 	*x = FunctionSpec{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +378,7 @@ func (x *FunctionSpec) String() string {
 func (*FunctionSpec) ProtoMessage() {}
 
 func (x *FunctionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[4]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +391,7 @@ func (x *FunctionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionSpec.ProtoReflect.Descriptor instead.
 func (*FunctionSpec) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{4}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FunctionSpec) GetName() string {
@@ -386,7 +476,7 @@ type InvokeRequest struct {
 
 func (x *InvokeRequest) Reset() {
 	*x = InvokeRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +488,7 @@ func (x *InvokeRequest) String() string {
 func (*InvokeRequest) ProtoMessage() {}
 
 func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[5]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +501,7 @@ func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeRequest.ProtoReflect.Descriptor instead.
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{5}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *InvokeRequest) GetFunction() *FunctionSpec {
@@ -478,7 +568,7 @@ type InvokeResponse struct {
 
 func (x *InvokeResponse) Reset() {
 	*x = InvokeResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +580,7 @@ func (x *InvokeResponse) String() string {
 func (*InvokeResponse) ProtoMessage() {}
 
 func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[6]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +593,7 @@ func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResponse.ProtoReflect.Descriptor instead.
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{6}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *InvokeResponse) GetEvent() isInvokeResponse_Event {
@@ -573,7 +663,7 @@ type Started struct {
 
 func (x *Started) Reset() {
 	*x = Started{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +675,7 @@ func (x *Started) String() string {
 func (*Started) ProtoMessage() {}
 
 func (x *Started) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[7]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +688,7 @@ func (x *Started) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Started.ProtoReflect.Descriptor instead.
 func (*Started) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{7}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Started) GetSandbox() string {
@@ -624,7 +714,7 @@ type NoWarmSandbox struct {
 
 func (x *NoWarmSandbox) Reset() {
 	*x = NoWarmSandbox{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +726,7 @@ func (x *NoWarmSandbox) String() string {
 func (*NoWarmSandbox) ProtoMessage() {}
 
 func (x *NoWarmSandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[8]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +739,7 @@ func (x *NoWarmSandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoWarmSandbox.ProtoReflect.Descriptor instead.
 func (*NoWarmSandbox) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
 // InvokeResult is the outcome of one invocation.
@@ -674,7 +764,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +776,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[9]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +789,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *InvokeResult) GetRequestId() string {
@@ -804,7 +894,7 @@ type WatchPoolRequest struct {
 
 func (x *WatchPoolRequest) Reset() {
 	*x = WatchPoolRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +906,7 @@ func (x *WatchPoolRequest) String() string {
 func (*WatchPoolRequest) ProtoMessage() {}
 
 func (x *WatchPoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[10]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +919,7 @@ func (x *WatchPoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPoolRequest.ProtoReflect.Descriptor instead.
 func (*WatchPoolRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{10}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchPoolRequest) GetCoordinator() string {
@@ -856,7 +946,7 @@ type WatchPoolResponse struct {
 
 func (x *WatchPoolResponse) Reset() {
 	*x = WatchPoolResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +958,7 @@ func (x *WatchPoolResponse) String() string {
 func (*WatchPoolResponse) ProtoMessage() {}
 
 func (x *WatchPoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[11]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +971,7 @@ func (x *WatchPoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPoolResponse.ProtoReflect.Descriptor instead.
 func (*WatchPoolResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{11}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchPoolResponse) GetWorker() string {
@@ -946,7 +1036,7 @@ type PoolEntry struct {
 
 func (x *PoolEntry) Reset() {
 	*x = PoolEntry{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1048,7 @@ func (x *PoolEntry) String() string {
 func (*PoolEntry) ProtoMessage() {}
 
 func (x *PoolEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[12]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1061,7 @@ func (x *PoolEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolEntry.ProtoReflect.Descriptor instead.
 func (*PoolEntry) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{12}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PoolEntry) GetKey() string {
@@ -1004,7 +1094,7 @@ type ListSandboxesRequest struct {
 
 func (x *ListSandboxesRequest) Reset() {
 	*x = ListSandboxesRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1106,7 @@ func (x *ListSandboxesRequest) String() string {
 func (*ListSandboxesRequest) ProtoMessage() {}
 
 func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[13]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1119,7 @@ func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListSandboxesRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{13}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{15}
 }
 
 // ListSandboxesResponse lists sandboxes.
@@ -1042,7 +1132,7 @@ type ListSandboxesResponse struct {
 
 func (x *ListSandboxesResponse) Reset() {
 	*x = ListSandboxesResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[14]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1144,7 @@ func (x *ListSandboxesResponse) String() string {
 func (*ListSandboxesResponse) ProtoMessage() {}
 
 func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[14]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1157,7 @@ func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListSandboxesResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{14}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListSandboxesResponse) GetSandboxes() []*Sandbox {
@@ -1093,7 +1183,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[15]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1195,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[15]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1208,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{15}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Sandbox) GetId() string {
@@ -1172,7 +1262,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[16]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1274,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[16]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1287,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{16}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{18}
 }
 
 // DrainResponse is empty.
@@ -1209,7 +1299,7 @@ type DrainResponse struct {
 
 func (x *DrainResponse) Reset() {
 	*x = DrainResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[17]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1311,7 @@ func (x *DrainResponse) String() string {
 func (*DrainResponse) ProtoMessage() {}
 
 func (x *DrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[17]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1324,7 @@ func (x *DrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainResponse.ProtoReflect.Descriptor instead.
 func (*DrainResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{17}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{19}
 }
 
 // FunctionUsageRequest asks for the usage in [since, until], to the minute:
@@ -1252,7 +1342,7 @@ type FunctionUsageRequest struct {
 
 func (x *FunctionUsageRequest) Reset() {
 	*x = FunctionUsageRequest{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[18]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1354,7 @@ func (x *FunctionUsageRequest) String() string {
 func (*FunctionUsageRequest) ProtoMessage() {}
 
 func (x *FunctionUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[18]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1367,7 @@ func (x *FunctionUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionUsageRequest.ProtoReflect.Descriptor instead.
 func (*FunctionUsageRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{18}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FunctionUsageRequest) GetFunction() string {
@@ -1313,7 +1403,7 @@ type FunctionUsageResponse struct {
 
 func (x *FunctionUsageResponse) Reset() {
 	*x = FunctionUsageResponse{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[19]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1415,7 @@ func (x *FunctionUsageResponse) String() string {
 func (*FunctionUsageResponse) ProtoMessage() {}
 
 func (x *FunctionUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[19]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1428,7 @@ func (x *FunctionUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionUsageResponse.ProtoReflect.Descriptor instead.
 func (*FunctionUsageResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{19}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FunctionUsageResponse) GetFunctions() []*FunctionUsage {
@@ -1371,7 +1461,7 @@ type FunctionUsage struct {
 
 func (x *FunctionUsage) Reset() {
 	*x = FunctionUsage{}
-	mi := &file_gust_node_v1_worker_proto_msgTypes[20]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1473,7 @@ func (x *FunctionUsage) String() string {
 func (*FunctionUsage) ProtoMessage() {}
 
 func (x *FunctionUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_worker_proto_msgTypes[20]
+	mi := &file_gust_node_v1_worker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1486,7 @@ func (x *FunctionUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionUsage.ProtoReflect.Descriptor instead.
 func (*FunctionUsage) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{20}
+	return file_gust_node_v1_worker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FunctionUsage) GetFunction() string {
@@ -1431,7 +1521,11 @@ var File_gust_node_v1_worker_proto protoreflect.FileDescriptor
 
 const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x19gust/node/v1/worker.proto\x12\fgust.node.v1\"\x8d\x01\n" +
+	"\x19gust/node/v1/worker.proto\x12\fgust.node.v1\"+\n" +
+	"\rRetireRequest\x12\x1a\n" +
+	"\bfunction\x18\x01 \x01(\tR\bfunction\".\n" +
+	"\x0eRetireResponse\x12\x1c\n" +
+	"\tsandboxes\x18\x01 \x01(\x05R\tsandboxes\"\x8d\x01\n" +
 	"\x13FunctionLogsRequest\x12\x1a\n" +
 	"\bfunction\x18\x01 \x01(\tR\bfunction\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\"\n" +
@@ -1538,7 +1632,7 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\brequests\x18\x02 \x01(\x03R\brequests\x12\x1b\n" +
 	"\tbilled_ms\x18\x03 \x01(\x03R\bbilledMs\x12 \n" +
 	"\fbilled_mb_ms\x18\x04 \x01(\x03R\n" +
-	"billedMbMs2\xc3\x04\n" +
+	"billedMbMs2\x88\x05\n" +
 	"\rWorkerService\x12E\n" +
 	"\x06Invoke\x12\x1b.gust.node.v1.InvokeRequest\x1a\x1c.gust.node.v1.InvokeResponse0\x01\x12N\n" +
 	"\tWatchPool\x12\x1e.gust.node.v1.WatchPoolRequest\x1a\x1f.gust.node.v1.WatchPoolResponse0\x01\x12X\n" +
@@ -1546,7 +1640,8 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\x05Drain\x12\x1a.gust.node.v1.DrainRequest\x1a\x1b.gust.node.v1.DrainResponse\x12L\n" +
 	"\tProvision\x12\x1e.gust.node.v1.ProvisionRequest\x1a\x1f.gust.node.v1.ProvisionResponse\x12W\n" +
 	"\fFunctionLogs\x12!.gust.node.v1.FunctionLogsRequest\x1a\".gust.node.v1.FunctionLogsResponse0\x01\x12X\n" +
-	"\rFunctionUsage\x12\".gust.node.v1.FunctionUsageRequest\x1a#.gust.node.v1.FunctionUsageResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
+	"\rFunctionUsage\x12\".gust.node.v1.FunctionUsageRequest\x1a#.gust.node.v1.FunctionUsageResponse\x12C\n" +
+	"\x06Retire\x12\x1b.gust.node.v1.RetireRequest\x1a\x1c.gust.node.v1.RetireResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
 
 var (
 	file_gust_node_v1_worker_proto_rawDescOnce sync.Once
@@ -1560,57 +1655,61 @@ func file_gust_node_v1_worker_proto_rawDescGZIP() []byte {
 	return file_gust_node_v1_worker_proto_rawDescData
 }
 
-var file_gust_node_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_gust_node_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_gust_node_v1_worker_proto_goTypes = []any{
-	(*FunctionLogsRequest)(nil),   // 0: gust.node.v1.FunctionLogsRequest
-	(*FunctionLogsResponse)(nil),  // 1: gust.node.v1.FunctionLogsResponse
-	(*ProvisionRequest)(nil),      // 2: gust.node.v1.ProvisionRequest
-	(*ProvisionResponse)(nil),     // 3: gust.node.v1.ProvisionResponse
-	(*FunctionSpec)(nil),          // 4: gust.node.v1.FunctionSpec
-	(*InvokeRequest)(nil),         // 5: gust.node.v1.InvokeRequest
-	(*InvokeResponse)(nil),        // 6: gust.node.v1.InvokeResponse
-	(*Started)(nil),               // 7: gust.node.v1.Started
-	(*NoWarmSandbox)(nil),         // 8: gust.node.v1.NoWarmSandbox
-	(*InvokeResult)(nil),          // 9: gust.node.v1.InvokeResult
-	(*WatchPoolRequest)(nil),      // 10: gust.node.v1.WatchPoolRequest
-	(*WatchPoolResponse)(nil),     // 11: gust.node.v1.WatchPoolResponse
-	(*PoolEntry)(nil),             // 12: gust.node.v1.PoolEntry
-	(*ListSandboxesRequest)(nil),  // 13: gust.node.v1.ListSandboxesRequest
-	(*ListSandboxesResponse)(nil), // 14: gust.node.v1.ListSandboxesResponse
-	(*Sandbox)(nil),               // 15: gust.node.v1.Sandbox
-	(*DrainRequest)(nil),          // 16: gust.node.v1.DrainRequest
-	(*DrainResponse)(nil),         // 17: gust.node.v1.DrainResponse
-	(*FunctionUsageRequest)(nil),  // 18: gust.node.v1.FunctionUsageRequest
-	(*FunctionUsageResponse)(nil), // 19: gust.node.v1.FunctionUsageResponse
-	(*FunctionUsage)(nil),         // 20: gust.node.v1.FunctionUsage
-	nil,                           // 21: gust.node.v1.FunctionSpec.EnvironmentEntry
+	(*RetireRequest)(nil),         // 0: gust.node.v1.RetireRequest
+	(*RetireResponse)(nil),        // 1: gust.node.v1.RetireResponse
+	(*FunctionLogsRequest)(nil),   // 2: gust.node.v1.FunctionLogsRequest
+	(*FunctionLogsResponse)(nil),  // 3: gust.node.v1.FunctionLogsResponse
+	(*ProvisionRequest)(nil),      // 4: gust.node.v1.ProvisionRequest
+	(*ProvisionResponse)(nil),     // 5: gust.node.v1.ProvisionResponse
+	(*FunctionSpec)(nil),          // 6: gust.node.v1.FunctionSpec
+	(*InvokeRequest)(nil),         // 7: gust.node.v1.InvokeRequest
+	(*InvokeResponse)(nil),        // 8: gust.node.v1.InvokeResponse
+	(*Started)(nil),               // 9: gust.node.v1.Started
+	(*NoWarmSandbox)(nil),         // 10: gust.node.v1.NoWarmSandbox
+	(*InvokeResult)(nil),          // 11: gust.node.v1.InvokeResult
+	(*WatchPoolRequest)(nil),      // 12: gust.node.v1.WatchPoolRequest
+	(*WatchPoolResponse)(nil),     // 13: gust.node.v1.WatchPoolResponse
+	(*PoolEntry)(nil),             // 14: gust.node.v1.PoolEntry
+	(*ListSandboxesRequest)(nil),  // 15: gust.node.v1.ListSandboxesRequest
+	(*ListSandboxesResponse)(nil), // 16: gust.node.v1.ListSandboxesResponse
+	(*Sandbox)(nil),               // 17: gust.node.v1.Sandbox
+	(*DrainRequest)(nil),          // 18: gust.node.v1.DrainRequest
+	(*DrainResponse)(nil),         // 19: gust.node.v1.DrainResponse
+	(*FunctionUsageRequest)(nil),  // 20: gust.node.v1.FunctionUsageRequest
+	(*FunctionUsageResponse)(nil), // 21: gust.node.v1.FunctionUsageResponse
+	(*FunctionUsage)(nil),         // 22: gust.node.v1.FunctionUsage
+	nil,                           // 23: gust.node.v1.FunctionSpec.EnvironmentEntry
 }
 var file_gust_node_v1_worker_proto_depIdxs = []int32{
-	4,  // 0: gust.node.v1.ProvisionRequest.function:type_name -> gust.node.v1.FunctionSpec
-	21, // 1: gust.node.v1.FunctionSpec.environment:type_name -> gust.node.v1.FunctionSpec.EnvironmentEntry
-	4,  // 2: gust.node.v1.InvokeRequest.function:type_name -> gust.node.v1.FunctionSpec
-	7,  // 3: gust.node.v1.InvokeResponse.started:type_name -> gust.node.v1.Started
-	9,  // 4: gust.node.v1.InvokeResponse.result:type_name -> gust.node.v1.InvokeResult
-	8,  // 5: gust.node.v1.InvokeResponse.no_warm_sandbox:type_name -> gust.node.v1.NoWarmSandbox
-	12, // 6: gust.node.v1.WatchPoolResponse.entries:type_name -> gust.node.v1.PoolEntry
-	15, // 7: gust.node.v1.ListSandboxesResponse.sandboxes:type_name -> gust.node.v1.Sandbox
-	20, // 8: gust.node.v1.FunctionUsageResponse.functions:type_name -> gust.node.v1.FunctionUsage
-	5,  // 9: gust.node.v1.WorkerService.Invoke:input_type -> gust.node.v1.InvokeRequest
-	10, // 10: gust.node.v1.WorkerService.WatchPool:input_type -> gust.node.v1.WatchPoolRequest
-	13, // 11: gust.node.v1.WorkerService.ListSandboxes:input_type -> gust.node.v1.ListSandboxesRequest
-	16, // 12: gust.node.v1.WorkerService.Drain:input_type -> gust.node.v1.DrainRequest
-	2,  // 13: gust.node.v1.WorkerService.Provision:input_type -> gust.node.v1.ProvisionRequest
-	0,  // 14: gust.node.v1.WorkerService.FunctionLogs:input_type -> gust.node.v1.FunctionLogsRequest
-	18, // 15: gust.node.v1.WorkerService.FunctionUsage:input_type -> gust.node.v1.FunctionUsageRequest
-	6,  // 16: gust.node.v1.WorkerService.Invoke:output_type -> gust.node.v1.InvokeResponse
-	11, // 17: gust.node.v1.WorkerService.WatchPool:output_type -> gust.node.v1.WatchPoolResponse
-	14, // 18: gust.node.v1.WorkerService.ListSandboxes:output_type -> gust.node.v1.ListSandboxesResponse
-	17, // 19: gust.node.v1.WorkerService.Drain:output_type -> gust.node.v1.DrainResponse
-	3,  // 20: gust.node.v1.WorkerService.Provision:output_type -> gust.node.v1.ProvisionResponse
-	1,  // 21: gust.node.v1.WorkerService.FunctionLogs:output_type -> gust.node.v1.FunctionLogsResponse
-	19, // 22: gust.node.v1.WorkerService.FunctionUsage:output_type -> gust.node.v1.FunctionUsageResponse
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
+	6,  // 0: gust.node.v1.ProvisionRequest.function:type_name -> gust.node.v1.FunctionSpec
+	23, // 1: gust.node.v1.FunctionSpec.environment:type_name -> gust.node.v1.FunctionSpec.EnvironmentEntry
+	6,  // 2: gust.node.v1.InvokeRequest.function:type_name -> gust.node.v1.FunctionSpec
+	9,  // 3: gust.node.v1.InvokeResponse.started:type_name -> gust.node.v1.Started
+	11, // 4: gust.node.v1.InvokeResponse.result:type_name -> gust.node.v1.InvokeResult
+	10, // 5: gust.node.v1.InvokeResponse.no_warm_sandbox:type_name -> gust.node.v1.NoWarmSandbox
+	14, // 6: gust.node.v1.WatchPoolResponse.entries:type_name -> gust.node.v1.PoolEntry
+	17, // 7: gust.node.v1.ListSandboxesResponse.sandboxes:type_name -> gust.node.v1.Sandbox
+	22, // 8: gust.node.v1.FunctionUsageResponse.functions:type_name -> gust.node.v1.FunctionUsage
+	7,  // 9: gust.node.v1.WorkerService.Invoke:input_type -> gust.node.v1.InvokeRequest
+	12, // 10: gust.node.v1.WorkerService.WatchPool:input_type -> gust.node.v1.WatchPoolRequest
+	15, // 11: gust.node.v1.WorkerService.ListSandboxes:input_type -> gust.node.v1.ListSandboxesRequest
+	18, // 12: gust.node.v1.WorkerService.Drain:input_type -> gust.node.v1.DrainRequest
+	4,  // 13: gust.node.v1.WorkerService.Provision:input_type -> gust.node.v1.ProvisionRequest
+	2,  // 14: gust.node.v1.WorkerService.FunctionLogs:input_type -> gust.node.v1.FunctionLogsRequest
+	20, // 15: gust.node.v1.WorkerService.FunctionUsage:input_type -> gust.node.v1.FunctionUsageRequest
+	0,  // 16: gust.node.v1.WorkerService.Retire:input_type -> gust.node.v1.RetireRequest
+	8,  // 17: gust.node.v1.WorkerService.Invoke:output_type -> gust.node.v1.InvokeResponse
+	13, // 18: gust.node.v1.WorkerService.WatchPool:output_type -> gust.node.v1.WatchPoolResponse
+	16, // 19: gust.node.v1.WorkerService.ListSandboxes:output_type -> gust.node.v1.ListSandboxesResponse
+	19, // 20: gust.node.v1.WorkerService.Drain:output_type -> gust.node.v1.DrainResponse
+	5,  // 21: gust.node.v1.WorkerService.Provision:output_type -> gust.node.v1.ProvisionResponse
+	3,  // 22: gust.node.v1.WorkerService.FunctionLogs:output_type -> gust.node.v1.FunctionLogsResponse
+	21, // 23: gust.node.v1.WorkerService.FunctionUsage:output_type -> gust.node.v1.FunctionUsageResponse
+	1,  // 24: gust.node.v1.WorkerService.Retire:output_type -> gust.node.v1.RetireResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1621,7 +1720,7 @@ func file_gust_node_v1_worker_proto_init() {
 	if File_gust_node_v1_worker_proto != nil {
 		return
 	}
-	file_gust_node_v1_worker_proto_msgTypes[6].OneofWrappers = []any{
+	file_gust_node_v1_worker_proto_msgTypes[8].OneofWrappers = []any{
 		(*InvokeResponse_Started)(nil),
 		(*InvokeResponse_Result)(nil),
 		(*InvokeResponse_NoWarmSandbox)(nil),
@@ -1632,7 +1731,7 @@ func file_gust_node_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_node_v1_worker_proto_rawDesc), len(file_gust_node_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	WorkerService_Provision_FullMethodName     = "/gust.node.v1.WorkerService/Provision"
 	WorkerService_FunctionLogs_FullMethodName  = "/gust.node.v1.WorkerService/FunctionLogs"
 	WorkerService_FunctionUsage_FullMethodName = "/gust.node.v1.WorkerService/FunctionUsage"
+	WorkerService_Retire_FullMethodName        = "/gust.node.v1.WorkerService/Retire"
 )
 
 // WorkerServiceClient is the client API for WorkerService service.
@@ -59,6 +60,10 @@ type WorkerServiceClient interface {
 	// FunctionUsage sums, per function, the invocations this worker ran and
 	// their billed time, from its per-minute rollup (for gust cost).
 	FunctionUsage(ctx context.Context, in *FunctionUsageRequest, opts ...grpc.CallOption) (*FunctionUsageResponse, error)
+	// Retire destroys a function's sandboxes (idle ones at once, busy ones
+	// when their invocation ends) and forgets its provisioned marks: the
+	// function was deleted, and nothing of it may serve again.
+	Retire(ctx context.Context, in *RetireRequest, opts ...grpc.CallOption) (*RetireResponse, error)
 }
 
 type workerServiceClient struct {
@@ -166,6 +171,16 @@ func (c *workerServiceClient) FunctionUsage(ctx context.Context, in *FunctionUsa
 	return out, nil
 }
 
+func (c *workerServiceClient) Retire(ctx context.Context, in *RetireRequest, opts ...grpc.CallOption) (*RetireResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetireResponse)
+	err := c.cc.Invoke(ctx, WorkerService_Retire_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkerServiceServer is the server API for WorkerService service.
 // All implementations must embed UnimplementedWorkerServiceServer
 // for forward compatibility.
@@ -194,6 +209,10 @@ type WorkerServiceServer interface {
 	// FunctionUsage sums, per function, the invocations this worker ran and
 	// their billed time, from its per-minute rollup (for gust cost).
 	FunctionUsage(context.Context, *FunctionUsageRequest) (*FunctionUsageResponse, error)
+	// Retire destroys a function's sandboxes (idle ones at once, busy ones
+	// when their invocation ends) and forgets its provisioned marks: the
+	// function was deleted, and nothing of it may serve again.
+	Retire(context.Context, *RetireRequest) (*RetireResponse, error)
 	mustEmbedUnimplementedWorkerServiceServer()
 }
 
@@ -224,6 +243,9 @@ func (UnimplementedWorkerServiceServer) FunctionLogs(*FunctionLogsRequest, grpc.
 }
 func (UnimplementedWorkerServiceServer) FunctionUsage(context.Context, *FunctionUsageRequest) (*FunctionUsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FunctionUsage not implemented")
+}
+func (UnimplementedWorkerServiceServer) Retire(context.Context, *RetireRequest) (*RetireResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Retire not implemented")
 }
 func (UnimplementedWorkerServiceServer) mustEmbedUnimplementedWorkerServiceServer() {}
 func (UnimplementedWorkerServiceServer) testEmbeddedByValue()                       {}
@@ -351,6 +373,24 @@ func _WorkerService_FunctionUsage_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkerService_Retire_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetireRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServiceServer).Retire(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkerService_Retire_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServiceServer).Retire(ctx, req.(*RetireRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WorkerService_ServiceDesc is the grpc.ServiceDesc for WorkerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -373,6 +413,10 @@ var WorkerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FunctionUsage",
 			Handler:    _WorkerService_FunctionUsage_Handler,
+		},
+		{
+			MethodName: "Retire",
+			Handler:    _WorkerService_Retire_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
