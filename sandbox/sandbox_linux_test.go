@@ -180,6 +180,20 @@ func checkIsolation(t *testing.T, s *sandbox.Sandbox, stdout, stderr *syncBuffer
 			t.Errorf("%s = %v", c.key, r[c.key])
 		}
 	}
+	// The seccomp filter and the masked /proc files (issue 14).
+	filtered, _ := r["filtered"].(map[string]any)
+	for key, want := range map[string]string{
+		"socket_vsock": "EPERM", "socket_vsock_high_bits": "EPERM", "socket_netlink_audit": "EPERM",
+		"socket_netlink_route":          "",
+		"io_uring_setup":                "ENOSYS",
+		"personality_read_implies_exec": "EPERM", "personality_uname26": "", "personality_linux": "",
+		"pidfd_getfd":     "EPERM",
+		"/proc/diskstats": "0 bytes ", "/proc/partitions": "0 bytes ",
+	} {
+		if got, ok := filtered[key]; !ok || got != want {
+			t.Errorf("%s = %v, want %q", key, got, want)
+		}
+	}
 }
 
 func TestSandboxOOM(t *testing.T) {
