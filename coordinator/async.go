@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,11 +33,51 @@ const (
 	maxPlatformBackoff = 10 * time.Second
 )
 
+// Idempotency keys are scoped where they are stored. A key a caller sends
+// is stored as "user/TENANT/KEY", TENANT being that of the function's
+// stored name ("" for root's), and a schedule's tick as
+// "schedule/NAME/TICK". So one tenant's key never meets another's (each
+// would take the other's event, and learn which keys it used), and no
+// caller can send a key that claims a schedule's tick before it fires.
+const (
+	userKeyPrefix     = "user/"
+	scheduleKeyPrefix = "schedule/"
+	// maxIdempotencyKey bounds a key: it is kept in Raft with its event.
+	maxIdempotencyKey = 256
+)
+
+// userKey is the stored form of a key sent for an event of function.
+func userKey(function, key string) string {
+	if key == "" {
+		return ""
+	}
+	t, _ := tenant.Split(function)
+	return userKeyPrefix + t + "/" + key
+}
+
+// scheduleKey is the stored key of a schedule's tick.
+func scheduleKey(schedule string, tick time.Time) string {
+	return scheduleKeyPrefix + schedule + "/" + tick.UTC().Format(time.RFC3339Nano)
+}
+
+// callerKey is a stored key as its caller sent it.
+func callerKey(stored string) string {
+	if rest, ok := strings.CutPrefix(stored, userKeyPrefix); ok {
+		if _, key, ok := strings.Cut(rest, "/"); ok { // tenant names have no '/'
+			return key
+		}
+	}
+	return stored
+}
+
 // invokeAsync commits an event to Raft and returns its id: once this
 // returns, the event survives the loss of any single node.
 func (iv *invoker) invokeAsync(ctx context.Context, req *gustv1.InvokeAsyncRequest) (string, error) {
 	if len(req.GetPayload()) > iv.limits.MaxAsyncPayload {
 		return "", apierr.New(apierr.RequestTooLarge, "event payload of %d bytes is over the %d byte limit", len(req.GetPayload()), iv.limits.MaxAsyncPayload)
+	}
+	if len(req.GetIdempotencyKey()) > maxIdempotencyKey {
+		return "", apierr.New(apierr.InvalidParameterValue, "idempotency key of %d bytes is over the %d byte limit", len(req.GetIdempotencyKey()), maxIdempotencyKey)
 	}
 	if _, err := iv.fns.get(ctx, req.GetFunction(), req.GetQualifier()); err != nil {
 		return "", err
@@ -47,7 +88,7 @@ func (iv *invoker) invokeAsync(ctx context.Context, req *gustv1.InvokeAsyncReque
 	}
 	now := time.Now().UnixNano()
 	inv := &gustv1.Invocation{Id: newRequestID(), Function: req.GetFunction(), Qualifier: req.GetQualifier(), Payload: payload,
-		IdempotencyKey: req.GetIdempotencyKey(), EnqueuedUnixNano: now, NextAttemptUnixNano: now}
+		IdempotencyKey: userKey(req.GetFunction(), req.GetIdempotencyKey()), EnqueuedUnixNano: now, NextAttemptUnixNano: now}
 	out, err := iv.enqueue.do(ctx, inv)
 	if err != nil {
 		return "", fmt.Errorf("enqueue event: %w", err)
@@ -99,7 +140,11 @@ func (iv *invoker) getInvocation(ctx context.Context, id string) (*gustv1.Invoca
 	if errors.Is(err, raftstore.ErrNotFound) {
 		return nil, apierr.New(apierr.ResourceNotFound, "invocation not found: %s", id)
 	}
-	return inv, err
+	if err != nil {
+		return nil, err
+	}
+	inv.IdempotencyKey = callerKey(inv.GetIdempotencyKey())
+	return inv, nil
 }
 
 // dispatcher runs queued events on the leader: at least once, with retries

@@ -93,7 +93,7 @@ func (iv *invoker) scheduleLoop(ctx context.Context) {
 					break
 				}
 				inv := &gustv1.Invocation{Id: newRequestID(), Function: sc.GetFunction(), Payload: sc.GetPayload(),
-					IdempotencyKey: "schedule/" + sc.GetName() + "/" + next.UTC().Format(time.RFC3339Nano), Schedule: sc.GetName(),
+					IdempotencyKey: scheduleKey(sc.GetName(), next), Schedule: sc.GetName(),
 					EnqueuedUnixNano: now.UnixNano(), NextAttemptUnixNano: now.UnixNano()}
 				err := iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdFireSchedule,
 					Msg: &raftv1.FireSchedule{Name: sc.GetName(), TickUnixNano: next.UnixNano(), Invocation: inv}}, nil)

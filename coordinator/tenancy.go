@@ -249,6 +249,7 @@ func viewInvocation(t string, inv *gustv1.Invocation) *gustv1.Invocation {
 	inv.Function, _ = tenant.Unqualify(t, inv.Function)
 	if inv.Schedule != "" {
 		inv.Schedule, _ = tenant.Unqualify(t, inv.Schedule)
+		inv.IdempotencyKey = tenant.StripText(t, inv.IdempotencyKey) // the tick's key names the schedule
 	}
 	inv.Error = tenant.StripText(t, inv.Error)
 	return inv
