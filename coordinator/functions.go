@@ -60,7 +60,9 @@ type functions struct {
 
 // upload stores a code zip, names it by digest and copies it to a majority
 // of coordinators, so the Raft entry that will name it never points at code
-// the cluster could lose with one node.
+// the cluster could lose with one node. A tenant's upload is recorded in
+// Raft as its own, so that put, on any coordinator, lets it (and only
+// it, or another tenant that uploads the same bytes) name the digest.
 func (f *functions) upload(ctx context.Context, r io.Reader) (codestore.Info, error) {
 	info, err := f.code.Put(r)
 	if errors.Is(err, codezip.ErrInvalid) {
@@ -72,7 +74,30 @@ func (f *functions) upload(ctx context.Context, r io.Reader) (codestore.Info, er
 	if err := f.write.replicateCode(ctx, f.code, info.Digest); err != nil {
 		return info, apierr.New(apierr.Service, "store code: %v", err)
 	}
+	if t, isTenant := callerTenant(ctx); isTenant && !f.store.CodeClaimed(t, info.Digest) {
+		err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdClaimCode, Msg: &raftv1.ClaimCode{Tenant: t, Digest: info.Digest}}, nil)
+		if err != nil {
+			return info, fmt.Errorf("record the upload of code %s: %w", info.Digest, err)
+		}
+	}
 	return info, nil
+}
+
+// mayUseCode reports whether tenant t may name a code digest: a digest is
+// not a capability (deploys print them), so it must be one t uploaded or
+// already runs. A miss catches up first: the upload may have been
+// recorded through another coordinator a moment ago.
+func (f *functions) mayUseCode(ctx context.Context, t, digest string) bool {
+	if f.store.MayUseCode(t, digest) {
+		return true
+	}
+	return f.write.catchUp(ctx) == nil && f.store.MayUseCode(t, digest)
+}
+
+// codeNotFound is the one answer for code that is not there and for code
+// that is another tenant's, so a tenant cannot tell them apart.
+func codeNotFound(digest string) error {
+	return apierr.New(apierr.InvalidParameterValue, "code %s not found: upload it first", digest)
 }
 
 // put validates a configuration and stores it as the function's $LATEST.
@@ -83,6 +108,10 @@ func (f *functions) put(ctx context.Context, cfg *gustv1.FunctionConfig, digest 
 	if err := f.normalize(cfg); err != nil {
 		return nil, err
 	}
+	// Root, the operator, may name any code; a tenant only its own.
+	if t, isTenant := callerTenant(ctx); isTenant && !f.mayUseCode(ctx, t, digest) {
+		return nil, codeNotFound(digest)
+	}
 	size, err := f.code.Size(digest)
 	if err != nil {
 		// Uploaded through another coordinator (the client failed over)?
@@ -90,7 +119,7 @@ func (f *functions) put(ctx context.Context, cfg *gustv1.FunctionConfig, digest 
 			size, err = f.code.Size(digest)
 		}
 		if err != nil {
-			return nil, apierr.New(apierr.InvalidParameterValue, "code %q was not uploaded", digest)
+			return nil, codeNotFound(digest)
 		}
 	}
 	fn := &gustv1.Function{Config: cfg, CodeDigest: digest, CodeSize: size, Version: "$LATEST", LastModified: timestamppb.New(f.now())}
