@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"strings"
 	"sync"
@@ -87,17 +88,33 @@ func (q *quotas) grant(ctx context.Context, req *nodev1.RenewLeasesRequest) (*no
 	return &nodev1.RenewLeasesResponse{Grants: grants}, nil
 }
 
+// unreservedHint names the ways out of the unreserved floor in its errors.
+const unreservedHint = "gustd coordinator --unreserved-min sets that floor; gust quota set --concurrency N raises the account limit"
+
 // unreservedFloor is what reservations must leave to everyone else.
 func (q *quotas) unreservedFloor(limit int64) int64 {
 	return min(int64(q.limits.UnreservedMin), limit)
 }
 
 // get returns a tenant's quota: its own limit and pools if it has one,
-// else ("" or "default" too) the account's, with everything in flight.
+// else ("" or "default" too) the account's, with everything in flight;
+// for a tenant, with its caps and what it uses of them.
 func (q *quotas) get(t string) *gustv1.Quota {
 	if t == "default" {
 		t = ""
 	}
+	out := q.pools(t)
+	if t != "" {
+		view := q.store.Quota()
+		maxReserved, maxProvisioned := tenantCaps(view, t)
+		out.MaxReserved, out.MaxProvisioned = &maxReserved, &maxProvisioned
+		out.TenantReserved, out.TenantProvisioned = view.TenantReserved(t), view.TenantProvisioned(t)
+	}
+	return out
+}
+
+// pools is get's limits and use: a tenant's own pool, else the account's.
+func (q *quotas) pools(t string) *gustv1.Quota {
 	view := q.store.Quota()
 	if limit, ok := view.TenantLimits[t]; ok {
 		out := &gustv1.Quota{Tenant: t, Concurrency: limit, Reserved: view.TenantReserved(t), Unreserved: view.PoolLimit(raftstore.TenantPool(t))}
@@ -153,8 +170,8 @@ func (q *quotas) set(ctx context.Context, t string, limit int64) (*gustv1.Quota,
 	}
 	floor := q.unreservedFloor(next.AccountLimit)
 	if left := next.PoolLimit(raftstore.AccountPool); left < floor {
-		return nil, bad("concurrency %d for %s leaves %d unreserved of the account's %d; at least %d must stay unreserved",
-			limit, orDefault(t), left, next.AccountLimit, floor)
+		return nil, bad("concurrency %d for %s leaves %d unreserved of the account's %d; at least %d must stay unreserved (%s)",
+			limit, orDefault(t), left, next.AccountLimit, floor, unreservedHint)
 	}
 	changed := time.Now()
 	if err := q.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetAccountLimit, Msg: &raftv1.SetAccountLimit{Tenant: t, Limit: limit}}, nil); err != nil {
@@ -211,7 +228,12 @@ func (q *quotas) setConcurrency(ctx context.Context, fns *functions, name string
 			return nil, bad("reserving %d is more than tenant %s's limit of %d leaves", reserved, t, view.PoolLimit(raftstore.TenantPool(t))+view.Reserved[name])
 		}
 	} else if left := next.PoolLimit(raftstore.AccountPool); reserved > 0 && left < q.unreservedFloor(view.AccountLimit) {
-		return nil, bad("reserving %d leaves %d unreserved; at least %d must stay unreserved", reserved, left, q.unreservedFloor(view.AccountLimit))
+		return nil, bad("reserving %d leaves %d unreserved; at least %d must stay unreserved (%s)", reserved, left, q.unreservedFloor(view.AccountLimit), unreservedHint)
+	}
+	if t, _ := tenant.Split(name); t != "" {
+		if err := checkCaps(view, t, name, reserved, provisioned); err != nil {
+			return nil, err
+		}
 	}
 	changed := time.Now()
 	err := q.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetFunctionConcurrency,
@@ -259,4 +281,96 @@ func (q *quotas) leasesRenewedSince(changed time.Time) bool {
 		}
 	}
 	return true
+}
+
+// Default caps on a tenant's functions, for tenants root gave none (gust
+// quota set --tenant T --max-reserved N --max-provisioned N). Reserved
+// concurrency is taken from what every tenant shares, and provisioned
+// sandboxes hold worker memory that everyone's cold starts need: one
+// tenant must not take either for itself.
+const (
+	// defaultReservedPercent of the account limit is what a tenant without
+	// a pool of its own may reserve; a tenant with one reserves from it,
+	// up to all of it.
+	defaultReservedPercent = 10
+	// defaultMaxProvisioned sandboxes a tenant may keep provisioned.
+	defaultMaxProvisioned = 10
+)
+
+// tenantCaps returns tenant t's caps: root's, else the defaults.
+func tenantCaps(view raftstore.QuotaView, t string) (maxReserved, maxProvisioned int64) {
+	maxReserved, ok := view.MaxReserved[t]
+	if !ok {
+		if limit, own := view.TenantLimits[t]; own {
+			maxReserved = limit
+		} else {
+			maxReserved = view.AccountLimit * defaultReservedPercent / 100
+		}
+	}
+	maxProvisioned, ok = view.MaxProvisioned[t]
+	if !ok {
+		maxProvisioned = defaultMaxProvisioned
+	}
+	return maxReserved, maxProvisioned
+}
+
+// checkCaps refuses a change of function name's concurrency that takes
+// tenant t over a cap. Lowering is always allowed, so a tenant already
+// over a cap root lowered can come back under it.
+func checkCaps(view raftstore.QuotaView, t, name string, reserved, provisioned int64) error {
+	maxReserved, maxProvisioned := tenantCaps(view, t)
+	if total := view.TenantReserved(t) - view.Reserved[name] + reserved; reserved > view.Reserved[name] && total > maxReserved {
+		return apierr.New(apierr.InvalidParameterValue,
+			"reserving %d for %s takes tenant %s's reserved concurrency to %d, over its cap of %d; the root token raises the cap: gust quota set --tenant %s --max-reserved N",
+			reserved, name, t, total, maxReserved, t)
+	}
+	if total := view.TenantProvisioned(t) - view.Provisioned[name] + provisioned; provisioned > view.Provisioned[name] && total > maxProvisioned {
+		return apierr.New(apierr.InvalidParameterValue,
+			"provisioning %d for %s takes tenant %s's provisioned concurrency to %d, over its cap of %d; the root token raises the cap: gust quota set --tenant %s --max-provisioned N",
+			provisioned, name, t, total, maxProvisioned, t)
+	}
+	return nil
+}
+
+// setCaps sets tenant t's caps: a nil cap stays as it is, a negative one
+// returns to the default. A cap lowered below what the tenant uses keeps
+// its settings and refuses only increases.
+func (q *quotas) setCaps(ctx context.Context, t string, maxReserved, maxProvisioned *int64) (*gustv1.Quota, error) {
+	if !tenant.Valid(t) {
+		return nil, apierr.New(apierr.InvalidParameterValue, "caps are a tenant's: --tenant must name one (1 to 32 lower-case letters, digits, '-' or '_'), not %q", t)
+	}
+	view := q.store.Quota()
+	caps := &raftv1.TenantCaps{Tenant: t}
+	if v, ok := view.MaxReserved[t]; ok {
+		caps.MaxReserved = &v
+	}
+	if v, ok := view.MaxProvisioned[t]; ok {
+		caps.MaxProvisioned = &v
+	}
+	update := func(cur **int64, v *int64) {
+		switch {
+		case v == nil:
+		case *v < 0:
+			*cur = nil
+		default:
+			n := *v
+			*cur = &n
+		}
+	}
+	update(&caps.MaxReserved, maxReserved)
+	update(&caps.MaxProvisioned, maxProvisioned)
+	if err := q.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetTenantCaps, Msg: &raftv1.SetTenantCaps{Caps: caps}}, nil); err != nil {
+		return nil, fmt.Errorf("set tenant %s's caps: %w", t, err)
+	}
+	return q.get(t), nil
+}
+
+// SetTenantCaps adapts setCaps to ClusterService (root only: tenancy.go
+// does not list it).
+func (s *clusterServer) SetTenantCaps(ctx context.Context, req *gustv1.SetTenantCapsRequest) (*gustv1.SetTenantCapsResponse, error) {
+	q, err := s.c.quotas.setCaps(ctx, req.GetTenant(), req.MaxReserved, req.MaxProvisioned)
+	if err != nil {
+		return nil, toStatus(s.c.log, err)
+	}
+	return &gustv1.SetTenantCapsResponse{Quota: q}, nil
 }

@@ -376,10 +376,10 @@ type Quota struct {
 	Throttled int64 `protobuf:"varint,6,opt,name=throttled,proto3" json:"throttled,omitempty"`
 	// For a tenant: the caps on its functions' reserved and provisioned
 	// concurrency (its own or the defaults), and how much of each it uses.
-	MaxReserved       int64 `protobuf:"varint,7,opt,name=max_reserved,json=maxReserved,proto3" json:"max_reserved,omitempty"`
-	MaxProvisioned    int64 `protobuf:"varint,8,opt,name=max_provisioned,json=maxProvisioned,proto3" json:"max_provisioned,omitempty"`
-	TenantReserved    int64 `protobuf:"varint,9,opt,name=tenant_reserved,json=tenantReserved,proto3" json:"tenant_reserved,omitempty"`
-	TenantProvisioned int64 `protobuf:"varint,10,opt,name=tenant_provisioned,json=tenantProvisioned,proto3" json:"tenant_provisioned,omitempty"`
+	MaxReserved       *int64 `protobuf:"varint,7,opt,name=max_reserved,json=maxReserved,proto3,oneof" json:"max_reserved,omitempty"`
+	MaxProvisioned    *int64 `protobuf:"varint,8,opt,name=max_provisioned,json=maxProvisioned,proto3,oneof" json:"max_provisioned,omitempty"`
+	TenantReserved    int64  `protobuf:"varint,9,opt,name=tenant_reserved,json=tenantReserved,proto3" json:"tenant_reserved,omitempty"`
+	TenantProvisioned int64  `protobuf:"varint,10,opt,name=tenant_provisioned,json=tenantProvisioned,proto3" json:"tenant_provisioned,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -457,15 +457,15 @@ func (x *Quota) GetThrottled() int64 {
 }
 
 func (x *Quota) GetMaxReserved() int64 {
-	if x != nil {
-		return x.MaxReserved
+	if x != nil && x.MaxReserved != nil {
+		return *x.MaxReserved
 	}
 	return 0
 }
 
 func (x *Quota) GetMaxProvisioned() int64 {
-	if x != nil {
-		return x.MaxProvisioned
+	if x != nil && x.MaxProvisioned != nil {
+		return *x.MaxProvisioned
 	}
 	return 0
 }
@@ -1485,7 +1485,7 @@ const file_gust_v1_cluster_proto_rawDesc = "" +
 	"\tschedules\x18\x01 \x03(\v2\x15.gust.v1.ScheduleInfoR\tschedules\"+\n" +
 	"\x15RemoveScheduleRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
-	"\x16RemoveScheduleResponse\"\xdc\x02\n" +
+	"\x16RemoveScheduleResponse\"\x8b\x03\n" +
 	"\x05Quota\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12 \n" +
 	"\vconcurrency\x18\x02 \x01(\x03R\vconcurrency\x12\x1a\n" +
@@ -1494,12 +1494,14 @@ const file_gust_v1_cluster_proto_rawDesc = "" +
 	"unreserved\x18\x04 \x01(\x03R\n" +
 	"unreserved\x12\x1b\n" +
 	"\tin_flight\x18\x05 \x01(\x03R\binFlight\x12\x1c\n" +
-	"\tthrottled\x18\x06 \x01(\x03R\tthrottled\x12!\n" +
-	"\fmax_reserved\x18\a \x01(\x03R\vmaxReserved\x12'\n" +
-	"\x0fmax_provisioned\x18\b \x01(\x03R\x0emaxProvisioned\x12'\n" +
+	"\tthrottled\x18\x06 \x01(\x03R\tthrottled\x12&\n" +
+	"\fmax_reserved\x18\a \x01(\x03H\x00R\vmaxReserved\x88\x01\x01\x12,\n" +
+	"\x0fmax_provisioned\x18\b \x01(\x03H\x01R\x0emaxProvisioned\x88\x01\x01\x12'\n" +
 	"\x0ftenant_reserved\x18\t \x01(\x03R\x0etenantReserved\x12-\n" +
 	"\x12tenant_provisioned\x18\n" +
-	" \x01(\x03R\x11tenantProvisioned\")\n" +
+	" \x01(\x03R\x11tenantProvisionedB\x0f\n" +
+	"\r_max_reservedB\x12\n" +
+	"\x10_max_provisioned\")\n" +
 	"\x0fGetQuotaRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"8\n" +
 	"\x10GetQuotaResponse\x12$\n" +
@@ -1654,6 +1656,7 @@ func file_gust_v1_cluster_proto_init() {
 	if File_gust_v1_cluster_proto != nil {
 		return
 	}
+	file_gust_v1_cluster_proto_msgTypes[7].OneofWrappers = []any{}
 	file_gust_v1_cluster_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
