@@ -101,7 +101,7 @@ func (c *codeCache) fetch(ctx context.Context, digest, final string) error {
 	if err != nil {
 		return err
 	}
-	if err := codezip.Extract(zf, n, tmpDir, c.limits); err != nil {
+	if err := codezip.Extract(ctx, zf, n, tmpDir, c.limits); err != nil {
 		os.RemoveAll(tmpDir)
 		return fmt.Errorf("extract: %w", err)
 	}

@@ -1,12 +1,16 @@
 package codezip
 
 import (
+	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 )
 
 // Limits bound what an archive may hold. They exist because archives come
@@ -20,8 +24,10 @@ type Limits struct {
 	// entries (default 250 MiB). Sizes declared in zip headers are never
 	// trusted: decompression stops as soon as the real total passes the cap.
 	MaxUnzipped int64
-	// MaxFiles caps the number of archive entries, directories included
-	// (default 20000).
+	// MaxFiles caps the number of files, directories and symlinks the
+	// archive creates (default 20000). Parent directories that no entry
+	// lists but a path implies ("a/b/f" implies "a" and "a/b") count too:
+	// otherwise one entry could create thousands of directories.
 	MaxFiles int
 }
 
@@ -32,8 +38,21 @@ const (
 	DefaultMaxFiles          = 20000
 )
 
+// Bounds on every path in an archive. They are fixed rather than part of
+// Limits because they protect the hosts, not a quota: a worker extracts
+// under its data directory and mounts the tree at /var/task, and both the
+// extraction and the sandbox's hard-link copy of the tree must stay well
+// under Linux's PATH_MAX (4096) and cost little per path.
+const (
+	// MaxPathLen is the longest path an entry may have, in bytes, without
+	// the trailing slash of a directory.
+	MaxPathLen = 1024
+	// MaxDepth is the most elements a path may have ("a/b/f" has 3).
+	MaxDepth = 64
+)
+
 // DefaultLimits returns the platform's standard limits (50 MiB zipped,
-// 250 MiB unzipped, 20000 entries).
+// 250 MiB unzipped, 20000 files and directories).
 func DefaultLimits() Limits {
 	return Limits{MaxZipped: DefaultMaxZipped, MaxUnzipped: DefaultMaxUnzipped, MaxFiles: DefaultMaxFiles}
 }
@@ -153,8 +172,10 @@ func Validate(r io.ReaderAt, size int64, lim Limits) error {
 // Entry structure and symlinks are checked before anything is written; the
 // unzipped-size limit and entry checksums are enforced while writing, so on
 // error dir may be partially filled and the caller must remove it. Errors
-// about the archive wrap ErrInvalid; file-system failures do not.
-func Extract(r io.ReaderAt, size int64, dir string, lim Limits) error {
+// about the archive wrap ErrInvalid; file-system failures do not. ctx is
+// checked before each file or directory is written, so a cancelled caller
+// stops the extraction.
+func Extract(ctx context.Context, r io.ReaderAt, size int64, dir string, lim Limits) error {
 	lim = lim.withDefaults()
 	a, err := inspect(r, size, lim)
 	if err != nil {
@@ -168,26 +189,11 @@ func Extract(r io.ReaderAt, size int64, dir string, lim Limits) error {
 	if err := ensureEmpty(root, dir); err != nil {
 		return err
 	}
-	for i := range a.entries {
-		if err := a.extractEntry(root, &a.entries[i]); err != nil {
-			return err
-		}
+	// The sandbox uid must be able to traverse the tree, whatever the umask.
+	if err := root.Chmod(".", 0o755); err != nil {
+		return fmt.Errorf("codezip: extract: chmod %q: %w", dir, err)
 	}
-	// MkdirAll honours the umask; chmod afterwards so the sandbox uid can
-	// always traverse the tree. No directory node is a symlink (inspect
-	// guarantees it), so Chmod cannot act on anything outside the tree.
-	for p, n := range a.nodes {
-		if n.kind != kindDir {
-			continue
-		}
-		if p == "" {
-			p = "."
-		}
-		if err := root.Chmod(p, 0o755); err != nil {
-			return fmt.Errorf("codezip: extract: chmod directory %q: %w", p, err)
-		}
-	}
-	return nil
+	return a.writeTree(ctx, root)
 }
 
 // ensureEmpty refuses a non-empty destination: extracting over existing
@@ -208,36 +214,105 @@ func ensureEmpty(root *os.Root, dir string) error {
 	return nil
 }
 
-// extractEntry writes one validated entry below root.
-func (a *archive) extractEntry(root *os.Root, e *entry) error {
-	if e.kind == kindDir {
-		if err := root.MkdirAll(e.name, 0o755); err != nil {
-			return fmt.Errorf("codezip: extract: create directory %q: %w", e.name, err)
+// writeTree creates every node of the inspected tree below root, parents
+// before children, in one depth-first pass that keeps the chain of open
+// directories from root down to the current one (at most MaxDepth). Each
+// node is then created by name inside its already-open parent: resolving
+// every path again from root, as os.Root does, costs one openat per level
+// and made deep trees quadratic.
+func (a *archive) writeTree(ctx context.Context, root *os.Root) error {
+	explicit := make(map[string]*entry, len(a.entries))
+	for i := range a.entries {
+		explicit[a.entries[i].name] = &a.entries[i]
+	}
+	paths := make([]string, 0, len(a.nodes))
+	for p := range a.nodes {
+		if p != "" {
+			paths = append(paths, p)
 		}
+	}
+	slices.SortFunc(paths, comparePaths)
+
+	type openDir struct {
+		path string
+		root *os.Root
+	}
+	chain := []openDir{{"", root}}
+	defer func() {
+		for _, d := range chain[1:] {
+			d.root.Close()
+		}
+	}()
+	for _, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("codezip: extract: %w", err)
+		}
+		parent, base := parentOf(p), p[strings.LastIndexByte(p, '/')+1:]
+		for len(chain) > 1 && chain[len(chain)-1].path != parent {
+			chain[len(chain)-1].root.Close()
+			chain = chain[:len(chain)-1]
+		}
+		if chain[len(chain)-1].path != parent {
+			// comparePaths puts each directory right before its
+			// contents, and inspect made every parent a directory node.
+			return fmt.Errorf("codezip: extract: parent of %q is not open (internal error)", p)
+		}
+		dir := chain[len(chain)-1].root
+		e := explicit[p] // nil for a directory no entry lists
+		if a.nodes[p].kind == kindDir {
+			sub, err := a.mkdir(dir, p, base, e)
+			if err != nil {
+				return err
+			}
+			chain = append(chain, openDir{p, sub})
+			continue
+		}
+		if err := a.writeEntry(dir, base, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mkdir creates the directory p (named base in dir) and returns it opened.
+func (a *archive) mkdir(dir *os.Root, p, base string, e *entry) (*os.Root, error) {
+	if err := dir.Mkdir(base, 0o755); err != nil {
+		return nil, fmt.Errorf("codezip: extract: create directory %q: %w", p, err)
+	}
+	sub, err := dir.OpenRoot(base)
+	if err != nil {
+		return nil, fmt.Errorf("codezip: extract: open directory %q: %w", p, err)
+	}
+	// Mkdir honours the umask; the sandbox uid needs 0755.
+	if err := sub.Chmod(".", 0o755); err != nil {
+		sub.Close()
+		return nil, fmt.Errorf("codezip: extract: chmod directory %q: %w", p, err)
+	}
+	if e != nil {
 		// Directories get no body, but the reader still verifies there is
 		// none, keeping Extract exactly as strict as Validate.
 		n, err := a.budget.copy(io.Discard, e)
+		if err == nil && n > 0 {
+			err = invalidf("code archive entry %q: directory entry has content", e.f.Name)
+		}
 		if err != nil {
-			return err
-		}
-		if n > 0 {
-			return invalidf("code archive entry %q: directory entry has content", e.f.Name)
-		}
-		return nil
-	}
-	if parent := parentOf(e.name); parent != "" {
-		if err := root.MkdirAll(parent, 0o755); err != nil {
-			return fmt.Errorf("codezip: extract: create directory %q: %w", parent, err)
+			sub.Close()
+			return nil, err
 		}
 	}
+	return sub, nil
+}
+
+// writeEntry writes one file or symlink entry, named base, into dir.
+func (a *archive) writeEntry(dir *os.Root, base string, e *entry) error {
 	if e.kind == kindSymlink {
-		if err := root.Symlink(e.target, e.name); err != nil {
+		if err := dir.Symlink(e.target, base); err != nil {
 			return fmt.Errorf("codezip: extract: create symlink %q: %w", e.name, err)
 		}
 		return nil
 	}
 	// O_EXCL: never reuse or follow something already at this path.
-	f, err := root.OpenFile(e.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, e.perm)
+	f, err := dir.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, e.perm)
 	if err != nil {
 		return fmt.Errorf("codezip: extract: create file %q: %w", e.name, err)
 	}
@@ -254,6 +329,26 @@ func (a *archive) extractEntry(root *os.Root, e *entry) error {
 		return fmt.Errorf("codezip: extract: write file %q: %w", e.name, err)
 	}
 	return nil
+}
+
+// comparePaths orders clean paths like strings.Compare, except that '/'
+// sorts before every other byte, so "a/b" comes before "a-b". Each
+// directory is then immediately followed by everything below it: the order
+// of a depth-first walk.
+func comparePaths(x, y string) int {
+	for i := 0; i < len(x) && i < len(y); i++ {
+		cx, cy := x[i], y[i]
+		switch {
+		case cx == cy:
+			continue
+		case cx == '/':
+			return -1
+		case cy == '/':
+			return 1
+		}
+		return cmp.Compare(cx, cy)
+	}
+	return cmp.Compare(len(x), len(y))
 }
 
 // Digest returns the lowercase hex SHA-256 of r's bytes and how many bytes

@@ -153,7 +153,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := os.Chmod(dst, 0o700); err != nil { // like os.MkdirTemp
 		t.Fatal(err)
 	}
-	if err := Extract(bytes.NewReader(first), int64(len(first)), dst, DefaultLimits()); err != nil {
+	if err := Extract(t.Context(), bytes.NewReader(first), int64(len(first)), dst, DefaultLimits()); err != nil {
 		t.Fatalf("Extract: %v", err)
 	}
 	check()
@@ -299,7 +299,7 @@ func TestRefusals(t *testing.T) {
 			assertRefusal(t, "Validate", err, tc.tooLarge, tc.want)
 
 			dir, check := sandbox(t)
-			err = Extract(bytes.NewReader(tc.zip), int64(len(tc.zip)), dir, lim)
+			err = Extract(t.Context(), bytes.NewReader(tc.zip), int64(len(tc.zip)), dir, lim)
 			assertRefusal(t, "Extract", err, tc.tooLarge, tc.want)
 			check()
 			checkTreeSafe(t, dir)
@@ -440,7 +440,7 @@ func TestAccepted(t *testing.T) {
 				t.Fatalf("Validate: %v", err)
 			}
 			dir, check := sandbox(t)
-			if err := Extract(bytes.NewReader(tc.zip), int64(len(tc.zip)), dir, tc.lim); err != nil {
+			if err := Extract(t.Context(), bytes.NewReader(tc.zip), int64(len(tc.zip)), dir, tc.lim); err != nil {
 				t.Fatalf("Extract: %v", err)
 			}
 			check()
@@ -489,7 +489,7 @@ func TestZipBombStopsEarly(t *testing.T) {
 	}
 
 	dir, check := sandbox(t)
-	err = Extract(bytes.NewReader(buf.Bytes()), int64(buf.Len()), dir, lim)
+	err = Extract(t.Context(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), dir, lim)
 	assertRefusal(t, "Extract", err, true, "unzipped size")
 	check()
 	var written int64
@@ -707,7 +707,7 @@ func TestExtractDestination(t *testing.T) {
 		"missing":   filepath.Join(t.TempDir(), "missing"),
 		"non-empty": nonEmpty,
 	} {
-		err := Extract(bytes.NewReader(good), int64(len(good)), dir, DefaultLimits())
+		err := Extract(t.Context(), bytes.NewReader(good), int64(len(good)), dir, DefaultLimits())
 		if err == nil || errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: Extract = %v; want a non-ErrInvalid error", name, err)
 		}

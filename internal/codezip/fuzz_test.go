@@ -66,7 +66,7 @@ func FuzzExtract(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		verr := Validate(bytes.NewReader(data), int64(len(data)), fuzzLimits)
 		dir, check := sandbox(t)
-		err := Extract(bytes.NewReader(data), int64(len(data)), dir, fuzzLimits)
+		err := Extract(t.Context(), bytes.NewReader(data), int64(len(data)), dir, fuzzLimits)
 		check()
 		checkTreeSafe(t, dir)
 		switch {
@@ -127,7 +127,7 @@ func FuzzExtractRecipe(f *testing.F) {
 		data := buildZip(t, entries...)
 		verr := Validate(bytes.NewReader(data), int64(len(data)), fuzzLimits)
 		dir, check := sandbox(t)
-		err := Extract(bytes.NewReader(data), int64(len(data)), dir, fuzzLimits)
+		err := Extract(t.Context(), bytes.NewReader(data), int64(len(data)), dir, fuzzLimits)
 		check()
 		checkTreeSafe(t, dir)
 		switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
 	"strings"
 )
 
@@ -22,9 +23,9 @@ const (
 	// maxLinkTarget is PATH_MAX minus the terminating NUL: Linux refuses
 	// longer symlink targets anyway, and it bounds what we read into memory.
 	maxLinkTarget = 4095
-	// maxNameLen and maxElemLen mirror PATH_MAX and NAME_MAX so an archive
-	// Validate accepts does not fail half-way through Extract.
-	maxNameLen = 4095
+	// maxElemLen mirrors NAME_MAX so an archive Validate accepts does not
+	// fail half-way through Extract. (MaxPathLen keeps whole paths far
+	// below PATH_MAX.)
 	maxElemLen = 255
 )
 
@@ -50,6 +51,9 @@ type archive struct {
 	entries []entry
 	nodes   map[string]node // "" is the root
 	budget  *budget
+	// maxNodes caps len(nodes) without the root: Limits.MaxFiles, which
+	// counts implied parent directories too.
+	maxNodes int
 }
 
 // inspect opens the archive and runs every check that does not need the
@@ -84,9 +88,10 @@ func inspect(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 	}
 
 	a := &archive{
-		entries: make([]entry, 0, len(zr.File)),
-		nodes:   map[string]node{"": {kind: kindDir}},
-		budget:  newBudget(lim.MaxUnzipped),
+		entries:  make([]entry, 0, len(zr.File)),
+		nodes:    map[string]node{"": {kind: kindDir}},
+		budget:   newBudget(lim.MaxUnzipped),
+		maxNodes: lim.MaxFiles,
 	}
 	for _, f := range zr.File {
 		e, err := checkEntry(f)
@@ -134,8 +139,9 @@ func inspect(r io.ReaderAt, size int64, lim Limits) (*archive, error) {
 	return a, nil
 }
 
-// addParents records the implicit parent directories of e and refuses an
-// entry whose parent is a regular file or a symlink. Refusing paths through
+// addParents records the implicit parent directories of e, counting them
+// against maxNodes, and refuses an entry whose parent is a regular file or a
+// symlink. Refusing paths through
 // symlinks (even ones pointing inside the tree) is what makes the classic
 // "a -> .. then a/escape" attack impossible regardless of entry order, and
 // means no write ever needs to follow a link.
@@ -148,6 +154,10 @@ func (a *archive) addParents(e *entry) error {
 		n, ok := a.nodes[p]
 		switch {
 		case !ok:
+			if len(a.nodes) > a.maxNodes { // the root is not counted
+				return invalidf("code archive creates more than the limit of %d files and directories "+
+					"(counting the parent directories its paths imply, such as %s)", a.maxNodes, quoteName(p))
+			}
 			a.nodes[p] = node{kind: kindDir}
 		case n.kind == kindSymlink:
 			return invalidf("code archive entry %q: path goes through symlink %q", e.f.Name, p)
@@ -163,7 +173,7 @@ func (a *archive) addParents(e *entry) error {
 func checkEntry(f *zip.File) (entry, error) {
 	name, err := cleanName(f.Name)
 	if err != nil {
-		return entry{}, fmt.Errorf("code archive entry %q: %w", f.Name, err)
+		return entry{}, fmt.Errorf("code archive entry %s: %w", quoteName(f.Name), err)
 	}
 	// Bit 0: traditional encryption; bit 6: strong encryption. We cannot
 	// decrypt, and reading ciphertext as data would only fail later.
@@ -229,10 +239,15 @@ func cleanName(name string) (string, error) {
 		return "", errPlain("name contains a backslash; use forward slashes as path separators")
 	case name[0] == '/':
 		return "", errPlain("absolute path; entry names must be relative to the archive root")
-	case len(name) > maxNameLen:
-		return "", errPlain(fmt.Sprintf("name is longer than %d bytes", maxNameLen))
 	}
 	trimmed := strings.TrimSuffix(name, "/")
+	// Before splitting: a 64 KiB name of "a/a/…" would be 32768 elements.
+	if len(trimmed) > MaxPathLen {
+		return "", errPlain(fmt.Sprintf("path is %d bytes long, more than the limit of %d bytes", len(trimmed), MaxPathLen))
+	}
+	if depth := strings.Count(trimmed, "/") + 1; depth > MaxDepth {
+		return "", errPlain(fmt.Sprintf("path is %d levels deep, more than the limit of %d levels", depth, MaxDepth))
+	}
 	elems := strings.Split(trimmed, "/")
 	// Check ".." first so an escape is reported as such even when the name
 	// is also non-canonical.
@@ -258,6 +273,16 @@ func cleanName(name string) (string, error) {
 // errPlain is a refusal fragment; callers prefix it with the entry name.
 // It wraps ErrInvalid itself so the prefixing fmt.Errorf keeps the chain.
 func errPlain(msg string) error { return &refusal{msg: msg, kind: ErrInvalid} }
+
+// quoteName quotes an entry name for a message, shortened when long: a
+// refused name can be 64 KiB.
+func quoteName(name string) string {
+	const keep = 80
+	if len(name) <= keep {
+		return strconv.Quote(name)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(name[:keep]), len(name))
+}
 
 // parentOf returns the directory part of a clean name ("" for top level).
 func parentOf(name string) string {

@@ -24,7 +24,7 @@ func TestExtractIgnoresUmask(t *testing.T) {
 		zent{name: "a/data", mode: 0o644, body: "d"},
 		zent{name: "c/"})
 	dir, check := sandbox(t)
-	if err := Extract(bytes.NewReader(z), int64(len(z)), dir, DefaultLimits()); err != nil {
+	if err := Extract(t.Context(), bytes.NewReader(z), int64(len(z)), dir, DefaultLimits()); err != nil {
 		t.Fatal(err)
 	}
 	check()
