@@ -25,7 +25,6 @@ import (
 
 var (
 	aliasRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-	nameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	envRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 )
 
@@ -191,11 +190,10 @@ func (f *functions) normalize(cfg *gustv1.FunctionConfig) error {
 // validName checks a function name as stored: NAME, or with tenants
 // TENANT.NAME.
 func (f *functions) validName(stored string) bool {
-	if f.tenants == nil || !f.tenants() || !strings.Contains(stored, tenant.Sep) {
-		return nameRE.MatchString(stored)
+	if f.tenants == nil || !f.tenants() {
+		return tenant.ValidFunction(stored)
 	}
-	t, name := tenant.Split(stored)
-	return tenant.Valid(t) && nameRE.MatchString(name)
+	return tenant.ValidStored(stored)
 }
 
 // get returns the function version a qualifier names: "" or $LATEST, a

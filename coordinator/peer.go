@@ -152,7 +152,7 @@ type peerClients struct {
 	creds  credentials.TransportCredentials // nil: plaintext
 	secret nodeauth.Secret
 	mu     sync.Mutex
-	conns map[string]*grpc.ClientConn
+	conns  map[string]*grpc.ClientConn
 }
 
 func (p *peerClients) get(addr string) (nodev1.PeerServiceClient, error) {

@@ -69,7 +69,7 @@ func (f *fakeWorker) logs(context.Context, *nodev1.FunctionLogsRequest, func([]b
 func (f *fakeWorker) usage(context.Context, *nodev1.FunctionUsageRequest) (*nodev1.FunctionUsageResponse, error) {
 	return f.usageRes, f.usageErr
 }
-func (f *fakeWorker) close() error { return nil }
+func (f *fakeWorker) close() error                         { return nil }
 func (f *fakeWorker) retire(context.Context, string) error { return nil }
 
 func (f *fakeWorker) callCount() int {
