@@ -85,7 +85,7 @@ func TestValidStored(t *testing.T) {
 		"hello": true, "acme.hello": true, "a-b_C9": true, "acme.Hello-1": true,
 		"": false, ".hello": false, "acme.": false, "../../../../tmp/x": false, "acme.../x": false,
 		"a/b": false, "Acme.hello": false, "acme.b.c": false, "x\x00y": false,
-		"n234567890123456789012345678901234567890123456789012345678901234": true,
+		"n234567890123456789012345678901234567890123456789012345678901234":  true,
 		"n2345678901234567890123456789012345678901234567890123456789012345": false,
 	} {
 		if got := ValidStored(name); got != want {
