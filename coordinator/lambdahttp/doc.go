@@ -37,7 +37,10 @@
 // Request limits: Invoke 6 MiB (Event 256 KiB), function URL bodies 6 MiB,
 // CreateFunction and UpdateFunctionCode 70 MiB (a 50 MB zip as base64),
 // other management bodies 1 MiB; over them, 413 RequestTooLargeException
-// before the body is read further.
+// before the body is read further. Bodies are buffered as they arrive, never
+// from the declared Content-Length, and must arrive at an average of 4 KiB/s
+// once 10 s have passed (Options.BodyGrace, MinBodyRate), or the request gets
+// 408 RequestTimeoutException and its connection is closed.
 //
 // Must not touch: placement, Raft, workers, admission, quotas, validation of
 // function configurations. Everything behind the wire is the Invoker's and

@@ -20,6 +20,9 @@ const (
 	// invalidRequestContent is Lambda's 400 for a body it could not read
 	// or parse as JSON.
 	invalidRequestContent = "InvalidRequestContentException"
+	// requestTimeout answers a body that arrived too slowly; the name is
+	// what AWS front ends send with a 408.
+	requestTimeout = "RequestTimeoutException"
 )
 
 // lambdaStatus is the HTTP status of Lambda error names that apierr's table
@@ -29,6 +32,7 @@ const (
 var lambdaStatus = map[string]int{
 	unknownOperation:               http.StatusNotFound,
 	invalidRequestContent:          http.StatusBadRequest,
+	requestTimeout:                 http.StatusRequestTimeout,
 	"ResourceConflictException":    http.StatusConflict,
 	"ResourceInUseException":       http.StatusBadRequest,
 	"PreconditionFailedException":  http.StatusPreconditionFailed,
@@ -74,6 +78,10 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, in invocati
 		attrs = append(attrs, "invocation_type", in.invType)
 	}
 	h.log.Log(r.Context(), level, "lambda request failed", attrs...)
+	if e.Name == requestTimeout {
+		// The rest of the body is not worth waiting for.
+		w.Header().Set("Connection", "close")
+	}
 	writeErrorBody(w, status, in.requestID, e.Name, e.Reason, e.Message)
 }
 

@@ -1,22 +1,20 @@
 package lambdahttp
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
-	"github.com/gustfaas/gust/internal/apierr"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 )
 
@@ -104,6 +102,13 @@ type Options struct {
 	// MaxFunctionURLBody limits function URL request bodies, in bytes
 	// (default DefaultMaxFunctionURLBody).
 	MaxFunctionURLBody int64
+	// BodyGrace and MinBodyRate bound how slowly a request body may
+	// arrive: after BodyGrace, at an average of at least MinBodyRate bytes
+	// per second, or the request gets 408 RequestTimeoutException and its
+	// connection is closed (defaults DefaultBodyGrace and
+	// DefaultMinBodyRate).
+	BodyGrace   time.Duration
+	MinBodyRate int64
 	// Region and AccountID go into the ARNs of management answers
 	// (defaults DefaultRegion and DefaultAccountID).
 	Region    string
@@ -133,6 +138,12 @@ func Handler(inv Invoker, opts Options) http.Handler {
 	if opts.MaxFunctionURLBody <= 0 {
 		opts.MaxFunctionURLBody = DefaultMaxFunctionURLBody
 	}
+	if opts.BodyGrace <= 0 {
+		opts.BodyGrace = DefaultBodyGrace
+	}
+	if opts.MinBodyRate <= 0 {
+		opts.MinBodyRate = DefaultMinBodyRate
+	}
 	if opts.Region == "" {
 		opts.Region = DefaultRegion
 	}
@@ -156,16 +167,18 @@ func Handler(inv Invoker, opts Options) http.Handler {
 	return &cleanPaths{mux: mux, h: h}
 }
 
-// cleanPaths sends function URL requests to their handler, whatever their
-// path (it is the function's), and keeps ServeMux from answering 301 to
-// other paths with "//", "/./" or "/../": an SDK never sends them, and a
-// redirect is not in the restJson1 contract, so they are unknown operations.
+// cleanPaths paces every request body (see paceBody), sends function URL
+// requests to their handler, whatever their path (it is the function's),
+// and keeps ServeMux from answering 301 to other paths with "//", "/./" or
+// "/../": an SDK never sends them, and a redirect is not in the restJson1
+// contract, so they are unknown operations.
 type cleanPaths struct {
 	mux *http.ServeMux
 	h   *handler
 }
 
 func (c *cleanPaths) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = c.h.paceBody(w, r)
 	if strings.HasPrefix(r.URL.Path, functionURLPrefix) {
 		c.h.functionURL(w, r)
 		return
@@ -373,38 +386,6 @@ func parseQualified(r *http.Request, in *invocation) error {
 		in.qualifier = qs[0]
 	}
 	return nil
-}
-
-// readBody reads at most limit+1 bytes, so an oversized body costs no more
-// memory than an allowed one; a declared Content-Length over the limit is
-// refused without reading at all. A declared length is allocated once, so
-// a 67 MB code upload is not copied through a series of growing buffers.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, tooLarge(r.ContentLength, limit)
-	}
-	if r.Body == nil {
-		return nil, nil
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
-	}
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, &apierr.Error{Name: invalidRequestContent, Message: fmt.Sprintf("could not read the request body: %v", err)}
-	}
-	if int64(buf.Len()) > limit {
-		return nil, tooLarge(-1, limit)
-	}
-	return buf.Bytes(), nil
-}
-
-func tooLarge(n, limit int64) error {
-	if n < 0 {
-		return apierr.New(apierr.RequestTooLarge, "request payload is over the %d byte limit", limit)
-	}
-	return apierr.New(apierr.RequestTooLarge, "request payload of %d bytes is over the %d byte limit", n, limit)
 }
 
 // parseFunctionName accepts the forms Lambda's FunctionName takes:
