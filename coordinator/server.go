@@ -131,7 +131,21 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	handler := checker.HTTP(mux, publicHTTP, lambdahttp.WriteError)
 	mux.Handle("/", lambdahttp.Handler(tenantREST{restInvoker{iv}}, lambdahttp.Options{
 		MaxSyncPayload: int64(cfg.Limits.MaxSyncPayload), Logger: cfg.Logger}))
-	c.http = &http.Server{Handler: withTraceparent(handler), ReadHeaderTimeout: 10 * time.Second}
+	c.http = &http.Server{
+		Handler:           withTraceparent(handler),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Headers are read before authentication: keep them small.
+		MaxHeaderBytes: 64 << 10,
+		// Bounds the bodies of requests that lambdahttp does not read, such
+		// as those refused for want of a token. lambdahttp paces the bodies
+		// it reads itself (a minimum rate, not a total time: payloads and
+		// code uploads can be large and links slow).
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
+		// No WriteTimeout: it runs from the end of the headers, and an
+		// invocation may take the function's whole timeout before its
+		// answer is written.
+	}
 
 	var err error
 	if c.gln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
