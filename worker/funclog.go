@@ -2,15 +2,19 @@ package worker
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
+	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
+
+	"github.com/gustfaas/gust/internal/tenant"
 )
 
 // functionLogs keeps each function's output (every sandbox, every
@@ -25,12 +29,44 @@ import (
 // select lines by time (gust logs --since); ReadLogs strips the stamp
 // unless asked for it. Lines without a stamp (a log written before stamps)
 // count as written when the line before them was.
+//
+// Files are opened through an os.Root on the folder, and only for valid
+// function names, so no name reaches outside it. At most maxOpen files are
+// open at once (the least recently written is closed first) and a file
+// unwritten for idleAfter is closed: a worker that ran thousands of
+// functions, since deleted, does not hold a descriptor for each.
 type functionLogs struct {
 	dir      string
+	root     *os.Root
 	maxBytes int64 // per function, both files together
-	mu       sync.Mutex
-	files    map[string]*functionLog
+	// maxOpen and idleAfter bound the open files; rate and burst bound
+	// what each sandbox's stamper takes in (see lineStamper.output).
+	maxOpen     int
+	idleAfter   time.Duration
+	rate, burst int64
+	// dropped counts the bytes of sandbox output dropped over the rate.
+	dropped atomic.Int64
+	closed  atomic.Bool
+
+	mu   sync.Mutex
+	open map[string]*functionLog // by name; each holds an open file or a write in progress
+	lru  list.List               // of *functionLog, most recently written first
+
+	stop chan struct{}
+	done chan struct{}
 }
+
+const (
+	// maxOpenLogs is how many functions' logs stay open at once.
+	maxOpenLogs = 256
+	// logIdleAfter closes a log nobody wrote to for this long.
+	logIdleAfter = time.Minute
+	// logRate and logBurst bound the output a sandbox may log, in bytes
+	// per second and bytes at once (a token bucket, as Lambda throttles
+	// logs): a flood past them is dropped, with a line that says how much.
+	logRate  = 4 << 20
+	logBurst = 8 << 20
+)
 
 // stampLayout is the time at the start of every retained line.
 const stampLayout = "2006-01-02T15:04:05.000Z"
@@ -42,81 +78,317 @@ func newFunctionLogs(dir string, maxBytes int64) (*functionLogs, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("function logs: %w", err)
 	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("function logs: %w", err)
+	}
 	if maxBytes <= 0 {
 		maxBytes = int64(DefaultConfig().LogRetentionMB) << 20
 	}
-	return &functionLogs{dir: dir, maxBytes: maxBytes, files: map[string]*functionLog{}}, nil
-}
-
-// writer returns the shared log of one function.
-func (f *functionLogs) writer(name string) *functionLog {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l, ok := f.files[name]
-	if !ok {
-		l = &functionLog{path: filepath.Join(f.dir, name+".log"), rotateAt: f.maxBytes / 2}
-		f.files[name] = l
+	f := &functionLogs{
+		dir: dir, root: root, maxBytes: maxBytes,
+		maxOpen: maxOpenLogs, idleAfter: logIdleAfter, rate: logRate, burst: logBurst,
+		open: map[string]*functionLog{}, stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	return l
+	go f.closeIdleLoop()
+	return f, nil
 }
 
-func (f *functionLogs) close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, l := range f.files {
-		l.close()
+// Function names as stored: Lambda's NAME, or TENANT.NAME (internal/tenant).
+var (
+	logNameRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	errLogName  = errors.New("function log: bad function name")
+	errLogsDone = errors.New("function log: closed")
+)
+
+// validLogName reports whether a stored function name may name a log file.
+func validLogName(name string) bool {
+	t, bare := tenant.Split(name)
+	if name != bare && !tenant.Valid(t) {
+		return false
 	}
+	return logNameRE.MatchString(bare)
 }
 
-// functionLog appends to one file; each Write is one write(2), so lines
-// from sandboxes of the same function do not tear.
+// writer returns what writes to one function's log. A name that is not a
+// function's gets a writer that refuses every write, and no file.
+func (f *functionLogs) writer(name string) *logWriter {
+	w := &logWriter{logs: f, name: name}
+	if !validLogName(name) {
+		w.err = fmt.Errorf("%w: %q", errLogName, name)
+	}
+	return w
+}
+
+// logWriter appends to one function's log; each Write is one write(2),
+// so lines from sandboxes of the same function do not tear.
+type logWriter struct {
+	logs *functionLogs
+	name string
+	err  error // the name is not valid
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	return w.logs.write(w.name, p)
+}
+
+// functionLog is one function's open log file. users and elem are
+// guarded by functionLogs.mu; the file by mu.
 type functionLog struct {
-	path     string
-	rotateAt int64
-	mu       sync.Mutex
-	f        *os.File
-	size     int64
+	name     string
+	users    int // writes in progress: the file is not closed under them
+	elem     *list.Element
+	lastUsed time.Time
+
+	mu   sync.Mutex
+	f    *os.File
+	size int64
 }
 
-func (l *functionLog) Write(p []byte) (int, error) {
+func (f *functionLogs) write(name string, p []byte) (int, error) {
+	l, err := f.acquire(name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.release(l)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil || l.size >= l.rotateAt {
+	if f.closed.Load() {
+		return 0, errLogsDone
+	}
+	file := name + ".log"
+	if l.f == nil || l.size >= f.maxBytes/2 {
 		if l.f != nil {
 			l.f.Close()
-			os.Rename(l.path, l.path+".1")
+			l.f = nil
+			if err := f.root.Rename(file, file+".1"); err != nil {
+				return 0, fmt.Errorf("rotate %s: %w", file, err)
+			}
 		}
-		f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		fh, err := f.root.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return 0, err
 		}
-		st, _ := f.Stat()
-		l.f, l.size = f, st.Size()
+		st, err := fh.Stat()
+		if err != nil {
+			fh.Close()
+			return 0, err
+		}
+		l.f, l.size = fh, st.Size()
 	}
 	n, err := l.f.Write(p)
 	l.size += int64(n)
 	return n, err
 }
 
+// acquire returns a function's log, marked in use and most recent.
+func (f *functionLogs) acquire(name string) (*functionLog, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.open == nil {
+		return nil, errLogsDone
+	}
+	l, ok := f.open[name]
+	if !ok {
+		l = &functionLog{name: name}
+		l.elem = f.lru.PushFront(l)
+		f.open[name] = l
+	} else {
+		f.lru.MoveToFront(l.elem)
+	}
+	l.users++
+	l.lastUsed = time.Now()
+	return l, nil
+}
+
+// release ends a write, then closes the least recently written logs past
+// maxOpen (those in use wait for their next release).
+func (f *functionLogs) release(l *functionLog) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l.users--
+	for e := f.lru.Back(); e != nil && len(f.open) > f.maxOpen; {
+		victim := e.Value.(*functionLog)
+		e = e.Prev()
+		if victim.users == 0 {
+			f.dropLocked(victim)
+		}
+	}
+}
+
+// dropLocked closes a log nobody is writing; f.mu is held.
+func (f *functionLogs) dropLocked(l *functionLog) {
+	f.lru.Remove(l.elem)
+	delete(f.open, l.name)
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+}
+
+// closeIdle closes the logs last written before since.
+func (f *functionLogs) closeIdle(since time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for e := f.lru.Back(); e != nil; {
+		l := e.Value.(*functionLog)
+		e = e.Prev()
+		if !l.lastUsed.Before(since) {
+			return // the rest were written later
+		}
+		if l.users == 0 {
+			f.dropLocked(l)
+		}
+	}
+}
+
+func (f *functionLogs) closeIdleLoop() {
+	defer close(f.done)
+	tick := time.NewTicker(f.idleAfter / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case now := <-tick.C:
+			f.closeIdle(now.Add(-f.idleAfter))
+		}
+	}
+}
+
+// openFiles is how many log files are open, for tests.
+func (f *functionLogs) openFiles() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, l := range f.open {
+		if l.f != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// close closes every log; writes after it fail.
+func (f *functionLogs) close() {
+	f.mu.Lock()
+	if f.open == nil {
+		f.mu.Unlock()
+		return
+	}
+	f.closed.Store(true)
+	for _, l := range f.open {
+		l.mu.Lock()
+		if l.f != nil {
+			l.f.Close()
+			l.f = nil
+		}
+		l.mu.Unlock()
+	}
+	f.open = nil
+	f.mu.Unlock()
+	close(f.stop)
+	<-f.done
+	f.root.Close()
+}
+
 // lineStamper is one sandbox's writer into its function's log: it puts the
 // time at the start of each line and hands each write on as one write, so
 // whole lines from sandboxes of one function do not interleave.
+//
+// What the sandbox writes (output) is rate-limited by a token bucket:
+// past it, output is dropped until the bucket is a quarter full again,
+// and one line then says how much was dropped. The worker's own lines
+// (Write: START, END, REPORT) always pass.
 type lineStamper struct {
-	dst io.Writer
-	now func() time.Time
+	dst     io.Writer
+	now     func() time.Time
+	dropped *atomic.Int64 // the logs' count of dropped bytes; may be nil
 
-	mu  sync.Mutex
-	mid bool // the last write ended inside a line
+	mu          sync.Mutex
+	mid         bool // the last write ended inside a line
+	rate, burst float64
+	tokens      float64
+	filled      time.Time // when tokens was last topped up
+	dropping    bool
+	lost        int64 // bytes dropped since the last marker line
 }
 
-func newLineStamper(dst io.Writer) *lineStamper {
-	return &lineStamper{dst: dst, now: time.Now}
+func newLineStamper(dst *logWriter) *lineStamper {
+	s := &lineStamper{dst: dst, now: time.Now, rate: logRate, burst: logBurst}
+	if dst.logs != nil {
+		s.dropped = &dst.logs.dropped
+		s.rate, s.burst = float64(dst.logs.rate), float64(dst.logs.burst)
+	}
+	s.tokens = s.burst
+	return s
 }
 
+// Write stamps the worker's own lines into the log; they are never
+// dropped, and a drop not yet told of is told first.
 func (s *lineStamper) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.tellLostLocked()
+	return s.writeLocked(p)
+}
+
+// output stamps what the sandbox wrote into the log, within the rate; it
+// reports whether output is being dropped, so the reader can slow down.
+func (s *lineStamper) output(p []byte) (dropping bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.tokens = min(s.burst, s.tokens+now.Sub(s.filled).Seconds()*s.rate)
+	s.filled = now
+	if s.dropping {
+		if s.tokens < s.burst/4 {
+			s.dropLocked(len(p))
+			return true
+		}
+		s.dropping = false
+		s.tellLostLocked()
+	}
+	keep := p
+	if n := int(s.tokens); n < len(p) {
+		keep, s.dropping = p[:n], true
+		s.dropLocked(len(p) - n)
+	}
+	s.tokens -= float64(len(keep))
+	s.writeLocked(keep) // a failed write loses the output, as the function cannot be told
+	return s.dropping
+}
+
+// dropLocked counts n bytes of output dropped.
+func (s *lineStamper) dropLocked(n int) {
+	s.lost += int64(n)
+	if s.dropped != nil {
+		s.dropped.Add(int64(n))
+	}
+}
+
+// tellLostLocked writes the line that says how much output was dropped
+// since it last did, if any, on a line of its own.
+func (s *lineStamper) tellLostLocked() {
+	if s.lost == 0 {
+		return
+	}
+	line := fmt.Appendf(nil, "[gust] %d bytes of log output dropped: rate over %g MB/s\n", s.lost, s.rate/(1<<20))
+	if s.mid {
+		line = append([]byte{'\n'}, line...)
+	}
+	s.lost = 0
+	s.writeLocked(line) // a failed write loses the line, as it would any other
+}
+
+func (s *lineStamper) writeLocked(p []byte) (int, error) {
 	n := len(p)
+	if n == 0 {
+		return 0, nil
+	}
 	stamp := append(s.now().UTC().AppendFormat(make([]byte, 0, stampLen), stampLayout), ' ')
 	out := make([]byte, 0, len(p)+stampLen*(1+bytes.Count(p, []byte{'\n'})))
 	for len(p) > 0 {
@@ -136,15 +408,6 @@ func (s *lineStamper) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (l *functionLog) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f != nil {
-		l.f.Close()
-		l.f = nil
-	}
-}
-
 // followPoll is how often a followed log is checked for more.
 const followPoll = 200 * time.Millisecond
 
@@ -158,36 +421,46 @@ type LogOptions struct {
 	Timestamps bool
 }
 
+// maxLogLine is the longest line ReadLogs sends whole: a longer one (a
+// function that never writes a newline) is sent in pieces of this size,
+// each but the last ended by lineSplitMark, so a reader holds at most
+// about two pieces and every message stays far under gRPC's limit.
+const maxLogLine = 64 << 10
+
+// lineSplitMark ends each piece of a line that was split.
+const lineSplitMark = " [gust: line continues]\n"
+
 // ReadLogs sends a function's retained log (the rotated part first) to
-// send in runs of whole lines; with opts.Follow it goes on with what is
-// written later until ctx ends. A function that never ran here has an
-// empty log.
+// send in runs of whole lines, a line longer than maxLogLine in pieces;
+// with opts.Follow it goes on with what is written later until ctx ends.
+// A function that never ran here has an empty log.
 func (w *Worker) ReadLogs(ctx context.Context, name string, opts LogOptions, send func([]byte) error) error {
-	if strings.ContainsAny(name, "/\x00") || name == "" || name == "." || name == ".." {
+	if !validLogName(name) {
 		return fmt.Errorf("%w: bad function name %q", ErrCode, name)
 	}
-	path := filepath.Join(w.logs.dir, name+".log")
+	// A root of its own: reading does not depend on the writers' (nor
+	// end with them).
+	root, err := os.OpenRoot(w.logs.dir)
+	if err != nil {
+		return fmt.Errorf("function logs: %w", err)
+	}
+	defer root.Close()
+	file := name + ".log"
 	follow := opts.Follow
 	filter := logFilter{opts: opts}
-	var pending []byte // a partial last line, held until its newline
+	cut := lineCutter{max: maxLogLine}
 	emit := func(b []byte) error {
-		pending = append(pending, b...)
-		if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
-			if out := filter.lines(pending[:i+1]); len(out) > 0 {
-				if err := send(out); err != nil {
-					return err
-				}
-			}
-			pending = append(pending[:0], pending[i+1:]...)
+		if out := filter.lines(cut.feed(b)); len(out) > 0 {
+			return send(out)
 		}
 		return nil
 	}
-	if err := streamFile(path+".1", emit); err != nil {
+	if err := streamFile(root, file+".1", emit); err != nil {
 		return err
 	}
-	f, err := os.Open(path)
+	f, err := root.Open(file)
 	if errors.Is(err, os.ErrNotExist) && follow {
-		f, err = waitForFile(ctx, path)
+		f, err = waitForFile(ctx, root, file)
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -209,7 +482,7 @@ func (w *Worker) ReadLogs(ctx context.Context, name string, opts LogOptions, sen
 			return err
 		}
 		if !follow {
-			if out := filter.lines(pending); len(out) > 0 {
+			if out := filter.lines(cut.pending); len(out) > 0 {
 				return send(out)
 			}
 			return nil
@@ -220,9 +493,9 @@ func (w *Worker) ReadLogs(ctx context.Context, name string, opts LogOptions, sen
 		case <-time.After(followPoll):
 		}
 		// Rotated: the file we hold was renamed to .1; go on with the new one.
-		if cur, err := os.Stat(path); err == nil {
+		if cur, err := root.Stat(file); err == nil {
 			if held, err := f.Stat(); err == nil && !os.SameFile(cur, held) {
-				if nf, err := os.Open(path); err == nil {
+				if nf, err := root.Open(file); err == nil {
 					for { // drain what the old file still had
 						n, _ := f.Read(buf)
 						if n == 0 {
@@ -241,8 +514,46 @@ func (w *Worker) ReadLogs(ctx context.Context, name string, opts LogOptions, sen
 	}
 }
 
-func streamFile(path string, emit func([]byte) error) error {
-	f, err := os.Open(path)
+// lineCutter turns reads of a log into runs of whole lines: it holds a
+// partial last line until its newline, and cuts any line longer than max
+// into pieces (at a UTF-8 boundary), each ended by lineSplitMark.
+type lineCutter struct {
+	max     int
+	pending []byte // a partial last line, at most max bytes
+	out     []byte
+}
+
+// feed returns the lines (and pieces) that b completes; the result is
+// only valid until the next call.
+func (c *lineCutter) feed(b []byte) []byte {
+	c.pending = append(c.pending, b...)
+	c.out = c.out[:0]
+	p := c.pending
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i >= 0 && i <= c.max {
+			c.out, p = append(c.out, p[:i+1]...), p[i+1:]
+			continue
+		}
+		if i < 0 && len(p) <= c.max {
+			break // a partial line: wait for the rest
+		}
+		n := c.max
+		for k := n; k > c.max-utf8.UTFMax && k > 0; k-- {
+			if utf8.RuneStart(p[k]) {
+				n = k
+				break
+			}
+		}
+		c.out = append(append(c.out, p[:n]...), lineSplitMark...)
+		p = p[n:]
+	}
+	c.pending = append(c.pending[:0], p...)
+	return c.out
+}
+
+func streamFile(root *os.Root, name string, emit func([]byte) error) error {
+	f, err := root.Open(name)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -267,9 +578,9 @@ func streamFile(path string, emit func([]byte) error) error {
 	}
 }
 
-func waitForFile(ctx context.Context, path string) (*os.File, error) {
+func waitForFile(ctx context.Context, root *os.Root, name string) (*os.File, error) {
 	for {
-		f, err := os.Open(path)
+		f, err := root.Open(name)
 		if !errors.Is(err, os.ErrNotExist) {
 			return f, err
 		}

@@ -14,6 +14,15 @@ import (
 // tailSize is how much of an invocation's log `invoke --log` returns, as on Lambda.
 const tailSize = 4096
 
+// overRatePause is how long the pump waits after a chunk its function's
+// log dropped for passing the rate: the flooding sandbox then waits on its
+// own writes, and its flood costs the worker a read per pause rather than
+// all the CPU a read loop can take.
+const overRatePause = 5 * time.Millisecond
+
+// errOverRate ends a drain after a chunk that was dropped for the rate.
+var errOverRate = errors.New("log output over the rate")
+
 // logTail keeps the last tailSize bytes a sandbox wrote since the current
 // invocation began. The sandbox writes stdout and stderr into one pipe we
 // own. Every read from the pipe happens under drainMu together with what is
@@ -22,7 +31,7 @@ const tailSize = 4096
 type logTail struct {
 	r, w *os.File
 	done chan struct{}
-	keep io.Writer // the function's retained log, each line stamped; may be nil
+	keep *lineStamper // the function's retained log, each line stamped; may be nil
 
 	drainMu sync.Mutex // held while reading the pipe and storing what was read
 	chunk   []byte     // read buffer, under drainMu
@@ -32,7 +41,7 @@ type logTail struct {
 	buf []byte
 }
 
-func newLogTail(keep io.Writer) (*logTail, error) {
+func newLogTail(keep *logWriter) (*logTail, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -44,14 +53,14 @@ func newLogTail(keep io.Writer) (*logTail, error) {
 
 // attachLogTail reads a pipe whose write end a sandbox already holds (a
 // stem cell's output).
-func attachLogTail(r *os.File, keep io.Writer) *logTail {
+func attachLogTail(r *os.File, keep *logWriter) *logTail {
 	l := &logTail{r: r, done: make(chan struct{}), keep: stamped(keep), chunk: make([]byte, 32<<10)}
 	go l.pump()
 	return l
 }
 
 // stamped puts the time at the start of each line written to keep.
-func stamped(keep io.Writer) io.Writer {
+func stamped(keep *logWriter) *lineStamper {
 	if keep == nil {
 		return nil
 	}
@@ -89,6 +98,10 @@ func (l *logTail) pump() {
 		if err != nil && end == nil {
 			end = err
 		}
+		if errors.Is(end, errOverRate) {
+			end = nil
+			time.Sleep(overRatePause)
+		}
 	}
 	if !errors.Is(end, io.EOF) && !l.closing.Load() {
 		l.Write([]byte("[gust: log pipe: " + end.Error() + "]\n"))
@@ -97,14 +110,15 @@ func (l *logTail) pump() {
 
 // drain reads the pipe until it is empty (nil) or ends (io.EOF or the
 // error), storing every chunk before it reads the next; drainMu is held.
+// It stops early (errOverRate) after a chunk the function's log dropped.
 func (l *logTail) drain(fd int) error {
 	for {
 		n, err := unix.Read(fd, l.chunk)
 		switch {
 		case n > 0:
 			l.Write(l.chunk[:n])
-			if l.keep != nil {
-				l.keep.Write(l.chunk[:n])
+			if l.keep != nil && l.keep.output(l.chunk[:n]) {
+				return errOverRate
 			}
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
@@ -130,7 +144,9 @@ func (l *logTail) sync() {
 	_ = rc.Control(func(fd uintptr) {
 		l.drainMu.Lock()
 		defer l.drainMu.Unlock()
-		_ = l.drain(int(fd)) // an end is the pump's to report
+		// The pipe is emptied whatever the rate; an end is the pump's to report.
+		for errors.Is(l.drain(int(fd)), errOverRate) {
+		}
 	})
 }
 

@@ -28,6 +28,7 @@ var (
 	descFree      = prometheus.NewDesc("gust_worker_free_memory_mb", "Memory not held by busy sandboxes, MB (idle ones are evictable).", nil, nil)
 	descStems     = prometheus.NewDesc("gust_worker_stem_cells", "Stem cells ready for cold starts on this worker.", nil, nil)
 	descStemsGoal = prometheus.NewDesc("gust_worker_stem_cells_target", "The stock of stem cells this worker keeps (--stem-cells).", nil, nil)
+	descLogDrops  = prometheus.NewDesc("gust_worker_log_dropped_bytes_total", "Bytes of sandbox output dropped from functions' logs for passing the log rate.", nil, nil)
 )
 
 // workerCollector reads the pool state at scrape time.
@@ -39,6 +40,7 @@ func (c workerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descFree
 	ch <- descStems
 	ch <- descStemsGoal
+	ch <- descLogDrops
 }
 
 func (c workerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -56,4 +58,5 @@ func (c workerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFree, prometheus.GaugeValue, float64(st.FreeMemoryMB))
 	ch <- prometheus.MustNewConstMetric(descStems, prometheus.GaugeValue, float64(c.w.StemCells()))
 	ch <- prometheus.MustNewConstMetric(descStemsGoal, prometheus.GaugeValue, float64(c.w.StemCellTarget()))
+	ch <- prometheus.MustNewConstMetric(descLogDrops, prometheus.CounterValue, float64(c.w.logs.dropped.Load()))
 }
