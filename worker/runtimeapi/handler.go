@@ -371,43 +371,42 @@ func (s *Server) initOpen() bool {
 	return !s.ready && s.initErr == nil && !s.closed
 }
 
-// readBody reads at most limit bytes. A declared length is read into an
-// exact-size buffer; an unknown (chunked) length grows a buffer that never
-// exceeds limit+1 bytes. Reading a chunked body to EOF is also what makes
+// readBody reads at most limit bytes. The buffer grows as the body
+// arrives, up to the declared length or, for a chunked body, limit+1
+// bytes: a runtime that declares 6 MB and sends a few bytes holds a few
+// bytes of the worker. Reading a chunked body to EOF is also what makes
 // net/http fill in r.Trailer.
 func readBody(r io.Reader, contentLength, limit int64) (body []byte, tooLarge bool, err error) {
 	if contentLength > limit {
 		return nil, true, nil
 	}
+	want := limit + 1 // unknown length: one byte past the limit tells it was passed
 	if contentLength >= 0 {
-		body = make([]byte, contentLength)
-		if _, err := io.ReadFull(r, body); err != nil {
-			return nil, false, fmt.Errorf("read %d byte body: %w", contentLength, err)
-		}
-		return body, false, nil
+		want = contentLength
 	}
-	buf := make([]byte, 0, min(512, limit+1))
-	for {
+	buf := make([]byte, 0, min(want, 512))
+	for int64(len(buf)) < want {
 		if len(buf) == cap(buf) {
-			if int64(len(buf)) > limit {
-				return nil, true, nil
-			}
-			grown := make([]byte, len(buf), min(int64(cap(buf))*2, limit+1))
+			grown := make([]byte, len(buf), min(int64(cap(buf))*2, want))
 			copy(grown, buf)
 			buf = grown
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			if int64(len(buf)) > limit {
-				return nil, true, nil
-			}
-			return buf, false, nil
+			break
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("read chunked body: %w", err)
+			return nil, false, fmt.Errorf("read body: %w", err)
 		}
 	}
+	switch {
+	case contentLength >= 0 && int64(len(buf)) < contentLength:
+		return nil, false, fmt.Errorf("read %d byte body: %w", contentLength, io.ErrUnexpectedEOF)
+	case int64(len(buf)) > limit:
+		return nil, true, nil
+	}
+	return buf, false, nil
 }
 
 // responseResult interprets a /response body. A streaming runtime that fails

@@ -1,6 +1,7 @@
 package runtimeapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,12 +19,33 @@ import (
 // (6 MiB); it applies when Options.MaxResponseBytes is not set.
 const DefaultMaxResponseBytes = 6 * 1024 * 1024
 
+// DefaultMaxConns is how many connections a runtime may hold open at once
+// when Options.MaxConns is not set. Runtimes keep one (aws-lambda-go) or a
+// few; the cap is what stops one sandbox from taking all of the worker's
+// descriptors and memory with thousands.
+const DefaultMaxConns = 8
+
 const (
-	// readHeaderTimeout bounds how long a connection may dribble request
-	// headers. It never affects the long poll on GET /next, whose headers
-	// arrive at once; there is deliberately no read, write or idle timeout,
-	// because AWS never times out a runtime's connections either.
-	readHeaderTimeout = 30 * time.Second
+	// readHeaderTimeout bounds how long a connection may take to send a
+	// request's headers. It never affects the long poll on GET /next, whose
+	// headers arrive at once; there is deliberately no read or write
+	// timeout, because a frozen sandbox stays parked in GET /next for as
+	// long as it is kept, and AWS never times that poll out either.
+	readHeaderTimeout = 10 * time.Second
+
+	// idleTimeout closes a keep-alive connection with no request in
+	// progress (never one parked in GET /next). A runtime whose connection
+	// was closed while idle opens another: Go's client retries a GET on a
+	// connection the server closed.
+	idleTimeout = 30 * time.Second
+
+	// maxHeaderBytes caps one request's headers. It is not smaller because
+	// runtimes send the X-Ray cause of a function error as a header of up to
+	// 1 MB (aws-lambda-go and the .NET runtime cap it there); a request
+	// past it gets 431, which aws-lambda-go treats as fatal. With at most
+	// DefaultMaxConns connections, headers hold about 8 MB of the worker
+	// per sandbox at worst, for readHeaderTimeout.
+	maxHeaderBytes = 1 << 20
 
 	// rememberedIDs is how many delivered request IDs are kept to tell a
 	// stale ID (403) from one that was never issued (400). It is bounded so
@@ -82,8 +104,14 @@ type Options struct {
 	// MaxResponseBytes caps response and error bodies; larger bodies get 413.
 	// Zero or negative means DefaultMaxResponseBytes (6 MiB).
 	MaxResponseBytes int64
+	// MaxConns caps the connections open at once; one past it is closed
+	// as soon as it is accepted. Zero or negative means DefaultMaxConns.
+	MaxConns int
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+
+	// Timeouts other than the defaults, for tests.
+	headerTimeout, idleTimeout time.Duration
 }
 
 // InitError is the error a runtime reported on POST /runtime/init/error.
@@ -127,7 +155,7 @@ type call struct {
 
 // Server serves the Runtime API for one sandbox on one listener.
 type Server struct {
-	ln        net.Listener
+	ln        *connLimit
 	srv       *http.Server
 	maxBody   int64
 	log       *slog.Logger
@@ -160,10 +188,17 @@ type Server struct {
 // ln from now on and closes it in Close.
 func New(ln net.Listener, opts Options) *Server {
 	s := newServer(opts)
-	s.ln = ln
+	maxConns := opts.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	s.ln = &connLimit{Listener: ln, max: int32(min(maxConns, math.MaxInt32)), log: s.log}
+	headerTimeout, idle := cmp.Or(opts.headerTimeout, readHeaderTimeout), cmp.Or(opts.idleTimeout, idleTimeout)
 	s.srv = &http.Server{
 		Handler:           http.HandlerFunc(s.route),
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: headerTimeout,
+		IdleTimeout:       idle,
+		MaxHeaderBytes:    maxHeaderBytes,
 		// net/http would otherwise print its own errors to stderr.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -386,4 +421,52 @@ func (s *Server) rememberLocked(id string) {
 	}
 	s.seenNext = (s.seenNext + 1) % rememberedIDs
 	s.seen[id] = struct{}{}
+}
+
+// Refused is how many connections were closed for passing MaxConns.
+func (s *Server) Refused() int64 { return s.ln.refused.Load() }
+
+// connLimit is a listener that serves at most max connections at once. One
+// past that is reset as soon as it is accepted: it costs the worker a
+// descriptor for a moment and no goroutine, and the runtime that opened it
+// sees the refusal at once rather than hanging.
+type connLimit struct {
+	net.Listener
+	max     int32
+	open    atomic.Int32
+	refused atomic.Int64
+	log     *slog.Logger
+}
+
+func (l *connLimit) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.open.Add(1) <= l.max {
+			return &limitedConn{Conn: c, l: l}, nil
+		}
+		l.open.Add(-1)
+		if l.refused.Add(1) == 1 {
+			l.log.Warn("runtime API: the runtime opened too many connections; refusing those past the limit", "max", l.max)
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset: nothing lingers in TIME_WAIT
+		}
+		_ = c.Close()
+	}
+}
+
+// limitedConn gives its place back to the listener when closed.
+type limitedConn struct {
+	net.Conn
+	l    *connLimit
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return err
 }
