@@ -46,7 +46,7 @@ type functionLogs struct {
 	rate, burst int64
 	// dropped counts the bytes of sandbox output dropped over the rate.
 	dropped atomic.Int64
-	closed  atomic.Bool
+	closed  atomic.Bool // by close: writes fail rather than reopen a file
 
 	mu   sync.Mutex
 	open map[string]*functionLog // by name; each holds an open file or a write in progress
@@ -62,8 +62,8 @@ const (
 	// logIdleAfter closes a log nobody wrote to for this long.
 	logIdleAfter = time.Minute
 	// logRate and logBurst bound the output a sandbox may log, in bytes
-	// per second and bytes at once (a token bucket, as Lambda throttles
-	// logs): a flood past them is dropped, with a line that says how much.
+	// per second and bytes at once (a token bucket): a flood past them is
+	// dropped, with a line that says how much.
 	logRate  = 4 << 20
 	logBurst = 8 << 20
 )
@@ -94,14 +94,15 @@ func newFunctionLogs(dir string, maxBytes int64) (*functionLogs, error) {
 	return f, nil
 }
 
-// Function names as stored: Lambda's NAME, or TENANT.NAME (internal/tenant).
 var (
+	// logNameRE is Lambda's function name, the NAME of a stored TENANT.NAME.
 	logNameRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	errLogName  = errors.New("function log: bad function name")
 	errLogsDone = errors.New("function log: closed")
 )
 
-// validLogName reports whether a stored function name may name a log file.
+// validLogName reports whether a stored function name, NAME or
+// TENANT.NAME (internal/tenant), may name a log file.
 func validLogName(name string) bool {
 	t, bare := tenant.Split(name)
 	if name != bare && !tenant.Valid(t) {
@@ -306,7 +307,7 @@ func (f *functionLogs) close() {
 type lineStamper struct {
 	dst     io.Writer
 	now     func() time.Time
-	dropped *atomic.Int64 // the logs' count of dropped bytes; may be nil
+	dropped *atomic.Int64 // the logs' count of dropped bytes
 
 	mu          sync.Mutex
 	mid         bool // the last write ended inside a line
@@ -318,13 +319,9 @@ type lineStamper struct {
 }
 
 func newLineStamper(dst *logWriter) *lineStamper {
-	s := &lineStamper{dst: dst, now: time.Now, rate: logRate, burst: logBurst}
-	if dst.logs != nil {
-		s.dropped = &dst.logs.dropped
-		s.rate, s.burst = float64(dst.logs.rate), float64(dst.logs.burst)
-	}
-	s.tokens = s.burst
-	return s
+	l := dst.logs
+	return &lineStamper{dst: dst, now: time.Now, dropped: &l.dropped,
+		rate: float64(l.rate), burst: float64(l.burst), tokens: float64(l.burst)}
 }
 
 // Write stamps the worker's own lines into the log; they are never
@@ -365,9 +362,7 @@ func (s *lineStamper) output(p []byte) (dropping bool) {
 // dropLocked counts n bytes of output dropped.
 func (s *lineStamper) dropLocked(n int) {
 	s.lost += int64(n)
-	if s.dropped != nil {
-		s.dropped.Add(int64(n))
-	}
+	s.dropped.Add(int64(n))
 }
 
 // tellLostLocked writes the line that says how much output was dropped
