@@ -116,7 +116,10 @@ func FromStatus(st *status.Status) *Error {
 	case codes.InvalidArgument:
 		name = InvalidParameterValue
 	case codes.ResourceExhausted:
-		name = TooManyRequests
+		// gust's throttles carry their details (above); a bare one is
+		// gRPC's own, such as a message over the size limit: not a
+		// throttle the caller should back off from.
+		name = Service
 	case codes.Unavailable, codes.DeadlineExceeded:
 		name = ResourceNotReady
 	case codes.Unauthenticated:

@@ -44,3 +44,12 @@ func TestStatusRoundTrip(t *testing.T) {
 		t.Errorf("bare NotFound became %s", got.Name)
 	}
 }
+
+// The trial's `gust logs` on a huge line got gRPC's own "message larger
+// than max", shown as TooManyRequestsException: it is no throttle.
+func TestBareResourceExhaustedIsNoThrottle(t *testing.T) {
+	e := FromStatus(status.New(codes.ResourceExhausted, "trying to send message larger than max (24838351 vs. 16777216)"))
+	if e.Name != Service {
+		t.Fatalf("bare ResourceExhausted became %s", e.Name)
+	}
+}
