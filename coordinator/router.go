@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,8 +119,10 @@ func (r *Router) available(e *workerEntry) bool {
 // stream takes the worker out of placement at once (faster than gossip).
 func (r *Router) watchLoop(ctx context.Context, e *workerEntry) {
 	backoff := 50 * time.Millisecond
+	warned := false // of a refused handshake, once until the stream works
 	for ctx.Err() == nil {
 		err := e.conn.watch(ctx, func(st *nodev1.WatchPoolResponse) {
+			warned = false
 			r.mu.Lock()
 			e.state, e.streamUp = st, true
 			avail := r.available(e)
@@ -135,7 +138,17 @@ func (r *Router) watchLoop(ctx context.Context, e *workerEntry) {
 		if ctx.Err() != nil {
 			return
 		}
-		r.log.Debug("worker pool stream broke", "worker", e.name, "err", err)
+		if err != nil && strings.Contains(err.Error(), nodeauth.ErrRefused.Error()) {
+			// gRPC keeps only the dial error's text. A worker started with
+			// another secret (or none) is alive in gossip but never used:
+			// say why, where the operator looks.
+			if !warned {
+				r.log.Warn("worker refused: it does not share this coordinator's --cluster-secret; no invocation goes there", "worker", e.name, "addr", e.addr)
+				warned = true
+			}
+		} else {
+			r.log.Debug("worker pool stream broke", "worker", e.name, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
