@@ -322,7 +322,9 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", w.MetricsHandler())
 		mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) { rw.Write([]byte("ok\n")) })
-		n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		// Only GETs of /metrics and /healthz: small headers, no bodies.
+		n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
+			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 		go n.http.Serve(hln)
 	}
 	n.Gossip, err = gossip.Start(gossip.Config{
