@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,14 +78,33 @@ func (i *instance) thaw() error {
 // request can steer an invocation into a sandbox made for other code or
 // another environment by naming the right revision.
 func PoolKey(fn FunctionSpec) string {
-	h := sha256.New()
-	// Lengths first, so no value can pass for two.
-	fmt.Fprintf(h, "%d:%s%d:%s%d %d %d ", len(fn.CodeDigest), fn.CodeDigest, len(fn.Handler), fn.Handler, fn.MemoryMB, fn.Timeout, len(fn.Env))
-	for _, k := range slices.Sorted(maps.Keys(fn.Env)) {
-		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(fn.Env[k]), fn.Env[k])
+	// Lengths before values, so no value can pass for two; built by hand,
+	// as this runs on every invocation (placement and worker).
+	b := make([]byte, 0, 256)
+	field := func(s string) {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
 	}
+	field(fn.CodeDigest)
+	field(fn.Handler)
+	b = strconv.AppendInt(b, int64(fn.MemoryMB), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(fn.Timeout), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(fn.Env)), 10)
+	keys := make([]string, 0, len(fn.Env))
+	for k := range fn.Env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		field(k)
+		field(fn.Env[k])
+	}
+	sum := sha256.Sum256(b)
 	return fn.Name + "\x00" + fn.Version + "\x00" + strconv.FormatUint(fn.Revision, 10) + "\x00" +
-		strconv.FormatUint(fn.Incarnation, 10) + "\x00" + hex.EncodeToString(h.Sum(nil)[:12])
+		strconv.FormatUint(fn.Incarnation, 10) + "\x00" + hex.EncodeToString(sum[:12])
 }
 
 // SandboxInfo describes one live sandbox.

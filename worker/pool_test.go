@@ -78,3 +78,11 @@ func TestSpecCheckRefusesPathsAndBadDigests(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkPoolKey(b *testing.B) {
+	fn := FunctionSpec{Name: "acme.fn", Version: "$LATEST", Revision: 3, Incarnation: 7, CodeDigest: strings.Repeat("a", 64),
+		Handler: "bootstrap", MemoryMB: 128, Timeout: 3 * time.Second, Env: map[string]string{"DB_PASSWORD": "x", "REGION": "eu"}}
+	for b.Loop() {
+		PoolKey(fn)
+	}
+}

@@ -120,7 +120,8 @@ func (h *handler) paceBody(w http.ResponseWriter, r *http.Request) *http.Request
 		return r
 	}
 	paced := r.WithContext(r.Context()) // a copy: the server's own r keeps its body
-	paced.Body = &pacedBody{ReadCloser: r.Body, rc: rc, start: start, grace: h.opts.BodyGrace, rate: h.opts.MinBodyRate}
+	paced.Body = &pacedBody{ReadCloser: r.Body, rc: rc, start: start, grace: h.opts.BodyGrace, rate: h.opts.MinBodyRate,
+		deadline: start.Add(h.opts.BodyGrace)}
 	return paced
 }
 
@@ -142,6 +143,12 @@ type pacedBody struct {
 	rate  int64 // bytes per second
 	n     int64 // bytes received
 	eof   bool
+	// deadline is the read deadline set last. It is moved on only once the
+	// pace has earned a slack more (a second, or a quarter of the grace if
+	// less), so a small body costs no deadline call beyond paceBody's (each
+	// is a timer update on the hot path); a client may thus be cut off up
+	// to that slack before its exact pace.
+	deadline time.Time
 }
 
 func (b *pacedBody) Read(p []byte) (int, error) {
@@ -149,8 +156,11 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 		return b.ReadCloser.Read(p)
 	}
 	due := b.start.Add(b.grace + time.Duration(float64(b.n)/float64(b.rate)*float64(time.Second)))
-	if err := b.rc.SetReadDeadline(due); err != nil {
-		return 0, fmt.Errorf("set read deadline: %w", err)
+	if due.Sub(b.deadline) >= min(time.Second, b.grace/4) {
+		if err := b.rc.SetReadDeadline(due); err != nil {
+			return 0, fmt.Errorf("set read deadline: %w", err)
+		}
+		b.deadline = due
 	}
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
