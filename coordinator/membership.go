@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"time"
+
+	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 )
 
 // Member is a node as gossip sees it.
@@ -94,10 +96,49 @@ func (c *Coordinator) reconcileOnce() {
 		if addr, ok := inRaft[m.Name]; ok && addr == m.Raft {
 			continue
 		}
+		if !c.provenCoordinator(m) {
+			continue
+		}
 		if err := c.raft.AddVoter(m.Name, m.Raft); err != nil {
 			c.log.Warn("add raft voter", "name", m.Name, "err", err)
 		} else {
 			c.log.Info("added raft voter", "name", m.Name, "raft", m.Raft)
 		}
 	}
+}
+
+// retryUnproven is how long a coordinator that failed Hello waits before
+// it is asked again.
+const retryUnproven = 2 * time.Second
+
+// provenCoordinator asks a coordinator gossip announced to name itself on
+// its node port. Gossip without --gossip-key lets anyone announce
+// anything; made a voter, a stranger would count towards every quorum
+// without ever voting. Only a node that passes the node handshake (and
+// TLS, if on) and answers with the name gossip gave is added.
+func (c *Coordinator) provenCoordinator(m Member) bool {
+	key := m.Name + " " + m.Raft
+	if at, ok := c.unproven[key]; ok && time.Since(at) < retryUnproven {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+	defer cancel()
+	pc, err := c.clients.get(m.Raft)
+	var res *nodev1.HelloResponse
+	if err == nil {
+		res, err = pc.Hello(ctx, &nodev1.HelloRequest{})
+	}
+	if err == nil && res.GetName() == m.Name {
+		delete(c.unproven, key)
+		return true
+	}
+	if c.unproven == nil {
+		c.unproven = map[string]time.Time{}
+	}
+	if _, warned := c.unproven[key]; !warned {
+		c.log.Warn("not adding a coordinator gossip announced as a raft voter: it did not answer on its node port "+
+			"(another --cluster-secret or TLS CA, or not a gust node)", "name", m.Name, "raft", m.Raft, "answered", res.GetName(), "err", err)
+	}
+	c.unproven[key] = time.Now()
+	return false
 }

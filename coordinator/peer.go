@@ -35,6 +35,7 @@ type Peers interface {
 // peerServer serves PeerService: forwarded writes and code copies.
 type peerServer struct {
 	nodev1.UnimplementedPeerServiceServer
+	name   string
 	store  *raftstore.Store
 	code   *codestore.Store
 	quotas *quotas
@@ -134,6 +135,10 @@ func (s *peerServer) RemovePeer(_ context.Context, req *nodev1.RemovePeerRequest
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	return &nodev1.RemovePeerResponse{}, nil
+}
+
+func (s *peerServer) Hello(context.Context, *nodev1.HelloRequest) (*nodev1.HelloResponse, error) {
+	return &nodev1.HelloResponse{Name: s.name}, nil
 }
 
 func (s *peerServer) AppliedIndex(context.Context, *nodev1.AppliedIndexRequest) (*nodev1.AppliedIndexResponse, error) {

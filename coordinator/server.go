@@ -70,6 +70,10 @@ type Coordinator struct {
 	hln      net.Listener
 	metrics  *metrics
 	tokens   *tokens
+	// unproven remembers coordinators gossip announced that did not
+	// answer Hello on their node port, and when: they are not made Raft
+	// voters, nor asked again for a while (reconcile's goroutine only).
+	unproven map[string]time.Time
 	ctx      context.Context // ends at Shutdown; the background loops' lifetime
 	stop     context.CancelFunc
 }
@@ -169,7 +173,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 // cluster coordinator serves it on its node port, with Raft, and never on
 // the user-facing port; gustd dev has no peers and serves it nowhere.
 func (c *Coordinator) RegisterNodeServices(gs *grpc.Server) {
-	nodev1.RegisterPeerServiceServer(gs, &peerServer{store: c.raft, code: c.code, quotas: c.quotas, log: c.log})
+	nodev1.RegisterPeerServiceServer(gs, &peerServer{name: c.cfg.Name, store: c.raft, code: c.code, quotas: c.quotas, log: c.log})
 }
 
 // GRPCAddr is the bound gRPC address.

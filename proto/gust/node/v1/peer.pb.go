@@ -21,6 +21,88 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// HelloRequest is empty.
+type HelloRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HelloRequest) Reset() {
+	*x = HelloRequest{}
+	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HelloRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HelloRequest) ProtoMessage() {}
+
+func (x *HelloRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HelloRequest.ProtoReflect.Descriptor instead.
+func (*HelloRequest) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{0}
+}
+
+// HelloResponse names the coordinator that answered.
+type HelloResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HelloResponse) Reset() {
+	*x = HelloResponse{}
+	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HelloResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HelloResponse) ProtoMessage() {}
+
+func (x *HelloResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HelloResponse.ProtoReflect.Descriptor instead.
+func (*HelloResponse) Descriptor() ([]byte, []int) {
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *HelloResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // RemovePeerRequest names the Raft server.
 type RemovePeerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -31,7 +113,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +125,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[0]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +138,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{0}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RemovePeerRequest) GetName() string {
@@ -75,7 +157,7 @@ type RemovePeerResponse struct {
 
 func (x *RemovePeerResponse) Reset() {
 	*x = RemovePeerResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -87,7 +169,7 @@ func (x *RemovePeerResponse) String() string {
 func (*RemovePeerResponse) ProtoMessage() {}
 
 func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[1]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -100,7 +182,7 @@ func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerResponse.ProtoReflect.Descriptor instead.
 func (*RemovePeerResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{1}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{3}
 }
 
 // RenewLeasesRequest is one coordinator's demand, per pool.
@@ -114,7 +196,7 @@ type RenewLeasesRequest struct {
 
 func (x *RenewLeasesRequest) Reset() {
 	*x = RenewLeasesRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -126,7 +208,7 @@ func (x *RenewLeasesRequest) String() string {
 func (*RenewLeasesRequest) ProtoMessage() {}
 
 func (x *RenewLeasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[2]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -139,7 +221,7 @@ func (x *RenewLeasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeasesRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeasesRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{2}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RenewLeasesRequest) GetCoordinator() string {
@@ -172,7 +254,7 @@ type PoolDemand struct {
 
 func (x *PoolDemand) Reset() {
 	*x = PoolDemand{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -184,7 +266,7 @@ func (x *PoolDemand) String() string {
 func (*PoolDemand) ProtoMessage() {}
 
 func (x *PoolDemand) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[3]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -197,7 +279,7 @@ func (x *PoolDemand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolDemand.ProtoReflect.Descriptor instead.
 func (*PoolDemand) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{3}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PoolDemand) GetPool() string {
@@ -245,7 +327,7 @@ type RenewLeasesResponse struct {
 
 func (x *RenewLeasesResponse) Reset() {
 	*x = RenewLeasesResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -257,7 +339,7 @@ func (x *RenewLeasesResponse) String() string {
 func (*RenewLeasesResponse) ProtoMessage() {}
 
 func (x *RenewLeasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[4]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -270,7 +352,7 @@ func (x *RenewLeasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeasesResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeasesResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{4}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RenewLeasesResponse) GetGrants() []*LeaseGrant {
@@ -295,7 +377,7 @@ type LeaseGrant struct {
 
 func (x *LeaseGrant) Reset() {
 	*x = LeaseGrant{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +389,7 @@ func (x *LeaseGrant) String() string {
 func (*LeaseGrant) ProtoMessage() {}
 
 func (x *LeaseGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[5]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +402,7 @@ func (x *LeaseGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseGrant.ProtoReflect.Descriptor instead.
 func (*LeaseGrant) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{5}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LeaseGrant) GetPool() string {
@@ -360,7 +442,7 @@ type AppliedIndexRequest struct {
 
 func (x *AppliedIndexRequest) Reset() {
 	*x = AppliedIndexRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[6]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +454,7 @@ func (x *AppliedIndexRequest) String() string {
 func (*AppliedIndexRequest) ProtoMessage() {}
 
 func (x *AppliedIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[6]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +467,7 @@ func (x *AppliedIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedIndexRequest.ProtoReflect.Descriptor instead.
 func (*AppliedIndexRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{6}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{8}
 }
 
 // AppliedIndexResponse carries the applied index.
@@ -398,7 +480,7 @@ type AppliedIndexResponse struct {
 
 func (x *AppliedIndexResponse) Reset() {
 	*x = AppliedIndexResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[7]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +492,7 @@ func (x *AppliedIndexResponse) String() string {
 func (*AppliedIndexResponse) ProtoMessage() {}
 
 func (x *AppliedIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[7]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +505,7 @@ func (x *AppliedIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedIndexResponse.ProtoReflect.Descriptor instead.
 func (*AppliedIndexResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{7}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AppliedIndexResponse) GetIndex() uint64 {
@@ -443,7 +525,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[8]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +537,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[8]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +550,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{8}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ApplyRequest) GetCommand() []byte {
@@ -491,7 +573,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[9]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +585,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[9]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +598,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{9}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ApplyResponse) GetResult() []byte {
@@ -544,7 +626,7 @@ type PutCodeRequest struct {
 
 func (x *PutCodeRequest) Reset() {
 	*x = PutCodeRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[10]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +638,7 @@ func (x *PutCodeRequest) String() string {
 func (*PutCodeRequest) ProtoMessage() {}
 
 func (x *PutCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[10]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +651,7 @@ func (x *PutCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCodeRequest.ProtoReflect.Descriptor instead.
 func (*PutCodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{10}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PutCodeRequest) GetDigest() string {
@@ -596,7 +678,7 @@ type PutCodeResponse struct {
 
 func (x *PutCodeResponse) Reset() {
 	*x = PutCodeResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[11]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +690,7 @@ func (x *PutCodeResponse) String() string {
 func (*PutCodeResponse) ProtoMessage() {}
 
 func (x *PutCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[11]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +703,7 @@ func (x *PutCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCodeResponse.ProtoReflect.Descriptor instead.
 func (*PutCodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{11}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PutCodeResponse) GetDigest() string {
@@ -641,7 +723,7 @@ type GetCodeRequest struct {
 
 func (x *GetCodeRequest) Reset() {
 	*x = GetCodeRequest{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[12]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +735,7 @@ func (x *GetCodeRequest) String() string {
 func (*GetCodeRequest) ProtoMessage() {}
 
 func (x *GetCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[12]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +748,7 @@ func (x *GetCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCodeRequest.ProtoReflect.Descriptor instead.
 func (*GetCodeRequest) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{12}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetCodeRequest) GetDigest() string {
@@ -686,7 +768,7 @@ type GetCodeResponse struct {
 
 func (x *GetCodeResponse) Reset() {
 	*x = GetCodeResponse{}
-	mi := &file_gust_node_v1_peer_proto_msgTypes[13]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +780,7 @@ func (x *GetCodeResponse) String() string {
 func (*GetCodeResponse) ProtoMessage() {}
 
 func (x *GetCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gust_node_v1_peer_proto_msgTypes[13]
+	mi := &file_gust_node_v1_peer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +793,7 @@ func (x *GetCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCodeResponse.ProtoReflect.Descriptor instead.
 func (*GetCodeResponse) Descriptor() ([]byte, []int) {
-	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{13}
+	return file_gust_node_v1_peer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetCodeResponse) GetData() []byte {
@@ -725,7 +807,10 @@ var File_gust_node_v1_peer_proto protoreflect.FileDescriptor
 
 const file_gust_node_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x17gust/node/v1/peer.proto\x12\fgust.node.v1\"'\n" +
+	"\x17gust/node/v1/peer.proto\x12\fgust.node.v1\"\x0e\n" +
+	"\fHelloRequest\"#\n" +
+	"\rHelloResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"'\n" +
 	"\x11RemovePeerRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x14\n" +
 	"\x12RemovePeerResponse\"j\n" +
@@ -763,7 +848,7 @@ const file_gust_node_v1_peer_proto_rawDesc = "" +
 	"\x0eGetCodeRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\"%\n" +
 	"\x0fGetCodeResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xdf\x03\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xa1\x04\n" +
 	"\vPeerService\x12@\n" +
 	"\x05Apply\x12\x1a.gust.node.v1.ApplyRequest\x1a\x1b.gust.node.v1.ApplyResponse\x12H\n" +
 	"\aPutCode\x12\x1c.gust.node.v1.PutCodeRequest\x1a\x1d.gust.node.v1.PutCodeResponse(\x01\x12H\n" +
@@ -771,7 +856,8 @@ const file_gust_node_v1_peer_proto_rawDesc = "" +
 	"\fAppliedIndex\x12!.gust.node.v1.AppliedIndexRequest\x1a\".gust.node.v1.AppliedIndexResponse\x12R\n" +
 	"\vRenewLeases\x12 .gust.node.v1.RenewLeasesRequest\x1a!.gust.node.v1.RenewLeasesResponse\x12O\n" +
 	"\n" +
-	"RemovePeer\x12\x1f.gust.node.v1.RemovePeerRequest\x1a .gust.node.v1.RemovePeerResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
+	"RemovePeer\x12\x1f.gust.node.v1.RemovePeerRequest\x1a .gust.node.v1.RemovePeerResponse\x12@\n" +
+	"\x05Hello\x12\x1a.gust.node.v1.HelloRequest\x1a\x1b.gust.node.v1.HelloResponseB4Z2github.com/gustfaas/gust/proto/gust/node/v1;nodev1b\x06proto3"
 
 var (
 	file_gust_node_v1_peer_proto_rawDescOnce sync.Once
@@ -785,40 +871,44 @@ func file_gust_node_v1_peer_proto_rawDescGZIP() []byte {
 	return file_gust_node_v1_peer_proto_rawDescData
 }
 
-var file_gust_node_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_gust_node_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_gust_node_v1_peer_proto_goTypes = []any{
-	(*RemovePeerRequest)(nil),    // 0: gust.node.v1.RemovePeerRequest
-	(*RemovePeerResponse)(nil),   // 1: gust.node.v1.RemovePeerResponse
-	(*RenewLeasesRequest)(nil),   // 2: gust.node.v1.RenewLeasesRequest
-	(*PoolDemand)(nil),           // 3: gust.node.v1.PoolDemand
-	(*RenewLeasesResponse)(nil),  // 4: gust.node.v1.RenewLeasesResponse
-	(*LeaseGrant)(nil),           // 5: gust.node.v1.LeaseGrant
-	(*AppliedIndexRequest)(nil),  // 6: gust.node.v1.AppliedIndexRequest
-	(*AppliedIndexResponse)(nil), // 7: gust.node.v1.AppliedIndexResponse
-	(*ApplyRequest)(nil),         // 8: gust.node.v1.ApplyRequest
-	(*ApplyResponse)(nil),        // 9: gust.node.v1.ApplyResponse
-	(*PutCodeRequest)(nil),       // 10: gust.node.v1.PutCodeRequest
-	(*PutCodeResponse)(nil),      // 11: gust.node.v1.PutCodeResponse
-	(*GetCodeRequest)(nil),       // 12: gust.node.v1.GetCodeRequest
-	(*GetCodeResponse)(nil),      // 13: gust.node.v1.GetCodeResponse
+	(*HelloRequest)(nil),         // 0: gust.node.v1.HelloRequest
+	(*HelloResponse)(nil),        // 1: gust.node.v1.HelloResponse
+	(*RemovePeerRequest)(nil),    // 2: gust.node.v1.RemovePeerRequest
+	(*RemovePeerResponse)(nil),   // 3: gust.node.v1.RemovePeerResponse
+	(*RenewLeasesRequest)(nil),   // 4: gust.node.v1.RenewLeasesRequest
+	(*PoolDemand)(nil),           // 5: gust.node.v1.PoolDemand
+	(*RenewLeasesResponse)(nil),  // 6: gust.node.v1.RenewLeasesResponse
+	(*LeaseGrant)(nil),           // 7: gust.node.v1.LeaseGrant
+	(*AppliedIndexRequest)(nil),  // 8: gust.node.v1.AppliedIndexRequest
+	(*AppliedIndexResponse)(nil), // 9: gust.node.v1.AppliedIndexResponse
+	(*ApplyRequest)(nil),         // 10: gust.node.v1.ApplyRequest
+	(*ApplyResponse)(nil),        // 11: gust.node.v1.ApplyResponse
+	(*PutCodeRequest)(nil),       // 12: gust.node.v1.PutCodeRequest
+	(*PutCodeResponse)(nil),      // 13: gust.node.v1.PutCodeResponse
+	(*GetCodeRequest)(nil),       // 14: gust.node.v1.GetCodeRequest
+	(*GetCodeResponse)(nil),      // 15: gust.node.v1.GetCodeResponse
 }
 var file_gust_node_v1_peer_proto_depIdxs = []int32{
-	3,  // 0: gust.node.v1.RenewLeasesRequest.demands:type_name -> gust.node.v1.PoolDemand
-	5,  // 1: gust.node.v1.RenewLeasesResponse.grants:type_name -> gust.node.v1.LeaseGrant
-	8,  // 2: gust.node.v1.PeerService.Apply:input_type -> gust.node.v1.ApplyRequest
-	10, // 3: gust.node.v1.PeerService.PutCode:input_type -> gust.node.v1.PutCodeRequest
-	12, // 4: gust.node.v1.PeerService.GetCode:input_type -> gust.node.v1.GetCodeRequest
-	6,  // 5: gust.node.v1.PeerService.AppliedIndex:input_type -> gust.node.v1.AppliedIndexRequest
-	2,  // 6: gust.node.v1.PeerService.RenewLeases:input_type -> gust.node.v1.RenewLeasesRequest
-	0,  // 7: gust.node.v1.PeerService.RemovePeer:input_type -> gust.node.v1.RemovePeerRequest
-	9,  // 8: gust.node.v1.PeerService.Apply:output_type -> gust.node.v1.ApplyResponse
-	11, // 9: gust.node.v1.PeerService.PutCode:output_type -> gust.node.v1.PutCodeResponse
-	13, // 10: gust.node.v1.PeerService.GetCode:output_type -> gust.node.v1.GetCodeResponse
-	7,  // 11: gust.node.v1.PeerService.AppliedIndex:output_type -> gust.node.v1.AppliedIndexResponse
-	4,  // 12: gust.node.v1.PeerService.RenewLeases:output_type -> gust.node.v1.RenewLeasesResponse
-	1,  // 13: gust.node.v1.PeerService.RemovePeer:output_type -> gust.node.v1.RemovePeerResponse
-	8,  // [8:14] is the sub-list for method output_type
-	2,  // [2:8] is the sub-list for method input_type
+	5,  // 0: gust.node.v1.RenewLeasesRequest.demands:type_name -> gust.node.v1.PoolDemand
+	7,  // 1: gust.node.v1.RenewLeasesResponse.grants:type_name -> gust.node.v1.LeaseGrant
+	10, // 2: gust.node.v1.PeerService.Apply:input_type -> gust.node.v1.ApplyRequest
+	12, // 3: gust.node.v1.PeerService.PutCode:input_type -> gust.node.v1.PutCodeRequest
+	14, // 4: gust.node.v1.PeerService.GetCode:input_type -> gust.node.v1.GetCodeRequest
+	8,  // 5: gust.node.v1.PeerService.AppliedIndex:input_type -> gust.node.v1.AppliedIndexRequest
+	4,  // 6: gust.node.v1.PeerService.RenewLeases:input_type -> gust.node.v1.RenewLeasesRequest
+	2,  // 7: gust.node.v1.PeerService.RemovePeer:input_type -> gust.node.v1.RemovePeerRequest
+	0,  // 8: gust.node.v1.PeerService.Hello:input_type -> gust.node.v1.HelloRequest
+	11, // 9: gust.node.v1.PeerService.Apply:output_type -> gust.node.v1.ApplyResponse
+	13, // 10: gust.node.v1.PeerService.PutCode:output_type -> gust.node.v1.PutCodeResponse
+	15, // 11: gust.node.v1.PeerService.GetCode:output_type -> gust.node.v1.GetCodeResponse
+	9,  // 12: gust.node.v1.PeerService.AppliedIndex:output_type -> gust.node.v1.AppliedIndexResponse
+	6,  // 13: gust.node.v1.PeerService.RenewLeases:output_type -> gust.node.v1.RenewLeasesResponse
+	3,  // 14: gust.node.v1.PeerService.RemovePeer:output_type -> gust.node.v1.RemovePeerResponse
+	1,  // 15: gust.node.v1.PeerService.Hello:output_type -> gust.node.v1.HelloResponse
+	9,  // [9:16] is the sub-list for method output_type
+	2,  // [2:9] is the sub-list for method input_type
 	2,  // [2:2] is the sub-list for extension type_name
 	2,  // [2:2] is the sub-list for extension extendee
 	0,  // [0:2] is the sub-list for field type_name
@@ -835,7 +925,7 @@ func file_gust_node_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gust_node_v1_peer_proto_rawDesc), len(file_gust_node_v1_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	PeerService_AppliedIndex_FullMethodName = "/gust.node.v1.PeerService/AppliedIndex"
 	PeerService_RenewLeases_FullMethodName  = "/gust.node.v1.PeerService/RenewLeases"
 	PeerService_RemovePeer_FullMethodName   = "/gust.node.v1.PeerService/RemovePeer"
+	PeerService_Hello_FullMethodName        = "/gust.node.v1.PeerService/Hello"
 )
 
 // PeerServiceClient is the client API for PeerService service.
@@ -48,6 +49,11 @@ type PeerServiceClient interface {
 	// RemovePeer removes a Raft server, on the leader: a follower that took
 	// an operator's RemoveRaftPeer (and checked its token) forwards it here.
 	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error)
+	// Hello names the coordinator. The leader asks it before adding a
+	// coordinator gossip announced as a Raft voter: an answer on its node
+	// port proves it passed the node handshake (and TLS), which gossip
+	// alone does not.
+	Hello(ctx context.Context, in *HelloRequest, opts ...grpc.CallOption) (*HelloResponse, error)
 }
 
 type peerServiceClient struct {
@@ -130,6 +136,16 @@ func (c *peerServiceClient) RemovePeer(ctx context.Context, in *RemovePeerReques
 	return out, nil
 }
 
+func (c *peerServiceClient) Hello(ctx context.Context, in *HelloRequest, opts ...grpc.CallOption) (*HelloResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HelloResponse)
+	err := c.cc.Invoke(ctx, PeerService_Hello_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
 // for forward compatibility.
@@ -151,6 +167,11 @@ type PeerServiceServer interface {
 	// RemovePeer removes a Raft server, on the leader: a follower that took
 	// an operator's RemoveRaftPeer (and checked its token) forwards it here.
 	RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error)
+	// Hello names the coordinator. The leader asks it before adding a
+	// coordinator gossip announced as a Raft voter: an answer on its node
+	// port proves it passed the node handshake (and TLS), which gossip
+	// alone does not.
+	Hello(context.Context, *HelloRequest) (*HelloResponse, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -178,6 +199,9 @@ func (UnimplementedPeerServiceServer) RenewLeases(context.Context, *RenewLeasesR
 }
 func (UnimplementedPeerServiceServer) RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemovePeer not implemented")
+}
+func (UnimplementedPeerServiceServer) Hello(context.Context, *HelloRequest) (*HelloResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Hello not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -290,6 +314,24 @@ func _PeerService_RemovePeer_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeerService_Hello_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HelloRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).Hello(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_Hello_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).Hello(ctx, req.(*HelloRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -312,6 +354,10 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemovePeer",
 			Handler:    _PeerService_RemovePeer_Handler,
+		},
+		{
+			MethodName: "Hello",
+			Handler:    _PeerService_Hello_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
