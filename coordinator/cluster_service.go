@@ -118,6 +118,16 @@ func (s *clusterServer) SetQuota(ctx context.Context, req *gustv1.SetQuotaReques
 	return &gustv1.SetQuotaResponse{Quota: q}, nil
 }
 
+// SetTenantCaps adapts setCaps to ClusterService (root only: tenancy.go
+// does not list it).
+func (s *clusterServer) SetTenantCaps(ctx context.Context, req *gustv1.SetTenantCapsRequest) (*gustv1.SetTenantCapsResponse, error) {
+	q, err := s.c.quotas.setCaps(ctx, req.GetTenant(), req.MaxReserved, req.MaxProvisioned)
+	if err != nil {
+		return nil, toStatus(s.c.log, err)
+	}
+	return &gustv1.SetTenantCapsResponse{Quota: q}, nil
+}
+
 func (s *clusterServer) AddSchedule(ctx context.Context, req *gustv1.AddScheduleRequest) (*gustv1.AddScheduleResponse, error) {
 	sc, err := s.c.iv.addSchedule(ctx, req.GetSchedule())
 	if err != nil {

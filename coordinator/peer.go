@@ -55,15 +55,8 @@ func (s *peerServer) RenewLeases(ctx context.Context, req *nodev1.RenewLeasesReq
 
 func (s *peerServer) Apply(ctx context.Context, req *nodev1.ApplyRequest) (*nodev1.ApplyResponse, error) {
 	res, index, err := s.store.ApplyEncoded(ctx, req.GetCommand())
-	switch {
-	case errors.Is(err, raftstore.ErrNotLeader):
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, raftstore.ErrNotFound):
-		return nil, status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, raftstore.ErrInvalid):
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	case err != nil:
-		return nil, status.Error(codes.Internal, err.Error())
+	if err != nil {
+		return nil, storeStatus(err)
 	}
 	out := &nodev1.ApplyResponse{Index: index}
 	if m, ok := res.(proto.Message); ok {
@@ -125,16 +118,23 @@ func (s *peerServer) GetCode(req *nodev1.GetCodeRequest, stream grpc.ServerStrea
 }
 
 func (s *peerServer) RemovePeer(_ context.Context, req *nodev1.RemovePeerRequest) (*nodev1.RemovePeerResponse, error) {
-	err := s.store.RemoveServer(req.GetName())
-	switch {
-	case errors.Is(err, raftstore.ErrNotLeader):
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, raftstore.ErrNotFound):
-		return nil, status.Error(codes.NotFound, err.Error())
-	case err != nil:
-		return nil, status.Error(codes.Internal, err.Error())
+	if err := s.store.RemoveServer(req.GetName()); err != nil {
+		return nil, storeStatus(err)
 	}
 	return &nodev1.RemovePeerResponse{}, nil
+}
+
+// storeStatus maps the Raft store's errors to PeerService's wire, once.
+func storeStatus(err error) error {
+	switch {
+	case errors.Is(err, raftstore.ErrNotLeader):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, raftstore.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, raftstore.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
 }
 
 func (s *peerServer) Hello(context.Context, *nodev1.HelloRequest) (*nodev1.HelloResponse, error) {

@@ -364,13 +364,3 @@ func (q *quotas) setCaps(ctx context.Context, t string, maxReserved, maxProvisio
 	}
 	return q.get(t), nil
 }
-
-// SetTenantCaps adapts setCaps to ClusterService (root only: tenancy.go
-// does not list it).
-func (s *clusterServer) SetTenantCaps(ctx context.Context, req *gustv1.SetTenantCapsRequest) (*gustv1.SetTenantCapsResponse, error) {
-	q, err := s.c.quotas.setCaps(ctx, req.GetTenant(), req.MaxReserved, req.MaxProvisioned)
-	if err != nil {
-		return nil, toStatus(s.c.log, err)
-	}
-	return &gustv1.SetTenantCapsResponse{Quota: q}, nil
-}

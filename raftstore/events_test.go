@@ -88,19 +88,7 @@ func TestEventBatchesStartFinishAndRoundTrip(t *testing.T) {
 	// Snapshot round trip: events, the pending index, idempotency keys and
 	// the applied index all survive.
 	want, _ := s.Event("e2")
-	snap, err := s.fsm.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	fresh := newFSM()
-	if err := fresh.Restore(sink.reader()); err != nil {
-		t.Fatal(err)
-	}
-	restored := &Store{fsm: fresh}
+	restored := roundTrip(t, s)
 	if got, err := restored.Event("e2"); err != nil || !proto.Equal(got, want) {
 		t.Fatalf("restored e2 %v %v, want %v", got, err, want)
 	}

@@ -187,22 +187,17 @@ func (v QuotaView) ReservedTotal() int64 {
 }
 
 // TenantReserved sums the reservations of tenant t's functions.
-func (v QuotaView) TenantReserved(t string) int64 {
-	var n int64
-	for fn, r := range v.Reserved {
-		if tenant.Owns(t, fn) {
-			n += r
-		}
-	}
-	return n
-}
+func (v QuotaView) TenantReserved(t string) int64 { return sumOwned(t, v.Reserved) }
 
 // TenantProvisioned sums the provisioned concurrency of tenant t's functions.
-func (v QuotaView) TenantProvisioned(t string) int64 {
+func (v QuotaView) TenantProvisioned(t string) int64 { return sumOwned(t, v.Provisioned) }
+
+// sumOwned sums the values of tenant t's functions in a per-function map.
+func sumOwned(t string, byFunction map[string]int64) int64 {
 	var n int64
-	for fn, p := range v.Provisioned {
+	for fn, v := range byFunction {
 		if tenant.Owns(t, fn) {
-			n += p
+			n += v
 		}
 	}
 	return n

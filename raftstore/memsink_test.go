@@ -3,6 +3,7 @@ package raftstore
 import (
 	"bytes"
 	"io"
+	"testing"
 
 	"github.com/hashicorp/raft"
 )
@@ -18,3 +19,21 @@ func (m *memSink) reader() io.ReadCloser {
 }
 
 var _ raft.SnapshotSink = (*memSink)(nil)
+
+// roundTrip snapshots s and restores the snapshot into a fresh store.
+func roundTrip(t *testing.T, s *Store) *Store {
+	t.Helper()
+	snap, err := s.fsm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newFSM()
+	if err := fresh.Restore(sink.reader()); err != nil {
+		t.Fatal(err)
+	}
+	return &Store{fsm: fresh}
+}

@@ -57,19 +57,7 @@ func TestTenantPools(t *testing.T) {
 	}
 	check(s.Quota(), true)
 
-	snap, err := s.fsm.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	fresh := newFSM()
-	if err := fresh.Restore(sink.reader()); err != nil {
-		t.Fatal(err)
-	}
-	check((&Store{fsm: fresh}).Quota(), true)
+	check(roundTrip(t, s).Quota(), true)
 
 	apply(Command{Type: CmdSetAccountLimit, Msg: &raftv1.SetAccountLimit{Tenant: "acme", Limit: 0}})
 	check(s.Quota(), false)

@@ -102,20 +102,8 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	if err := s.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := s.fsm.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	fresh := newFSM()
-	if err := fresh.Restore(sink.reader()); err != nil {
-		t.Fatal(err)
-	}
+	restored := roundTrip(t, s)
 	s.Close()
-	restored := &Store{fsm: fresh}
 	gotQuota := restored.Quota()
 	if gotQuota.AccountLimit != wantQuota.AccountLimit || gotQuota.Reserved["a"] != 5 || gotQuota.Provisioned["a"] != 2 ||
 		len(gotQuota.Leases[""]) != 2 || !proto.Equal(gotQuota.Leases["fn/a"]["c1"], wantQuota.Leases["fn/a"]["c1"]) {

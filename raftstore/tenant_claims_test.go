@@ -9,24 +9,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// roundTrip snapshots s and restores the snapshot into a fresh store.
-func roundTrip(t *testing.T, s *Store) *Store {
-	t.Helper()
-	snap, err := s.fsm.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	fresh := newFSM()
-	if err := fresh.Restore(sink.reader()); err != nil {
-		t.Fatal(err)
-	}
-	return &Store{fsm: fresh}
-}
-
 // A digest is usable by the tenants that uploaded it and by a tenant whose
 // function or published version already runs it, never by another tenant
 // that only knows it; claims survive a snapshot.

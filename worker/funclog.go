@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,27 +94,15 @@ func newFunctionLogs(dir string, maxBytes int64) (*functionLogs, error) {
 }
 
 var (
-	// logNameRE is Lambda's function name, the NAME of a stored TENANT.NAME.
-	logNameRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	errLogName  = errors.New("function log: bad function name")
 	errLogsDone = errors.New("function log: closed")
 )
-
-// validLogName reports whether a stored function name, NAME or
-// TENANT.NAME (internal/tenant), may name a log file.
-func validLogName(name string) bool {
-	t, bare := tenant.Split(name)
-	if name != bare && !tenant.Valid(t) {
-		return false
-	}
-	return logNameRE.MatchString(bare)
-}
 
 // writer returns what writes to one function's log. A name that is not a
 // function's gets a writer that refuses every write, and no file.
 func (f *functionLogs) writer(name string) *logWriter {
 	w := &logWriter{logs: f, name: name}
-	if !validLogName(name) {
+	if !tenant.ValidStored(name) {
 		w.err = fmt.Errorf("%w: %q", errLogName, name)
 	}
 	return w
@@ -430,7 +417,7 @@ const lineSplitMark = " [gust: line continues]\n"
 // with opts.Follow it goes on with what is written later until ctx ends.
 // A function that never ran here has an empty log.
 func (w *Worker) ReadLogs(ctx context.Context, name string, opts LogOptions, send func([]byte) error) error {
-	if !validLogName(name) {
+	if !tenant.ValidStored(name) {
 		return fmt.Errorf("%w: bad function name %q", ErrCode, name)
 	}
 	// A root of its own: reading does not depend on the writers' (nor

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/bodyread"
 )
 
 // How slowly a request body may arrive (Options.BodyGrace and
@@ -67,42 +68,13 @@ func tooLarge(n, limit int64) error {
 }
 
 // readAtMost reads r to EOF, or fails with errTooLarge once more than limit
-// bytes have come. The buffer starts at initialBodyBuffer and doubles as it
-// fills, so it is never more than twice what has arrived; it stops growing
-// at the declared length (declared, or -1 if unknown) plus the one byte
-// that shows EOF, so an honest upload ends in a buffer of its size.
+// bytes have come, allocating as the body arrives (bodyread.ReadAtMost).
 func readAtMost(r io.Reader, limit, declared int64) ([]byte, error) {
-	ceiling := limit + 1 // one byte past the limit proves the body too large
-	if declared >= 0 && declared < limit {
-		ceiling = declared + 1
+	b, err := bodyread.ReadAtMost(r, limit, declared, initialBodyBuffer)
+	if errors.Is(err, bodyread.ErrTooLarge) {
+		return nil, errTooLarge
 	}
-	buf := make([]byte, 0, min(ceiling, initialBodyBuffer))
-	for {
-		if len(buf) == cap(buf) {
-			if int64(len(buf)) > limit {
-				return nil, errTooLarge
-			}
-			if int64(len(buf)) >= ceiling {
-				// More than declared: net/http never returns that, but
-				// any other reader is still held to the limit.
-				ceiling = limit + 1
-			}
-			grown := make([]byte, len(buf), min(2*int64(cap(buf)), ceiling))
-			copy(grown, buf)
-			buf = grown
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			if int64(len(buf)) > limit {
-				return nil, errTooLarge
-			}
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
+	return b, err
 }
 
 // paceBody bounds how long the request's body may take to arrive: it

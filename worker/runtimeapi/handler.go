@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/gustfaas/gust/internal/bodyread"
 )
 
 // apiPrefix is the only API version runtimes speak.
@@ -371,42 +373,24 @@ func (s *Server) initOpen() bool {
 	return !s.ready && s.initErr == nil && !s.closed
 }
 
-// readBody reads at most limit bytes. The buffer grows as the body
-// arrives, up to the declared length or, for a chunked body, limit+1
-// bytes: a runtime that declares 6 MB and sends a few bytes holds a few
-// bytes of the worker. Reading a chunked body to EOF is also what makes
-// net/http fill in r.Trailer.
+// readBody reads at most limit bytes, the buffer growing as the body
+// arrives (bodyread.ReadAtMost): a runtime that declares 6 MB and sends a
+// few bytes holds a few bytes of the worker. Reading a chunked body to EOF
+// is also what makes net/http fill in r.Trailer.
 func readBody(r io.Reader, contentLength, limit int64) (body []byte, tooLarge bool, err error) {
 	if contentLength > limit {
 		return nil, true, nil
 	}
-	want := limit + 1 // unknown length: one byte past the limit tells it was passed
-	if contentLength >= 0 {
-		want = contentLength
-	}
-	buf := make([]byte, 0, min(want, 512))
-	for int64(len(buf)) < want {
-		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(int64(cap(buf))*2, want))
-			copy(grown, buf)
-			buf = grown
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("read body: %w", err)
-		}
-	}
+	body, err = bodyread.ReadAtMost(r, limit, contentLength, 512)
 	switch {
-	case contentLength >= 0 && int64(len(buf)) < contentLength:
-		return nil, false, fmt.Errorf("read %d byte body: %w", contentLength, io.ErrUnexpectedEOF)
-	case int64(len(buf)) > limit:
+	case errors.Is(err, bodyread.ErrTooLarge):
 		return nil, true, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("read body: %w", err)
+	case contentLength >= 0 && int64(len(body)) < contentLength:
+		return nil, false, fmt.Errorf("read %d byte body: %w", contentLength, io.ErrUnexpectedEOF)
 	}
-	return buf, false, nil
+	return body, false, nil
 }
 
 // responseResult interprets a /response body. A streaming runtime that fails
