@@ -3,7 +3,7 @@
 // hashicorp/raft state machine on disk.
 //
 // Commands in the log are typed and append-only: one byte of type, then a
-// protobuf message. Each domain registers its appliers in its own file
-// (fsm_functions.go, …). Nothing that changes per invocation goes through
+// protobuf message. Each domain registers its appliers, and the restorers
+// of its snapshot records, in its own file (fsm_functions.go, …). Nothing that changes per invocation goes through
 // here. The package knows nothing of gRPC, workers or sandboxes.
 package raftstore

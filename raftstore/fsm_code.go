@@ -5,11 +5,17 @@ import (
 
 	"github.com/gustfaas/gust/internal/tenant"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 func init() {
 	register(CmdClaimCode, applyClaimCode)
+	registerRecord(recCodeClaim, "code claim", func(s *state, c *raftv1.ClaimCode) error {
+		if c.GetDigest() == "" {
+			return fmt.Errorf("restore code claim: no digest: %w", ErrInvalid)
+		}
+		s.code.claim(c.GetTenant(), c.GetDigest())
+		return nil
+	})
 }
 
 // codeState records which tenants uploaded each code digest. The code
@@ -44,26 +50,10 @@ func (c *codeState) claim(t, digest string) {
 func (c *codeState) snapshot(recs []record) []record {
 	for _, digest := range sortedKeys(c.owners) {
 		for _, t := range sortedKeys(c.owners[digest]) {
-			body, err := proto.Marshal(&raftv1.ClaimCode{Tenant: t, Digest: digest})
-			if err != nil {
-				panic(fmt.Sprintf("raftstore: marshal code claim: %v", err))
-			}
-			recs = append(recs, record{t: recCodeClaim, body: body})
+			recs = appendRecord(recs, recCodeClaim, &raftv1.ClaimCode{Tenant: t, Digest: digest})
 		}
 	}
 	return recs
-}
-
-func (c *codeState) restore(body []byte) error {
-	var claim raftv1.ClaimCode
-	if err := proto.Unmarshal(body, &claim); err != nil {
-		return fmt.Errorf("restore code claim: %w", err)
-	}
-	if claim.GetDigest() == "" {
-		return fmt.Errorf("restore code claim: no digest: %w", ErrInvalid)
-	}
-	c.claim(claim.GetTenant(), claim.GetDigest())
-	return nil
 }
 
 // CodeClaimed reports whether tenant t uploaded the code digest.

@@ -21,6 +21,14 @@ func init() {
 	register(CmdEnqueueEvents, applyEnqueueEvents)
 	register(CmdStartAttempts, applyStartAttempts)
 	register(CmdFinishAttempts, applyFinishAttempts)
+	registerRecord(recEvent, "event", func(s *state, inv *gustv1.Invocation) error {
+		s.events.restoreEvent(inv)
+		return nil
+	})
+	registerRecord(recSchedule, "schedule", func(s *state, sc *raftv1.Schedule) error {
+		s.events.schedules[sc.GetName()] = sc
+		return nil
+	})
 }
 
 // Event statuses.
@@ -261,47 +269,24 @@ func applyFireSchedule(s *state, body []byte) any {
 }
 
 func (e *eventState) snapshot(recs []record) []record {
-	add := func(t recordType, m proto.Message) {
-		body, err := proto.Marshal(m)
-		if err != nil {
-			panic(fmt.Sprintf("raftstore: marshal: %v", err))
-		}
-		recs = append(recs, record{t: t, body: body})
-	}
 	// Oldest first, so a restored replica rebuilds the queue's order.
 	ids := sortedKeys(e.events)
 	sort.SliceStable(ids, func(i, j int) bool {
 		return e.events[ids[i]].GetEnqueuedUnixNano() < e.events[ids[j]].GetEnqueuedUnixNano()
 	})
 	for _, id := range ids {
-		add(recEvent, e.events[id])
+		recs = appendRecord(recs, recEvent, e.events[id])
 	}
-	for _, n := range sortedKeys(e.schedules) {
-		add(recSchedule, e.schedules[n])
-	}
-	return recs
+	return appendSorted(recs, recSchedule, e.schedules)
 }
 
-func (e *eventState) restore(t recordType, body []byte) error {
-	switch t {
-	case recEvent:
-		var inv gustv1.Invocation
-		if err := proto.Unmarshal(body, &inv); err != nil {
-			return fmt.Errorf("restore event: %w", err)
-		}
-		e.events[inv.GetId()] = &inv
-		e.index(&inv)
-		if k := inv.GetIdempotencyKey(); k != "" {
-			e.byKey[k] = inv.GetId()
-		}
-	case recSchedule:
-		var sc raftv1.Schedule
-		if err := proto.Unmarshal(body, &sc); err != nil {
-			return fmt.Errorf("restore schedule: %w", err)
-		}
-		e.schedules[sc.GetName()] = &sc
+// restoreEvent adds one event from a snapshot, with its indexes.
+func (e *eventState) restoreEvent(inv *gustv1.Invocation) {
+	e.events[inv.GetId()] = inv
+	e.index(inv)
+	if k := inv.GetIdempotencyKey(); k != "" {
+		e.byKey[k] = inv.GetId()
 	}
-	return nil
 }
 
 // Event returns a copy of one event.

@@ -14,6 +14,10 @@ import (
 func init() {
 	register(CmdPutFunction, applyPutFunction)
 	register(CmdDeleteFunction, applyDeleteFunction)
+	registerRecord(recFunction, "function", func(s *state, fn *gustv1.Function) error {
+		s.functions.byName[fn.GetConfig().GetName()] = fn
+		return nil
+	})
 }
 
 // functionState holds every function's $LATEST, by name.
@@ -59,30 +63,8 @@ func applyDeleteFunction(s *state, body []byte) any {
 }
 
 func (f *functionState) snapshot(recs []record) []record {
-	for _, name := range sortedKeys(f.byName) {
-		body, err := proto.Marshal(f.byName[name])
-		if err != nil {
-			panic(fmt.Sprintf("raftstore: marshal function: %v", err))
-		}
-		recs = append(recs, record{t: recFunction, body: body})
-	}
+	recs = appendSorted(recs, recFunction, f.byName)
 	return f.v.snapshot(recs)
-}
-
-func (f *functionState) restoreRecord(t recordType, body []byte) error {
-	if t == recFunction {
-		return f.restore(body)
-	}
-	return f.v.restore(t, body)
-}
-
-func (f *functionState) restore(body []byte) error {
-	var fn gustv1.Function
-	if err := proto.Unmarshal(body, &fn); err != nil {
-		return fmt.Errorf("restore function: %w", err)
-	}
-	f.byName[fn.GetConfig().GetName()] = &fn
-	return nil
 }
 
 // Function returns a copy of a function's $LATEST.

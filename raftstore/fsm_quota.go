@@ -15,6 +15,25 @@ func init() {
 	register(CmdSetFunctionConcurrency, applySetFunctionConcurrency)
 	register(CmdGrantLeases, applyGrantLeases)
 	register(CmdSetTenantCaps, applySetTenantCaps)
+	// A snapshot's quota records restore as their commands apply.
+	registerRecord(recAccount, "account limit", func(s *state, c *raftv1.SetAccountLimit) error {
+		s.quota.setAccountLimit(c)
+		return nil
+	})
+	registerRecord(recConcurrency, "function concurrency", func(s *state, c *raftv1.SetFunctionConcurrency) error {
+		s.quota.setConcurrency(c)
+		return nil
+	})
+	registerRecord(recLeases, "leases", func(s *state, c *raftv1.GrantLeases) error {
+		s.quota.grant(c)
+		return nil
+	})
+	registerRecord(recTenantCaps, "tenant caps", func(s *state, c *raftv1.SetTenantCaps) error {
+		if err := s.quota.setCaps(c.GetCaps()); err != nil {
+			return fmt.Errorf("restore tenant caps: %w", err)
+		}
+		return nil
+	})
 }
 
 // DefaultAccountLimit is Lambda's default account concurrency.
@@ -48,46 +67,64 @@ func newQuotaState() quotaState {
 func applySetAccountLimit(s *state, body []byte) any {
 	var c raftv1.SetAccountLimit
 	mustUnmarshal(body, &c)
-	if c.GetTenant() != "" && c.GetLimit() <= 0 {
-		delete(s.quota.accountLimit, c.GetTenant()) // back to the shared pool
-		return nil
-	}
-	s.quota.accountLimit[c.GetTenant()] = c.GetLimit()
+	s.quota.setAccountLimit(&c)
 	return nil
+}
+
+func (q *quotaState) setAccountLimit(c *raftv1.SetAccountLimit) {
+	if c.GetTenant() != "" && c.GetLimit() <= 0 {
+		delete(q.accountLimit, c.GetTenant()) // back to the shared pool
+		return
+	}
+	q.accountLimit[c.GetTenant()] = c.GetLimit()
 }
 
 func applySetFunctionConcurrency(s *state, body []byte) any {
 	var c raftv1.SetFunctionConcurrency
 	mustUnmarshal(body, &c)
-	if c.GetReserved() == 0 && c.GetProvisioned() == 0 {
-		delete(s.quota.concurrency, c.GetFunction())
-		return nil
-	}
-	s.quota.concurrency[c.GetFunction()] = &c
+	s.quota.setConcurrency(&c)
 	return nil
+}
+
+func (q *quotaState) setConcurrency(c *raftv1.SetFunctionConcurrency) {
+	if c.GetReserved() == 0 && c.GetProvisioned() == 0 {
+		delete(q.concurrency, c.GetFunction())
+		return
+	}
+	q.concurrency[c.GetFunction()] = c
 }
 
 func applyGrantLeases(s *state, body []byte) any {
 	var c raftv1.GrantLeases
 	mustUnmarshal(body, &c)
+	s.quota.grant(&c)
+	return nil
+}
+
+func (q *quotaState) grant(c *raftv1.GrantLeases) {
 	for _, l := range c.GetLeases() {
 		if l == nil {
 			continue
 		}
-		byCoord := s.quota.leases[l.GetPool()]
+		byCoord := q.leases[l.GetPool()]
 		if byCoord == nil {
 			byCoord = map[string]*raftv1.Lease{}
-			s.quota.leases[l.GetPool()] = byCoord
+			q.leases[l.GetPool()] = byCoord
 		}
 		byCoord[c.GetCoordinator()] = l
 	}
-	return nil
 }
 
 func applySetTenantCaps(s *state, body []byte) any {
 	var c raftv1.SetTenantCaps
 	mustUnmarshal(body, &c)
-	caps := c.GetCaps()
+	if err := s.quota.setCaps(c.GetCaps()); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (q *quotaState) setCaps(caps *raftv1.TenantCaps) error {
 	if caps.GetTenant() == "" {
 		return fmt.Errorf("tenant caps without a tenant: %w", ErrInvalid)
 	}
@@ -95,61 +132,27 @@ func applySetTenantCaps(s *state, body []byte) any {
 		return fmt.Errorf("tenant %s: negative caps: %w", caps.GetTenant(), ErrInvalid)
 	}
 	if caps.MaxReserved == nil && caps.MaxProvisioned == nil {
-		delete(s.quota.caps, caps.GetTenant()) // back to the defaults
+		delete(q.caps, caps.GetTenant()) // back to the defaults
 		return nil
 	}
-	s.quota.caps[caps.GetTenant()] = caps
+	q.caps[caps.GetTenant()] = caps
 	return nil
 }
 
 func (q *quotaState) snapshot(recs []record) []record {
-	add := func(t recordType, m proto.Message) {
-		body, err := proto.Marshal(m)
-		if err != nil {
-			panic(fmt.Sprintf("raftstore: marshal quota: %v", err))
-		}
-		recs = append(recs, record{t: t, body: body})
-	}
 	for _, tenant := range sortedKeys(q.accountLimit) {
-		add(recAccount, &raftv1.SetAccountLimit{Tenant: tenant, Limit: q.accountLimit[tenant]})
+		recs = appendRecord(recs, recAccount, &raftv1.SetAccountLimit{Tenant: tenant, Limit: q.accountLimit[tenant]})
 	}
-	for _, fn := range sortedKeys(q.concurrency) {
-		add(recConcurrency, q.concurrency[fn])
-	}
+	recs = appendSorted(recs, recConcurrency, q.concurrency)
 	for _, pool := range sortedKeys(q.leases) {
 		for _, coord := range sortedKeys(q.leases[pool]) {
-			add(recLeases, &raftv1.GrantLeases{Coordinator: coord, Leases: []*raftv1.Lease{q.leases[pool][coord]}})
+			recs = appendRecord(recs, recLeases, &raftv1.GrantLeases{Coordinator: coord, Leases: []*raftv1.Lease{q.leases[pool][coord]}})
 		}
 	}
 	for _, t := range sortedKeys(q.caps) {
-		add(recTenantCaps, &raftv1.SetTenantCaps{Caps: q.caps[t]})
+		recs = appendRecord(recs, recTenantCaps, &raftv1.SetTenantCaps{Caps: q.caps[t]})
 	}
 	return recs
-}
-
-func (q *quotaState) restore(t recordType, body []byte) error {
-	tmp := &state{quota: *q}
-	var err error
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("restore quota record: %v", r)
-			}
-		}()
-		switch t {
-		case recAccount:
-			applySetAccountLimit(tmp, body)
-		case recConcurrency:
-			applySetFunctionConcurrency(tmp, body)
-		case recLeases:
-			applyGrantLeases(tmp, body)
-		case recTenantCaps:
-			if e, ok := applySetTenantCaps(tmp, body).(error); ok {
-				err = fmt.Errorf("restore tenant caps: %w", e)
-			}
-		}
-	}()
-	return err
 }
 
 // QuotaView is a consistent read of the quota state.

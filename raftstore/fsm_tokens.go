@@ -14,6 +14,10 @@ func init() {
 	register(CmdPutToken, applyPutToken)
 	register(CmdDeleteToken, applyDeleteToken)
 	register(CmdRotateRoot, applyRotateRoot)
+	registerRecord(recToken, "token", func(s *state, t *raftv1.Token) error {
+		s.tokens.put(t)
+		return nil
+	})
 }
 
 // tokenState holds API token hashes (never tokens) and whose each is, so
@@ -84,23 +88,7 @@ func (ts *tokenState) put(t *raftv1.Token) {
 }
 
 func (ts *tokenState) snapshot(recs []record) []record {
-	for _, k := range sortedKeys(ts.byHash) {
-		body, err := proto.Marshal(ts.byHash[k])
-		if err != nil {
-			panic(fmt.Sprintf("raftstore: marshal token: %v", err))
-		}
-		recs = append(recs, record{t: recToken, body: body})
-	}
-	return recs
-}
-
-func (ts *tokenState) restore(body []byte) error {
-	var t raftv1.Token
-	if err := proto.Unmarshal(body, &t); err != nil {
-		return fmt.Errorf("restore token: %w", err)
-	}
-	ts.put(&t)
-	return nil
+	return appendSorted(recs, recToken, ts.byHash)
 }
 
 // Token returns the token with this sha256, if there is one.

@@ -15,6 +15,18 @@ func init() {
 	register(CmdPublishVersion, applyPublishVersion)
 	register(CmdPutAlias, applyPutAlias)
 	register(CmdDeleteVersion, applyDeleteVersion)
+	registerRecord(recVersion, "version", func(s *state, fn *gustv1.Function) error {
+		s.functions.v.restoreVersion(fn)
+		return nil
+	})
+	registerRecord(recCounter, "version counter", func(s *state, c *raftv1.VersionCounter) error {
+		s.functions.v.next[c.GetName()] = c.GetNext()
+		return nil
+	})
+	registerRecord(recAlias, "alias", func(s *state, a *gustv1.Alias) error {
+		s.functions.v.restoreAlias(a)
+		return nil
+	})
 }
 
 // versionState holds published versions and aliases, per function.
@@ -134,58 +146,33 @@ func (v *versionState) forget(name string) {
 }
 
 func (v *versionState) snapshot(recs []record) []record {
-	add := func(t recordType, m proto.Message) {
-		body, err := proto.Marshal(m)
-		if err != nil {
-			panic(fmt.Sprintf("raftstore: marshal: %v", err))
-		}
-		recs = append(recs, record{t: t, body: body})
-	}
 	for _, name := range sortedKeys(v.versions) {
-		for _, ver := range sortedKeys(v.versions[name]) {
-			add(recVersion, v.versions[name][ver])
-		}
+		recs = appendSorted(recs, recVersion, v.versions[name])
 	}
 	for _, name := range sortedKeys(v.next) {
-		add(recCounter, &raftv1.VersionCounter{Name: name, Next: v.next[name]})
+		recs = appendRecord(recs, recCounter, &raftv1.VersionCounter{Name: name, Next: v.next[name]})
 	}
 	for _, name := range sortedKeys(v.aliases) {
-		for _, a := range sortedKeys(v.aliases[name]) {
-			add(recAlias, v.aliases[name][a])
-		}
+		recs = appendSorted(recs, recAlias, v.aliases[name])
 	}
 	return recs
 }
 
-func (v *versionState) restore(t recordType, body []byte) error {
-	switch t {
-	case recVersion:
-		var fn gustv1.Function
-		if err := proto.Unmarshal(body, &fn); err != nil {
-			return fmt.Errorf("restore version: %w", err)
-		}
-		name := fn.GetConfig().GetName()
-		if v.versions[name] == nil {
-			v.versions[name] = map[string]*gustv1.Function{}
-		}
-		v.versions[name][fn.GetVersion()] = &fn
-	case recCounter:
-		var c raftv1.VersionCounter
-		if err := proto.Unmarshal(body, &c); err != nil {
-			return fmt.Errorf("restore version counter: %w", err)
-		}
-		v.next[c.GetName()] = c.GetNext()
-	case recAlias:
-		var a gustv1.Alias
-		if err := proto.Unmarshal(body, &a); err != nil {
-			return fmt.Errorf("restore alias: %w", err)
-		}
-		if v.aliases[a.GetFunction()] == nil {
-			v.aliases[a.GetFunction()] = map[string]*gustv1.Alias{}
-		}
-		v.aliases[a.GetFunction()][a.GetName()] = &a
+// restoreVersion adds one published version from a snapshot.
+func (v *versionState) restoreVersion(fn *gustv1.Function) {
+	name := fn.GetConfig().GetName()
+	if v.versions[name] == nil {
+		v.versions[name] = map[string]*gustv1.Function{}
 	}
-	return nil
+	v.versions[name][fn.GetVersion()] = fn
+}
+
+// restoreAlias adds one alias from a snapshot.
+func (v *versionState) restoreAlias(a *gustv1.Alias) {
+	if v.aliases[a.GetFunction()] == nil {
+		v.aliases[a.GetFunction()] = map[string]*gustv1.Alias{}
+	}
+	v.aliases[a.GetFunction()][a.GetName()] = a
 }
 
 // FunctionVersion returns a copy of one published version.
