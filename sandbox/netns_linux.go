@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/gustfaas/gust/internal/loopback"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,7 +61,7 @@ func enterNewNetNS() (ns *netNS, restored bool, err error) {
 			ns = nil
 		}
 	}()
-	if err := loopbackUp(); err != nil {
+	if err := loopback.Up(); err != nil {
 		return nil, false, err
 	}
 	file, err := os.Open("/proc/thread-self/ns/net")
@@ -73,23 +74,6 @@ func enterNewNetNS() (ns *netNS, restored bool, err error) {
 		return nil, false, fmt.Errorf("listen in sandbox netns: %w", err)
 	}
 	return &netNS{file: file, listener: ln}, false, nil
-}
-
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("socket for ioctl: %w", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	ifr.SetUint16(unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bring loopback up: %w", err)
-	}
-	return nil
 }
 
 // path is what libcontainer opens to join the namespace.
