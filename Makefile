@@ -47,6 +47,7 @@ check-proto: proto
 # builds its images from bin/.
 test: build $(BIN)/hello/bootstrap
 	$(GO) vet -tags "$(TEST_TAGS)" ./...
+	GO=$(GO) ./scripts/layers.sh
 	CGO_ENABLED=1 $(GO) test -p 1 -tags "$(TEST_TAGS)" -ldflags '$(TEST_LDFLAGS)' -count=1 -timeout 15m ./...
 	FUZZTIME=3s ./scripts/fuzz.sh
 
@@ -60,6 +61,7 @@ demo: build $(BIN)/hello/bootstrap
 lint: tools
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go') && exit 1)
 	$(GO) vet -tags "$(TEST_TAGS)" ./...
+	GO=$(GO) ./scripts/layers.sh
 	PATH="$(GOBIN_DIR):$$PATH" buf lint
 
 # Benchmarks, as root: `gust bench` with its references in the same run.

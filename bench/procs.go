@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -41,10 +40,7 @@ func startProc(dir, name, bin string, args []string, env []string) (*proc, error
 	if env != nil {
 		cmd.Env = env
 	}
-	// Its own process group, so a Ctrl-C at the terminal reaches the bench
-	// alone, and the bench stops its children in order; SIGTERM if the
-	// bench dies first, so no gustd outlives it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)

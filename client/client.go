@@ -12,6 +12,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/gustfaas/gust/internal/grpcopt"
+
 	"github.com/gustfaas/gust/internal/apierr"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"google.golang.org/grpc"
@@ -35,10 +37,6 @@ const (
 	Service               = apierr.Service
 	ResourceNotReady      = apierr.ResourceNotReady
 )
-
-// maxMessage matches the server's, so large payloads reach it and get a
-// named error rather than a transport one.
-const maxMessage = 16 << 20
 
 // Client talks to a set of coordinators.
 type Client struct {
@@ -77,7 +75,7 @@ func New(addrs []string, token string, opts ...Option) (*Client, error) {
 	for _, a := range addrs {
 		opts := []grpc.DialOption{
 			grpc.WithTransportCredentials(creds),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)),
+			grpcopt.CallSizes(), // as the server's, so large payloads arrive and are refused by name
 		}
 		if token != "" {
 			opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))

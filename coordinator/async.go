@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gustfaas/gust/internal/requestid"
+
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/tenant"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
@@ -87,7 +89,7 @@ func (iv *invoker) invokeAsync(ctx context.Context, req *gustv1.InvokeAsyncReque
 		payload = []byte("{}")
 	}
 	now := time.Now().UnixNano()
-	inv := &gustv1.Invocation{Id: newRequestID(), Function: req.GetFunction(), Qualifier: req.GetQualifier(), Payload: payload,
+	inv := &gustv1.Invocation{Id: requestid.New(), Function: req.GetFunction(), Qualifier: req.GetQualifier(), Payload: payload,
 		IdempotencyKey: userKey(req.GetFunction(), req.GetIdempotencyKey()), EnqueuedUnixNano: now, NextAttemptUnixNano: now}
 	out, err := iv.enqueue.do(ctx, inv)
 	if err != nil {
@@ -327,6 +329,6 @@ func (d *dispatcher) destination(inv *gustv1.Invocation, target string, res *gus
 		record["responseContext"] = map[string]any{"error": fin.GetError()}
 	}
 	payload, _ := json.Marshal(record)
-	return &gustv1.Invocation{Id: newRequestID(), Function: target, Payload: payload,
+	return &gustv1.Invocation{Id: requestid.New(), Function: target, Payload: payload,
 		EnqueuedUnixNano: now.UnixNano(), NextAttemptUnixNano: now.UnixNano()}
 }

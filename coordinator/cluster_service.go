@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sort"
 
+	"github.com/gustfaas/gust/coordinator/fleet"
+
 	"github.com/gustfaas/gust/internal/apierr"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
@@ -17,7 +19,7 @@ type clusterServer struct {
 }
 
 func (s *clusterServer) ListNodes(context.Context, *gustv1.ListNodesRequest) (*gustv1.ListNodesResponse, error) {
-	workers := map[string]WorkerStatus{}
+	workers := map[string]fleet.WorkerStatus{}
 	for _, w := range s.c.router.Workers() {
 		workers[w.Name] = w
 	}
@@ -46,7 +48,7 @@ func (s *clusterServer) ListNodes(context.Context, *gustv1.ListNodesRequest) (*g
 	return &gustv1.ListNodesResponse{Nodes: nodes}, nil
 }
 
-func workerNode(name, status, addr, gossipAddr string, w WorkerStatus) *gustv1.Node {
+func workerNode(name, status, addr, gossipAddr string, w fleet.WorkerStatus) *gustv1.Node {
 	return &gustv1.Node{Name: name, Role: RoleWorker, Status: status, Address: addr, GossipAddress: gossipAddr,
 		MemoryMb: w.MemoryMB, FreeMemoryMb: w.FreeMemoryMB, Sandboxes: w.Sandboxes, Draining: w.Draining}
 }
@@ -65,8 +67,8 @@ func (s *clusterServer) ListSandboxes(ctx context.Context, req *gustv1.ListSandb
 	}
 	out := &gustv1.ListSandboxesResponse{}
 	for _, sb := range list {
-		out.Sandboxes = append(out.Sandboxes, &gustv1.Sandbox{Id: sb.GetId(), Node: sb.GetWorker(), Function: sb.GetFunction(),
-			MemoryMb: sb.GetMemoryMb(), State: sb.GetState(), LastUsedUnixMs: sb.GetLastUsedUnixMs()})
+		out.Sandboxes = append(out.Sandboxes, &gustv1.Sandbox{Id: sb.ID, Node: sb.Worker, Function: sb.Function,
+			MemoryMb: int32(sb.MemoryMB), State: sb.State, LastUsedUnixMs: sb.LastUsed.UnixMilli()})
 	}
 	return out, nil
 }

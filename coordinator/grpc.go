@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/fleet"
+	"github.com/gustfaas/gust/worker/workerapi"
+
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/chunkio"
-	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
 	"google.golang.org/grpc"
@@ -53,7 +55,7 @@ func toAPIError(err error) error {
 type functionServer struct {
 	gustv1.UnimplementedFunctionServiceServer
 	fns    *functions
-	router *Router
+	router *fleet.Router
 	log    *slog.Logger
 }
 
@@ -139,11 +141,11 @@ func (s *functionServer) GetLogs(req *gustv1.GetLogsRequest, stream grpc.ServerS
 	if _, err := s.fns.get(ctx, req.GetName(), ""); err != nil {
 		return toStatus(s.log, err)
 	}
-	wreq := &nodev1.FunctionLogsRequest{Function: req.GetName(), Follow: req.GetFollow(), Timestamps: req.GetTimestamps()}
+	opts := workerapi.LogOptions{Follow: req.GetFollow(), Timestamps: req.GetTimestamps()}
 	if ms := req.GetSinceMs(); ms > 0 {
-		wreq.SinceUnixMs = time.Now().UnixMilli() - ms
+		opts.Since = time.Now().Add(-time.Duration(ms) * time.Millisecond)
 	}
-	err := s.router.Logs(ctx, wreq, func(worker string, data []byte) error {
+	err := s.router.Logs(ctx, req.GetName(), opts, func(worker string, data []byte) error {
 		return stream.Send(&gustv1.GetLogsResponse{Worker: worker, Data: data})
 	})
 	return toStatus(s.log, err)
@@ -165,15 +167,14 @@ func (s *functionServer) GetUsage(ctx context.Context, req *gustv1.GetUsageReque
 	if ms := req.GetWindowMs(); ms > 0 {
 		since = until.Add(-time.Duration(ms) * time.Millisecond)
 	}
-	wreq := &nodev1.FunctionUsageRequest{Function: req.GetName(), UntilUnixMs: until.UnixMilli()}
+	usage, answered, missing := s.router.Usage(ctx, req.GetName(), since, until)
+	res := &gustv1.GetUsageResponse{UntilUnixMs: until.UnixMilli(), Workers: int32(answered), MissingWorkers: missing}
 	if !since.IsZero() {
-		wreq.SinceUnixMs = since.UnixMilli()
+		res.SinceUnixMs = since.UnixMilli()
 	}
-	usage, answered, missing := s.router.Usage(ctx, wreq)
-	res := &gustv1.GetUsageResponse{SinceUnixMs: wreq.SinceUnixMs, UntilUnixMs: until.UnixMilli(), Workers: int32(answered), MissingWorkers: missing}
 	for _, u := range usage {
-		res.Usage = append(res.Usage, &gustv1.FunctionUsage{Name: u.GetFunction(), Invocations: u.GetRequests(),
-			BilledMs: u.GetBilledMs(), GbSeconds: float64(u.GetBilledMbMs()) / 1024 / 1000})
+		res.Usage = append(res.Usage, &gustv1.FunctionUsage{Name: u.Function, Invocations: u.Requests,
+			BilledMs: u.BilledMs, GbSeconds: u.GBSeconds()})
 	}
 	return res, nil
 }

@@ -2,23 +2,24 @@ package coordinator
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/gustfaas/gust/internal/requestid"
 
 	"github.com/gustfaas/gust/coordinator/admission"
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/tenant"
 	"github.com/gustfaas/gust/internal/tracing"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
-	"github.com/gustfaas/gust/worker"
+	"github.com/gustfaas/gust/worker/workerapi"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 )
 
-// Worker runs invocations; the in-process worker of `gustd dev` is one.
+// Worker runs invocations: the fleet's router, which places them on workers.
 type Worker interface {
-	Invoke(ctx context.Context, req worker.InvokeRequest) (*worker.InvokeResult, error)
+	Invoke(ctx context.Context, req workerapi.InvokeRequest) (*workerapi.InvokeResult, error)
 }
 
 // invoker is the logic behind InvokeService.
@@ -88,22 +89,15 @@ func (iv *invoker) run(ctx context.Context, req *gustv1.InvokeRequest, admitWait
 		span.End()
 		defer lease.Release()
 	}
-	res, err := iv.worker.Invoke(ctx, worker.InvokeRequest{
+	res, err := iv.worker.Invoke(ctx, workerapi.InvokeRequest{
 		Function:      specOf(fn),
-		RequestID:     newRequestID(),
+		RequestID:     requestid.New(),
 		Payload:       payload,
 		ClientContext: req.GetClientContext(),
 		LogTail:       req.GetLogTail(),
 	})
-	switch {
-	case errors.Is(err, worker.ErrCapacity):
-		return fn, nil, apierr.New(apierr.Service, "no capacity for %s: %v", cfg.GetName(), err)
-	case errors.Is(err, worker.ErrDraining):
-		return fn, nil, apierr.New(apierr.ResourceNotReady, "worker is draining")
-	case errors.Is(err, worker.ErrCode):
-		return fn, nil, apierr.New(apierr.Service, "code for %s is unavailable: %v", cfg.GetName(), err)
-	case err != nil:
-		return fn, nil, fmt.Errorf("invoke %s: %w", cfg.GetName(), err)
+	if err != nil {
+		return fn, nil, workerError(cfg.GetName(), err)
 	}
 	return fn, &gustv1.InvokeResponse{
 		RequestId:        res.RequestID,
@@ -122,11 +116,32 @@ func (iv *invoker) run(ctx context.Context, req *gustv1.InvokeRequest, admitWait
 	}, nil
 }
 
-// specOf is what a worker needs to run a function version.
-func specOf(fn *gustv1.Function) worker.FunctionSpec {
+// workerError names a worker's refusal for the caller: the one place
+// workerapi's errors become API errors, whether the worker is in this
+// process or reached over gRPC.
+func workerError(function string, err error) error {
+	if _, named := apierr.As(err); named {
+		return err
+	}
+	switch {
+	case errors.Is(err, workerapi.ErrDraining):
+		return apierr.New(apierr.ResourceNotReady, "%v", err)
+	case errors.Is(err, workerapi.ErrCapacity):
+		return apierr.New(apierr.Service, "no capacity for %s: %v", function, err)
+	case errors.Is(err, workerapi.ErrCode):
+		return apierr.New(apierr.Service, "code for %s is unavailable: %v", function, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return apierr.New(apierr.Service, "invoke %s: %v", function, err)
+}
+
+// specOf is what a worker needs to run a function version. The worker
+// runs it under its stored name and shows it the name its tenant gave it.
+func specOf(fn *gustv1.Function) workerapi.FunctionSpec {
 	cfg := fn.GetConfig()
-	return worker.FunctionSpec{
-		Name: cfg.GetName(), Version: fn.GetVersion(), Revision: fn.GetRevision(), Incarnation: fn.GetIncarnation(), CodeDigest: fn.GetCodeDigest(),
+	return workerapi.FunctionSpec{
+		Name: cfg.GetName(), DisplayName: tenant.Bare(cfg.GetName()), Version: fn.GetVersion(), Revision: fn.GetRevision(), Incarnation: fn.GetIncarnation(), CodeDigest: fn.GetCodeDigest(),
 		Handler: cfg.GetHandler(), MemoryMB: int(cfg.GetMemoryMb()), Timeout: cfg.GetTimeout().AsDuration(), Env: cfg.GetEnvironment(),
 	}
 }
@@ -134,15 +149,6 @@ func specOf(fn *gustv1.Function) worker.FunctionSpec {
 // ms converts seconds to milliseconds rounded to 0.01, as Lambda reports.
 func ms(sec float64) float64 {
 	return float64(int64(sec*100000+0.5)) / 100
-}
-
-// newRequestID returns a random UUID (v4), as Lambda's request ids are.
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // restInvoker adapts the invoker to the Lambda REST front, mapping errors

@@ -137,7 +137,7 @@ func (cc *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (cc *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	c := cc.c
-	idle, busy := c.router.sandboxCounts()
+	idle, busy := c.router.SandboxCounts()
 	ch <- prometheus.MustNewConstMetric(descSandboxes, prometheus.GaugeValue, float64(idle), "idle")
 	ch <- prometheus.MustNewConstMetric(descSandboxes, prometheus.GaugeValue, float64(busy), "busy")
 	up, down := 0, 0

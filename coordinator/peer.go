@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gustfaas/gust/internal/grpcopt"
+
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/internal/chunkio"
 	"github.com/gustfaas/gust/internal/nodeauth"
@@ -182,7 +184,7 @@ func (p *peerClients) conn(addr string) (*grpc.ClientConn, error) {
 		creds = insecure.NewCredentials()
 	}
 	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithContextDialer(nodeauth.Dialer(p.secret, nodeauth.GRPC)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)))
+		grpcopt.CallSizes())
 	if err != nil {
 		return nil, err
 	}

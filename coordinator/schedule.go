@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/gustfaas/gust/internal/requestid"
+
 	"github.com/gustfaas/gust/internal/apierr"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
@@ -92,7 +94,7 @@ func (iv *invoker) scheduleLoop(ctx context.Context) {
 				if next.After(now) {
 					break
 				}
-				inv := &gustv1.Invocation{Id: newRequestID(), Function: sc.GetFunction(), Payload: sc.GetPayload(),
+				inv := &gustv1.Invocation{Id: requestid.New(), Function: sc.GetFunction(), Payload: sc.GetPayload(),
 					IdempotencyKey: scheduleKey(sc.GetName(), next), Schedule: sc.GetName(),
 					EnqueuedUnixNano: now.UnixNano(), NextAttemptUnixNano: now.UnixNano()}
 				err := iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdFireSchedule,

@@ -10,6 +10,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gustfaas/gust/internal/grpcopt"
+
+	"github.com/gustfaas/gust/coordinator/fleet"
+
 	"github.com/gustfaas/gust/coordinator/admission"
 	"github.com/gustfaas/gust/coordinator/auth"
 	"github.com/gustfaas/gust/coordinator/codestore"
@@ -29,10 +33,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// maxGRPCMessage lets a payload over the 6 MB limit arrive, so the caller
-// gets RequestTooLargeException rather than a transport error.
-const maxGRPCMessage = 16 << 20
-
 // Deps are the parts a coordinator is built from.
 type Deps struct {
 	// Store is this node's Raft replica.
@@ -40,7 +40,7 @@ type Deps struct {
 	// Code is this node's code store.
 	Code *codestore.Store
 	// Router places invocations on workers.
-	Router *Router
+	Router *fleet.Router
 	// Members is the gossip view; nil when coordinator and worker share a
 	// process (gustd dev).
 	Members Membership
@@ -55,7 +55,7 @@ type Coordinator struct {
 	log      *slog.Logger
 	raft     *raftstore.Store
 	code     *codestore.Store
-	router   *Router
+	router   *fleet.Router
 	members  Membership
 	write    *writer
 	clients  *peerClients
@@ -85,7 +85,6 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, raft: d.Store, code: d.Code, router: d.Router, members: d.Members,
 		clients: &peerClients{creds: cfg.TLS.ClientCreds(), secret: cfg.ClusterSecret}}
-	d.Router.creds, d.Router.secret = cfg.TLS.ClientCreds(), cfg.ClusterSecret
 	c.write = newWriter(cfg.Name, d.Store, c.clients)
 	if d.Members != nil {
 		c.write.peers = gossipPeers{d.Members}
@@ -109,7 +108,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 		iv.admit = c.admit
 	}
 
-	gopts := append(grpcTLS(cfg.TLS), grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
+	gopts := append(grpcTLS(cfg.TLS), grpcopt.ServerSizes()...)
 	// Spans for every call, and the caller's traceparent from metadata.
 	gopts = append(gopts, grpc.StatsHandler(otelgrpc.NewServerHandler()))
 	// Token checks and tenancy pass every call through while auth is off

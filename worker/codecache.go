@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/gustfaas/gust/worker/workerapi"
+
 	"github.com/gustfaas/gust/internal/codezip"
 )
 
@@ -50,7 +52,7 @@ func newCodeCache(dir string, src CodeSource) (*codeCache, error) {
 // ensure returns the directory holding the digest's unpacked code.
 func (c *codeCache) ensure(ctx context.Context, digest string) (string, error) {
 	if !validDigest(digest) {
-		return "", fmt.Errorf("%w: bad digest %q", ErrCode, digest)
+		return "", fmt.Errorf("%w: bad digest %q", workerapi.ErrCode, digest)
 	}
 	final := filepath.Join(c.dir, digest)
 	if _, err := os.Stat(final); err == nil {
@@ -69,7 +71,7 @@ func (c *codeCache) ensure(ctx context.Context, digest string) (string, error) {
 		return final, nil
 	}
 	if err := c.fetch(ctx, digest, final); err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrCode, digest, err)
+		return "", fmt.Errorf("%w: %s: %w", workerapi.ErrCode, digest, err)
 	}
 	c.mu.Lock()
 	c.have = append(c.have[:len(c.have):len(c.have)], digest)

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gustfaas/gust/worker/workerapi"
+
 	"github.com/gustfaas/gust/internal/tenant"
 )
 
@@ -393,16 +395,6 @@ func (s *lineStamper) writeLocked(p []byte) (int, error) {
 // followPoll is how often a followed log is checked for more.
 const followPoll = 200 * time.Millisecond
 
-// LogOptions selects what ReadLogs sends.
-type LogOptions struct {
-	// Follow goes on with what is written later, until ctx ends.
-	Follow bool
-	// Since, if set, keeps only lines written at or after it.
-	Since time.Time
-	// Timestamps keeps each line's time prefix (stampLayout and a space).
-	Timestamps bool
-}
-
 // maxLogLine is the longest line ReadLogs sends whole: a longer one (a
 // function that never writes a newline) is sent in pieces of this size,
 // each but the last ended by lineSplitMark, so a reader holds at most
@@ -416,9 +408,9 @@ const lineSplitMark = " [gust: line continues]\n"
 // send in runs of whole lines, a line longer than maxLogLine in pieces;
 // with opts.Follow it goes on with what is written later until ctx ends.
 // A function that never ran here has an empty log.
-func (w *Worker) ReadLogs(ctx context.Context, name string, opts LogOptions, send func([]byte) error) error {
+func (w *Worker) ReadLogs(ctx context.Context, name string, opts workerapi.LogOptions, send func([]byte) error) error {
 	if !tenant.ValidStored(name) {
-		return fmt.Errorf("%w: bad function name %q", ErrCode, name)
+		return fmt.Errorf("%w: name %q", workerapi.ErrInvalidFunction, name)
 	}
 	// A root of its own: reading does not depend on the writers' (nor
 	// end with them).
@@ -576,7 +568,7 @@ func waitForFile(ctx context.Context, root *os.Root, name string) (*os.File, err
 
 // logFilter drops the lines before opts.Since and strips the stamps.
 type logFilter struct {
-	opts LogOptions
+	opts workerapi.LogOptions
 	last time.Time // the stamp of the line before
 }
 

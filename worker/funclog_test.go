@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gustfaas/gust/worker/workerapi"
 )
 
 // TestLogStampsAndSince: every retained line starts with when it was
@@ -33,21 +35,21 @@ func TestLogStampsAndSince(t *testing.T) {
 	st.Write([]byte("two parts\nnew two\n"))
 	logs.close()
 
-	read := func(opts LogOptions) string {
+	read := func(opts workerapi.LogOptions) string {
 		var out bytes.Buffer
 		if err := w.ReadLogs(context.Background(), "f", opts, func(b []byte) error { out.Write(b); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return out.String()
 	}
-	if got, want := read(LogOptions{}), "old one\nold two\nnew one, in two parts\nnew two\n"; got != want {
+	if got, want := read(workerapi.LogOptions{}), "old one\nold two\nnew one, in two parts\nnew two\n"; got != want {
 		t.Errorf("plain read:\n%q\nwant\n%q", got, want)
 	}
 	since := time.Date(2026, 12, 1, 12, 0, 30, 0, time.UTC)
-	if got, want := read(LogOptions{Since: since}), "new one, in two parts\nnew two\n"; got != want {
+	if got, want := read(workerapi.LogOptions{Since: since}), "new one, in two parts\nnew two\n"; got != want {
 		t.Errorf("since read:\n%q\nwant\n%q", got, want)
 	}
-	got := read(LogOptions{Since: since, Timestamps: true})
+	got := read(workerapi.LogOptions{Since: since, Timestamps: true})
 	want := "2026-12-01T12:01:00.000Z new one, in two parts\n2026-12-01T12:01:01.000Z new two\n"
 	if got != want {
 		t.Errorf("since with timestamps:\n%q\nwant\n%q", got, want)
@@ -71,7 +73,7 @@ func TestLogRetentionBounded(t *testing.T) {
 	st.Write([]byte("the last line\n"))
 	logs.close()
 	var out bytes.Buffer
-	if err := w.ReadLogs(context.Background(), "chatty", LogOptions{}, func(b []byte) error { out.Write(b); return nil }); err != nil {
+	if err := w.ReadLogs(context.Background(), "chatty", workerapi.LogOptions{}, func(b []byte) error { out.Write(b); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if n := out.Len(); n > 64<<10 || n < 16<<10 {
@@ -101,9 +103,9 @@ func TestLogNameStaysInFolder(t *testing.T) {
 		if _, err := logs.writer(name).Write([]byte("pwned\n")); err == nil {
 			t.Errorf("write to the log of %q: want an error", name)
 		}
-		err := w.ReadLogs(context.Background(), name, LogOptions{}, func([]byte) error { return nil })
-		if !errors.Is(err, ErrCode) {
-			t.Errorf("read the log of %q: %v, want ErrCode", name, err)
+		err := w.ReadLogs(context.Background(), name, workerapi.LogOptions{}, func([]byte) error { return nil })
+		if !errors.Is(err, workerapi.ErrCode) {
+			t.Errorf("read the log of %q: %v, want workerapi.ErrCode", name, err)
 		}
 	}
 	filepath.WalkDir(parent, func(path string, d fs.DirEntry, err error) error {
@@ -162,7 +164,7 @@ func TestLogFilesBounded(t *testing.T) {
 	w := &Worker{logs: logs}
 	for _, i := range []int{0, functions / 2, functions - 1} {
 		var out bytes.Buffer
-		if err := w.ReadLogs(context.Background(), fmt.Sprintf("acme.f-%d", i), LogOptions{}, func(b []byte) error { out.Write(b); return nil }); err != nil {
+		if err := w.ReadLogs(context.Background(), fmt.Sprintf("acme.f-%d", i), workerapi.LogOptions{}, func(b []byte) error { out.Write(b); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if got := out.String(); got != "round 0\nround 1\n" {
@@ -200,7 +202,7 @@ func TestReadLogsSplitsLongLines(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var out bytes.Buffer
 		biggest := 0
-		err := w.ReadLogs(ctx, "nonl", LogOptions{Follow: follow}, func(b []byte) error {
+		err := w.ReadLogs(ctx, "nonl", workerapi.LogOptions{Follow: follow}, func(b []byte) error {
 			biggest = max(biggest, len(b))
 			out.Write(b)
 			if bytes.HasSuffix(out.Bytes(), []byte("after\n")) {
@@ -271,7 +273,7 @@ func TestLogFloodDropped(t *testing.T) {
 	st.output([]byte("calm again\n"))
 
 	var out bytes.Buffer
-	if err := w.ReadLogs(context.Background(), "flood", LogOptions{}, func(b []byte) error { out.Write(b); return nil }); err != nil {
+	if err := w.ReadLogs(context.Background(), "flood", workerapi.LogOptions{}, func(b []byte) error { out.Write(b); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	kept := strings.Count(out.String(), string(line))

@@ -2,14 +2,12 @@ package worker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gustfaas/gust/worker/workerapi"
 
 	"github.com/gustfaas/gust/sandbox"
 	"github.com/gustfaas/gust/worker/runtimeapi"
@@ -68,52 +66,6 @@ func (i *instance) thaw() error {
 	}
 	i.frozen = false
 	return nil
-}
-
-// PoolKey identifies a function version's code and configuration: a
-// sandbox is reused only for exactly what it was started with. Placement
-// keys its view of warm sandboxes the same way. The incarnation tells a
-// function deleted and created again from the old one; the hash covers
-// the code digest and every setting the sandbox was made with, so no
-// request can steer an invocation into a sandbox made for other code or
-// another environment by naming the right revision.
-func PoolKey(fn FunctionSpec) string {
-	// Lengths before values, so no value can pass for two; built by hand,
-	// as this runs on every invocation (placement and worker).
-	b := make([]byte, 0, 256)
-	field := func(s string) {
-		b = strconv.AppendInt(b, int64(len(s)), 10)
-		b = append(b, ':')
-		b = append(b, s...)
-	}
-	field(fn.CodeDigest)
-	field(fn.Handler)
-	b = strconv.AppendInt(b, int64(fn.MemoryMB), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(fn.Timeout), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(len(fn.Env)), 10)
-	keys := make([]string, 0, len(fn.Env))
-	for k := range fn.Env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		field(k)
-		field(fn.Env[k])
-	}
-	sum := sha256.Sum256(b)
-	return fn.Name + "\x00" + fn.Version + "\x00" + strconv.FormatUint(fn.Revision, 10) + "\x00" +
-		strconv.FormatUint(fn.Incarnation, 10) + "\x00" + hex.EncodeToString(sum[:12])
-}
-
-// SandboxInfo describes one live sandbox.
-type SandboxInfo struct {
-	ID       string
-	Function string
-	MemoryMB int
-	State    string // idle, frozen or busy
-	LastUsed time.Time
 }
 
 // pool holds idle sandboxes per key (most recently used last) and counts
@@ -200,10 +152,10 @@ func (p *pool) notifyLocked() {
 
 // state counts sandboxes per key and the memory held by busy ones: idle
 // sandboxes are evicted on demand, so their memory counts as free.
-func (p *pool) state() (st State, busyMB int) {
+func (p *pool) state() (st workerapi.PoolState, busyMB int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st = State{Idle: map[string]int32{}, Busy: map[string]int32{}}
+	st = workerapi.PoolState{Idle: map[string]int32{}, Busy: map[string]int32{}}
 	busyMB = p.usedMB
 	for key, list := range p.idle {
 		st.Idle[key] = int32(len(list))
@@ -410,12 +362,12 @@ func (p *pool) takeWhere(match func(*instance) bool) []*instance {
 	return out
 }
 
-func (p *pool) list() []SandboxInfo {
+func (p *pool) list(worker string) []workerapi.Sandbox {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []SandboxInfo
+	var out []workerapi.Sandbox
 	add := func(i *instance, state string) {
-		out = append(out, SandboxInfo{ID: i.id, Function: i.function, MemoryMB: i.memoryMB, State: state, LastUsed: i.lastUsed})
+		out = append(out, workerapi.Sandbox{ID: i.id, Worker: worker, Function: i.function, MemoryMB: i.memoryMB, State: state, LastUsed: i.lastUsed})
 	}
 	for _, list := range p.idle {
 		for _, i := range list {

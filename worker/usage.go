@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/gustfaas/gust/worker/workerapi"
 )
 
 // The usage rollup is what `gust cost` bills from. Every invocation, sync
@@ -31,18 +34,6 @@ type usageBucket struct {
 	BilledMs int64
 	MBMs     int64 // billed ms × memory MB
 }
-
-// Usage is one function's invocations and billed time in a window.
-type Usage struct {
-	Function string
-	Requests int64
-	BilledMs int64
-	// BilledMBMs is billed ms × memory MB; GB-seconds = BilledMBMs / 1024 / 1000.
-	BilledMBMs int64
-}
-
-// GBSeconds is the billed GB-seconds, as Lambda bills them.
-func (u Usage) GBSeconds() float64 { return float64(u.BilledMBMs) / 1024 / 1000 }
 
 // usageLog is the per-function, per-minute rollup, bounded by retention.
 type usageLog struct {
@@ -142,7 +133,7 @@ func (u *usageLog) prune(now time.Time) {
 // query sums each function's buckets in [since, until], to the minute;
 // function "" means every function. It also says where the retained data
 // begins.
-func (u *usageLog) query(function string, since, until time.Time) (out []Usage, retainedSince time.Time) {
+func (u *usageLog) query(function string, since, until time.Time) (out []workerapi.Usage, retainedSince time.Time) {
 	from, to := since.Unix()/60, until.Unix()/60
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -154,7 +145,7 @@ func (u *usageLog) query(function string, since, until time.Time) (out []Usage, 
 		if function != "" && name != function {
 			continue
 		}
-		sum := Usage{Function: name}
+		sum := workerapi.Usage{Function: name}
 		for i := sort.Search(len(b), func(i int) bool { return b[i].Minute >= from }); i < len(b) && b[i].Minute <= to; i++ {
 			sum.Requests += b[i].Requests
 			sum.BilledMs += b[i].BilledMs
@@ -227,12 +218,13 @@ func writeFileAtomic(path string, data []byte) error {
 
 // Usage sums, per function, the invocations this worker ran in [since,
 // until] (to the minute; a zero until means now); function "" means all.
-// retainedSince is where the worker's data begins (zero if it has none).
-func (w *Worker) Usage(function string, since, until time.Time) (usage []Usage, retainedSince time.Time) {
+// RetainedSince is where the worker's data begins (zero if it has none).
+func (w *Worker) Usage(_ context.Context, function string, since, until time.Time) (workerapi.UsageReport, error) {
 	if until.IsZero() {
 		until = time.Now()
 	}
-	return w.usage.query(function, since, until)
+	usage, retained := w.usage.query(function, since, until)
+	return workerapi.UsageReport{Functions: usage, RetainedSince: retained}, nil
 }
 
 // saveUsage writes the rollup every usageSaveEvery until stop closes.

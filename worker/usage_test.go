@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gustfaas/gust/worker/workerapi"
 )
 
 // TestUsageRollup: invocations land in their minute, a window sums the
@@ -26,20 +28,20 @@ func TestUsageRollup(t *testing.T) {
 		name         string
 		fn           string
 		since, until time.Time
-		want         map[string]Usage
+		want         map[string]workerapi.Usage
 	}{
-		{"all", "", t0.Add(-time.Hour), t0.Add(time.Hour), map[string]Usage{
+		{"all", "", t0.Add(-time.Hour), t0.Add(time.Hour), map[string]workerapi.Usage{
 			"f": {Function: "f", Requests: 11, BilledMs: 1050, BilledMBMs: 10*100*128 + 50*1024},
 			"g": {Function: "g", Requests: 1, BilledMs: 1000, BilledMBMs: 1000 * 512},
 		}},
-		{"one function", "g", t0.Add(-time.Hour), t0.Add(time.Hour), map[string]Usage{
+		{"one function", "g", t0.Add(-time.Hour), t0.Add(time.Hour), map[string]workerapi.Usage{
 			"g": {Function: "g", Requests: 1, BilledMs: 1000, BilledMBMs: 1000 * 512},
 		}},
 		// 12:03:59 to 12:05:00 touches minutes 3, 4 and 5.
-		{"to the minute", "f", t0.Add(3*time.Minute + 29*time.Second), t0.Add(5*time.Minute - 30*time.Second), map[string]Usage{
+		{"to the minute", "f", t0.Add(3*time.Minute + 29*time.Second), t0.Add(5*time.Minute - 30*time.Second), map[string]workerapi.Usage{
 			"f": {Function: "f", Requests: 4, BilledMs: 350, BilledMBMs: 3*100*128 + 50*1024},
 		}},
-		{"before anything", "", t0.Add(-2 * time.Hour), t0.Add(-time.Hour), map[string]Usage{}},
+		{"before anything", "", t0.Add(-2 * time.Hour), t0.Add(-time.Hour), map[string]workerapi.Usage{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,7 +61,7 @@ func TestUsageRollup(t *testing.T) {
 	}
 
 	// 1M requests of 100 ms at 128 MB are 12,500 GB-seconds.
-	million := Usage{Requests: 1e6, BilledMs: 1e6 * 100, BilledMBMs: 1e6 * 100 * 128}
+	million := workerapi.Usage{Requests: 1e6, BilledMs: 1e6 * 100, BilledMBMs: 1e6 * 100 * 128}
 	if got := million.GBSeconds(); math.Abs(got-12500) > 1e-9 {
 		t.Errorf("GB-seconds of 1M × 100 ms × 128 MB = %v, want 12500", got)
 	}
@@ -98,7 +100,7 @@ func TestUsagePersists(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := again.query("f", now.Add(-2*time.Hour), now)
-	if len(got) != 1 || got[0] != (Usage{Function: "f", Requests: 2, BilledMs: 10, BilledMBMs: 10 * 256}) {
+	if len(got) != 1 || got[0] != (workerapi.Usage{Function: "f", Requests: 2, BilledMs: 10, BilledMBMs: 10 * 256}) {
 		t.Fatalf("after reload: %+v", got)
 	}
 

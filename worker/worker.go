@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gustfaas/gust/worker/workerapi"
+
 	"github.com/gustfaas/gust/internal/tenant"
 	"github.com/gustfaas/gust/internal/tracing"
 	"github.com/gustfaas/gust/sandbox"
@@ -139,33 +141,39 @@ func (w *Worker) Name() string { return w.cfg.Name }
 
 // Invoke runs one invocation: on an idle warm sandbox of the same function
 // version if there is one, else on a fresh sandbox.
-func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, error) {
+func (w *Worker) Invoke(ctx context.Context, req workerapi.InvokeRequest) (*workerapi.InvokeResult, error) {
+	return w.invoke(ctx, req, false)
+}
+
+// invoke is Invoke; redelivered says the invocation was sent to a sandbox
+// that died before taking it, and is sent once more only.
+func (w *Worker) invoke(ctx context.Context, req workerapi.InvokeRequest, redelivered bool) (*workerapi.InvokeResult, error) {
 	w.mu.Lock()
 	if w.draining {
 		w.mu.Unlock()
-		return nil, ErrDraining
+		return nil, workerapi.ErrDraining
 	}
 	w.inflt.Add(1)
 	w.mu.Unlock()
 	defer w.inflt.Done()
 
 	fn := req.Function
-	if err := fn.check(); err != nil {
+	if err := fn.Validate(); err != nil {
 		return nil, err
 	}
-	key := PoolKey(fn)
+	key := workerapi.PoolKey(fn)
 	inst, dead := w.pool.take(key)
 	for _, d := range dead {
 		go w.retire(d)
 	}
 	cold := inst == nil
 	if cold && req.WarmOnly {
-		return nil, ErrNoWarm
+		return nil, workerapi.ErrNoWarm
 	}
 	reason := ""
 	if cold {
 		reason = w.pool.coldReason(key, fn.Name)
-		var res *InvokeResult
+		var res *workerapi.InvokeResult
 		var err error
 		sctx, span := tracing.Tracer().Start(ctx, "sandbox.start")
 		inst, res, err = w.coldStart(sctx, fn, req.RequestID)
@@ -185,7 +193,7 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	} else if err := inst.thaw(); err != nil {
 		w.log.Warn("thaw failed; starting fresh", "sandbox", inst.id, "err", err)
 		w.retire(inst)
-		return w.Invoke(ctx, req)
+		return w.invoke(ctx, req, redelivered)
 	}
 	// Counted once this worker runs it: a refused warm-only request or a
 	// retry after a failed thaw is not another arrival.
@@ -196,13 +204,13 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 	if cold {
 		inst.coldReason = reason
 	}
-	res := w.run(ctx, inst, req)
+	res := w.run(ctx, inst, req, redelivered)
 	if res == nil {
 		// The sandbox died before its process took the event (it crashed
 		// after answering the last one): nothing ran, so a fresh sandbox
 		// gets it, as Lambda never hands an event to a dead one.
-		req.redelivered, req.WarmOnly = true, false
-		return w.Invoke(ctx, req)
+		req.WarmOnly = false
+		return w.invoke(ctx, req, true)
 	}
 	res.ColdStart = cold
 	if cold {
@@ -215,7 +223,7 @@ func (w *Worker) Invoke(ctx context.Context, req InvokeRequest) (*InvokeResult, 
 // run delivers the invocation and classifies what came back; nil means the
 // sandbox had died before its process took the event (retired here), and
 // the invocation is the caller's to send again.
-func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *InvokeResult {
+func (w *Worker) run(ctx context.Context, inst *instance, req workerapi.InvokeRequest, redelivered bool) *workerapi.InvokeResult {
 	fn := req.Function
 	timeout := fn.Timeout
 	if timeout <= 0 {
@@ -245,7 +253,7 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 		ClientContext: req.ClientContext,
 	})
 	elapsed := time.Since(start)
-	res := &InvokeResult{
+	res := &workerapi.InvokeResult{
 		RequestID: req.RequestID, ExecutedVersion: fn.Version, Worker: w.cfg.Name, Sandbox: inst.id,
 		Duration: elapsed, BilledMs: int64(math.Ceil(float64(elapsed) / float64(time.Millisecond))),
 	}
@@ -254,25 +262,25 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 	case err == nil && out.ErrorType == "":
 		res.Payload = out.Payload
 	case err == nil && out.ErrorType == "Function.ResponseSizeTooLarge":
-		res.FunctionError, res.Payload, keep = FunctionErrorUnhandled, out.Payload, false
+		res.FunctionError, res.Payload, keep = workerapi.FunctionErrorUnhandled, out.Payload, false
 	case err == nil:
-		res.FunctionError, res.Payload = FunctionErrorHandled, out.Payload
-	case inst.exitCtx.Err() != nil && errors.Is(err, runtimeapi.ErrNotDelivered) && !req.redelivered:
+		res.FunctionError, res.Payload = workerapi.FunctionErrorHandled, out.Payload
+	case inst.exitCtx.Err() != nil && errors.Is(err, runtimeapi.ErrNotDelivered) && !redelivered:
 		<-inst.sb.Exited()
 		w.retire(inst)
 		return nil
 	case inst.exitCtx.Err() != nil:
 		// The process died under the invocation: crash or OOM kill.
 		<-inst.sb.Exited()
-		res.FunctionError, res.Payload, keep = FunctionErrorUnhandled, exitPayload(inst.sb.Exit()), false
+		res.FunctionError, res.Payload, keep = workerapi.FunctionErrorUnhandled, exitPayload(inst.sb.Exit()), false
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		res.FunctionError, keep = FunctionErrorUnhandled, false
+		res.FunctionError, keep = workerapi.FunctionErrorUnhandled, false
 		res.Payload = errorPayload("Sandbox.Timedout", fmt.Sprintf("Task timed out after %.2f seconds", timeout.Seconds()))
 		res.Duration, res.BilledMs = timeout, timeout.Milliseconds()
 	default:
 		// The caller gave up or the worker is closing: the function may
 		// still run, so its sandbox cannot be trusted again.
-		res.FunctionError, keep = FunctionErrorUnhandled, false
+		res.FunctionError, keep = workerapi.FunctionErrorUnhandled, false
 		res.Payload = errorPayload("Sandbox.Canceled", err.Error())
 	}
 	inst.logs.sync()
@@ -313,9 +321,9 @@ func (w *Worker) run(ctx context.Context, inst *instance, req InvokeRequest) *In
 
 // coldStart creates, starts and initialises a sandbox. An init failure is
 // a function error result (nil instance); a platform failure is an error.
-func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID string) (*instance, *InvokeResult, error) {
+func (w *Worker) coldStart(ctx context.Context, fn workerapi.FunctionSpec, requestID string) (*instance, *workerapi.InvokeResult, error) {
 	if !w.reserve(fn.MemoryMB) {
-		return nil, nil, fmt.Errorf("%w: %d MB asked", ErrCapacity, fn.MemoryMB)
+		return nil, nil, fmt.Errorf("%w: %d MB asked", workerapi.ErrCapacity, fn.MemoryMB)
 	}
 	codeDir, err := w.code.ensure(ctx, fn.CodeDigest)
 	if err != nil {
@@ -329,7 +337,7 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 		w.pool.release(fn.MemoryMB)
 		return nil, nil, fmt.Errorf("cold start %s: %w", fn.Name, err)
 	}
-	inst := &instance{id: sb.ID(), key: PoolKey(fn), name: fn.Name, function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: logs, sb: sb}
+	inst := &instance{id: sb.ID(), key: workerapi.PoolKey(fn), name: fn.Name, function: fn.Name + ":" + fn.Version, memoryMB: fn.MemoryMB, logs: logs, sb: sb}
 	w.pool.markBusy(inst)
 	inst.api = runtimeapi.New(sb.Listener(), runtimeapi.Options{Logger: w.log})
 	var exitCancel context.CancelFunc
@@ -353,8 +361,8 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 			"sandbox_ms", ms(made.Sub(began)), "exec_ms", ms(execd.Sub(made)), "runtime_init_ms", ms(time.Since(execd)))
 		return inst, nil, nil
 	}
-	res := &InvokeResult{RequestID: requestID, ExecutedVersion: fn.Version, Worker: w.cfg.Name, Sandbox: inst.id,
-		ColdStart: true, InitDuration: inst.initDuration, FunctionError: FunctionErrorUnhandled}
+	res := &workerapi.InvokeResult{RequestID: requestID, ExecutedVersion: fn.Version, Worker: w.cfg.Name, Sandbox: inst.id,
+		ColdStart: true, InitDuration: inst.initDuration, FunctionError: workerapi.FunctionErrorUnhandled}
 	var initErr *runtimeapi.InitError
 	switch {
 	case errors.As(err, &initErr):
@@ -378,7 +386,7 @@ func (w *Worker) coldStart(ctx context.Context, fn FunctionSpec, requestID strin
 // when none is ready (a stem cell starts its init from the small gustd-init
 // binary; a plain sandbox re-executes gustd); either way it waits at exec.
 // The log tail reads the sandbox's output.
-func (w *Worker) newSandbox(ctx context.Context, fn FunctionSpec, codeDir string) (*sandbox.Sandbox, *logTail, error) {
+func (w *Worker) newSandbox(ctx context.Context, fn workerapi.FunctionSpec, codeDir string) (*sandbox.Sandbox, *logTail, error) {
 	if w.stems != nil {
 		sb, release, err := w.stems.get(ctx)
 		if err != nil {
@@ -418,7 +426,7 @@ func (w *Worker) newSandbox(ctx context.Context, fn FunctionSpec, codeDir string
 
 // prewarmLater loads a fresh sandbox of fn after win.Prewarm and keeps it
 // idle for win.KeepAlive, unless the worker is closing by then.
-func (w *Worker) prewarmLater(fn FunctionSpec, win keepalive.Window) {
+func (w *Worker) prewarmLater(fn workerapi.FunctionSpec, win keepalive.Window) {
 	w.bg.Add(1)
 	go func() {
 		defer w.bg.Done()
@@ -432,7 +440,7 @@ func (w *Worker) prewarmLater(fn FunctionSpec, win keepalive.Window) {
 		w.mu.Lock()
 		draining := w.draining
 		w.mu.Unlock()
-		if draining || w.pool.count(PoolKey(fn)) > 0 {
+		if draining || w.pool.count(workerapi.PoolKey(fn)) > 0 {
 			return // an invocation in the gap already loaded one
 		}
 		inst, res, err := w.coldStart(context.Background(), fn, "prewarm")
@@ -470,7 +478,10 @@ func (w *Worker) keep(inst *instance) {
 
 // Retire destroys every sandbox of a deleted function: idle ones now,
 // busy ones when their invocation ends. It says how many went now.
-func (w *Worker) Retire(name string) int {
+func (w *Worker) Retire(_ context.Context, name string) (int, error) {
+	if !tenant.ValidStored(name) {
+		return 0, fmt.Errorf("%w: name %q", workerapi.ErrInvalidFunction, name)
+	}
 	idle := w.pool.retireFunction(name)
 	for _, inst := range idle {
 		w.retire(inst)
@@ -478,7 +489,7 @@ func (w *Worker) Retire(name string) int {
 	if len(idle) > 0 {
 		w.log.Debug("retired a deleted function's sandboxes", "function", name, "count", len(idle))
 	}
-	return len(idle)
+	return len(idle), nil
 }
 
 // retire destroys a sandbox and frees its memory.
@@ -561,7 +572,9 @@ func (w *Worker) close(ctx context.Context) error {
 }
 
 // Sandboxes lists live sandboxes, for operators.
-func (w *Worker) Sandboxes() []SandboxInfo { return w.pool.list() }
+func (w *Worker) Sandboxes(context.Context) ([]workerapi.Sandbox, error) {
+	return w.pool.list(w.cfg.Name), nil
+}
 
 // StemCells is how many stem cells are ready for cold starts.
 func (w *Worker) StemCells() int {
@@ -588,18 +601,18 @@ func (w *Worker) StemCellTarget() int {
 // Provision keeps count initialised sandboxes of a function version here
 // for hold (provisioned concurrency): it marks those it has and starts the
 // rest. The leader calls it again before hold runs out.
-func (w *Worker) Provision(ctx context.Context, fn FunctionSpec, count int, hold time.Duration) (existing, started int, err error) {
+func (w *Worker) Provision(ctx context.Context, fn workerapi.FunctionSpec, count int, hold time.Duration) (existing, started int, err error) {
 	w.mu.Lock()
 	draining := w.draining
 	w.mu.Unlock()
 	if draining {
-		return 0, 0, ErrDraining
+		return 0, 0, workerapi.ErrDraining
 	}
-	if err := fn.check(); err != nil {
+	if err := fn.Validate(); err != nil {
 		return 0, 0, err
 	}
 	until := time.Now().Add(hold)
-	existing = w.pool.markProvisioned(PoolKey(fn), count, until)
+	existing = w.pool.markProvisioned(workerapi.PoolKey(fn), count, until)
 	for i := existing; i < count; i++ {
 		inst, res, err := w.coldStart(ctx, fn, "provisioned")
 		if err != nil {
@@ -617,27 +630,16 @@ func (w *Worker) Provision(ctx context.Context, fn FunctionSpec, count int, hold
 }
 
 // Drain refuses new invocations from now on; in-flight ones finish.
-func (w *Worker) Drain() {
+func (w *Worker) Drain(context.Context) error {
 	w.mu.Lock()
 	w.draining = true
 	w.mu.Unlock()
 	w.pool.notify()
-}
-
-// State is a snapshot of the worker's pool, for placement.
-type State struct {
-	MemoryMB, FreeMemoryMB int64
-	Draining               bool
-	// FreeMemoryMB counts idle sandboxes' memory as free: they are
-	// evicted, least recently used first, when a new sandbox needs room.
-	// Idle and Busy count sandboxes per pool key.
-	Idle, Busy map[string]int32
-	// Digests are the code digests cached here.
-	Digests []string
+	return nil
 }
 
 // State returns the current pool state.
-func (w *Worker) State() State {
+func (w *Worker) State() workerapi.PoolState {
 	w.mu.Lock()
 	draining := w.draining
 	w.mu.Unlock()
@@ -649,13 +651,30 @@ func (w *Worker) State() State {
 	return st
 }
 
-// Watch returns a channel that receives a signal whenever the pool
-// changes (coalesced), and a function to stop watching.
-func (w *Worker) Watch() (<-chan struct{}, func()) { return w.pool.subscribe() }
+// WatchPool calls fn with the pool state whenever it changes, and at
+// least every second, until ctx ends or fn fails.
+func (w *Worker) WatchPool(ctx context.Context, fn func(workerapi.PoolState) error) error {
+	changed, stop := w.pool.subscribe()
+	defer stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if err := fn(w.State()); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+			// Coalesce a burst of changes into one state.
+			time.Sleep(2 * time.Millisecond)
+		case <-tick.C:
+		}
+	}
+}
 
-func (w *Worker) environment(fn FunctionSpec) []string {
-	// A tenant's function is stored as TENANT.NAME; it sees its own name.
-	name := tenant.Bare(fn.Name)
+func (w *Worker) environment(fn workerapi.FunctionSpec) []string {
+	name := fn.FunctionName()
 	env := []string{
 		"AWS_LAMBDA_RUNTIME_API=" + sandbox.RuntimeAPIAddr,
 		"_HANDLER=" + fn.Handler,
@@ -681,8 +700,8 @@ func (w *Worker) environment(fn FunctionSpec) []string {
 	return env
 }
 
-func (w *Worker) functionARN(fn FunctionSpec) string {
-	arn := "arn:aws:lambda:" + w.cfg.Region + ":000000000000:function:" + tenant.Bare(fn.Name)
+func (w *Worker) functionARN(fn workerapi.FunctionSpec) string {
+	arn := "arn:aws:lambda:" + w.cfg.Region + ":000000000000:function:" + fn.FunctionName()
 	if fn.Version != "" && fn.Version != "$LATEST" {
 		arn += ":" + fn.Version
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gustfaas/gust/worker/workerapi"
+
 	"github.com/gustfaas/gust/internal/codezip"
 	"github.com/gustfaas/gust/internal/testutil"
 	"github.com/gustfaas/gust/sandbox"
@@ -47,7 +49,7 @@ func helloZip(t *testing.T) []byte {
 	return testutil.BootstrapZip(t, data)
 }
 
-func newWorker(t *testing.T, mutate func(*worker.Config)) (*worker.Worker, worker.FunctionSpec, *memCode) {
+func newWorker(t *testing.T, mutate func(*worker.Config)) (*worker.Worker, workerapi.FunctionSpec, *memCode) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	z := helloZip(t)
@@ -72,11 +74,11 @@ func newWorker(t *testing.T, mutate func(*worker.Config)) (*worker.Worker, worke
 			t.Error(err)
 		}
 	})
-	fn := worker.FunctionSpec{Name: "hello", Version: "$LATEST", Revision: 1, CodeDigest: digest, MemoryMB: 128, Timeout: 3 * time.Second}
+	fn := workerapi.FunctionSpec{Name: "hello", Version: "$LATEST", Revision: 1, CodeDigest: digest, MemoryMB: 128, Timeout: 3 * time.Second}
 	return w, fn, code
 }
 
-func invocations(t *testing.T, res *worker.InvokeResult) int {
+func invocations(t *testing.T, res *workerapi.InvokeResult) int {
 	t.Helper()
 	var body struct{ Invocations int }
 	if err := json.Unmarshal(res.Payload, &body); err != nil || res.FunctionError != "" {
@@ -88,11 +90,11 @@ func invocations(t *testing.T, res *worker.InvokeResult) int {
 func TestWarmReuseAndCodeCache(t *testing.T) {
 	w, fn, code := newWorker(t, nil)
 	ctx := context.Background()
-	first, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{}`)})
+	first, err := w.Invoke(ctx, workerapi.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r2", Payload: []byte(`{}`)})
+	second, err := w.Invoke(ctx, workerapi.InvokeRequest{Function: fn, RequestID: "r2", Payload: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestWarmReuseAndCodeCache(t *testing.T) {
 	}
 	// A new revision is a new sandbox, but the same digest is not fetched again.
 	fn.Revision = 2
-	third, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r3", Payload: []byte(`{}`)})
+	third, err := w.Invoke(ctx, workerapi.InvokeRequest{Function: fn, RequestID: "r3", Payload: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,12 +121,12 @@ func TestWarmReuseAndCodeCache(t *testing.T) {
 func TestConcurrentInvokesGetTheirOwnSandboxes(t *testing.T) {
 	w, fn, _ := newWorker(t, nil)
 	var wg sync.WaitGroup
-	results := make([]*worker.InvokeResult, 3)
+	results := make([]*workerapi.InvokeResult, 3)
 	for i := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := w.Invoke(context.Background(), worker.InvokeRequest{Function: fn, RequestID: "c", Payload: []byte(`{}`)})
+			res, err := w.Invoke(context.Background(), workerapi.InvokeRequest{Function: fn, RequestID: "c", Payload: []byte(`{}`)})
 			if err != nil {
 				t.Error(err)
 				return
@@ -151,24 +153,24 @@ func TestFreezeThenKeepAliveExpiry(t *testing.T) {
 		c.KeepAlive = 1500 * time.Millisecond
 	})
 	ctx := context.Background()
-	first, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{}`)})
+	first, err := w.Invoke(ctx, workerapi.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		s := w.Sandboxes()
+		s := sandboxes(t, w)
 		return len(s) == 1 && s[0].State == "frozen"
 	}, "idle sandbox never frozen")
 	// A frozen sandbox thaws and answers warm.
-	second, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r2", Payload: []byte(`{}`)})
+	second, err := w.Invoke(ctx, workerapi.InvokeRequest{Function: fn, RequestID: "r2", Payload: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if second.ColdStart || second.Sandbox != first.Sandbox || invocations(t, second) != 2 {
 		t.Fatalf("frozen sandbox not reused: %+v", second)
 	}
-	testutil.Eventually(t, 10*time.Second, func() bool { return len(w.Sandboxes()) == 0 }, "keep-alive never expired")
-	third, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r3", Payload: []byte(`{}`)})
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(sandboxes(t, w)) == 0 }, "keep-alive never expired")
+	third, err := w.Invoke(ctx, workerapi.InvokeRequest{Function: fn, RequestID: "r3", Payload: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,17 +184,17 @@ func TestCapacityEvictsIdleSandboxes(t *testing.T) {
 	ctx := context.Background()
 	for rev := uint64(1); rev <= 3; rev++ {
 		fn.Revision = rev
-		res, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r", Payload: []byte(`{}`)})
+		res, err := w.Invoke(ctx, workerapi.InvokeRequest{Function: fn, RequestID: "r", Payload: []byte(`{}`)})
 		if err != nil {
 			t.Fatalf("revision %d: %v", rev, err)
 		}
 		invocations(t, res)
 	}
-	if n := len(w.Sandboxes()); n > 2 {
+	if n := len(sandboxes(t, w)); n > 2 {
 		t.Fatalf("%d sandboxes of 128 MB live in 256 MB", n)
 	}
 	fn.MemoryMB, fn.Revision = 512, 4 // a config change is a new revision
-	if _, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r", Payload: []byte(`{}`)}); err == nil {
+	if _, err := w.Invoke(ctx, workerapi.InvokeRequest{Function: fn, RequestID: "r", Payload: []byte(`{}`)}); err == nil {
 		t.Fatal("a 512 MB function fit in a 256 MB worker")
 	}
 }
@@ -213,7 +215,7 @@ func TestColdStartFromStemCell(t *testing.T) {
 	testutil.Eventually(t, 20*time.Second, func() bool { return w.StemCells() == 2 }, "stem cells never became ready")
 	fn.MemoryMB = 256
 	fn.Env = map[string]string{"GREETING": "from a stem"}
-	res, err := w.Invoke(context.Background(), worker.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{"name":"stem"}`), LogTail: true})
+	res, err := w.Invoke(context.Background(), workerapi.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{"name":"stem"}`), LogTail: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,24 +252,33 @@ func (prewarmPolicy) Forget(string) {}
 func TestKeepAlivePolicyPrewarm(t *testing.T) {
 	w, fn, _ := newWorker(t, func(c *worker.Config) { c.KeepAlivePolicy = prewarmPolicy{300 * time.Millisecond} })
 	ctx := context.Background()
-	first, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{}`)})
+	first, err := w.Invoke(ctx, workerapi.InvokeRequest{Function: fn, RequestID: "r1", Payload: []byte(`{}`)})
 	if err != nil || !first.ColdStart {
 		t.Fatalf("first: %+v %v", first, err)
 	}
-	for _, s := range w.Sandboxes() {
+	for _, s := range sandboxes(t, w) {
 		if s.ID == first.Sandbox {
 			t.Fatalf("sandbox %s still loaded after a pre-warm decision", s.ID)
 		}
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		s := w.Sandboxes()
+		s := sandboxes(t, w)
 		return len(s) == 1 && s[0].ID != first.Sandbox && s[0].State == "idle"
 	}, "no pre-warmed sandbox appeared")
-	second, err := w.Invoke(ctx, worker.InvokeRequest{Function: fn, RequestID: "r2", Payload: []byte(`{}`)})
+	second, err := w.Invoke(ctx, workerapi.InvokeRequest{Function: fn, RequestID: "r2", Payload: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if second.ColdStart || second.Sandbox == first.Sandbox {
 		t.Fatalf("second: cold %v on %s (first %s)", second.ColdStart, second.Sandbox, first.Sandbox)
 	}
+}
+
+func sandboxes(t *testing.T, w *worker.Worker) []workerapi.Sandbox {
+	t.Helper()
+	list, err := w.Sandboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
 }

@@ -5,16 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/gustfaas/gust/coordinator"
-	"github.com/gustfaas/gust/coordinator/codestore"
-	"github.com/gustfaas/gust/raftstore"
+	"github.com/gustfaas/gust/internal/node"
 	"github.com/gustfaas/gust/worker"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -82,83 +77,25 @@ func runDev(log *slog.Logger, o devOptions) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("gustd dev runs sandboxes and must run as root")
 	}
-	dataDir, err := filepath.Abs(o.dataDir)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	store, err := raftstore.Open(raftstore.Config{
-		NodeID: "dev", DataDir: filepath.Join(dataDir, "raft"), Bootstrap: true,
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
-		Logger: log,
-	})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	ccfg := coordinator.DefaultConfig()
-	if ccfg.TLS, _, err = o.sec.load(); err != nil {
-		return err
-	}
-	ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger, ccfg.NoQuotas, ccfg.Auth = o.grpcAddr, o.httpAddr, log, o.noQuotas, o.auth
-	// In one process the worker reads code straight from the coordinator's store.
-	code, err := codestore.Open(filepath.Join(dataDir, "code"), ccfg.Limits.Code)
+	creds, _, err := o.sec.load()
 	if err != nil {
 		return err
 	}
 	wcfg := worker.DefaultConfig()
-	wcfg.Name, wcfg.DataDir, wcfg.Logger, wcfg.Code = "dev", filepath.Join(dataDir, "worker"), log, code
-	wcfg.KeepAlive, wcfg.MemoryMB, wcfg.MaxSandboxes, wcfg.StemCells = o.keepAlive, o.memoryMB, o.maxSandboxes, o.stemCells
+	wcfg.KeepAlive, wcfg.MemoryMB, wcfg.MaxSandboxes = o.keepAlive, o.memoryMB, o.maxSandboxes
 	wcfg.LogRetentionMB = o.logRetentionMB
-	wcfg.StemCells = stemCellsConfig(wcfg.StemCells)
-	w, err := worker.New(wcfg)
+	wcfg.StemCells = stemCellsConfig(o.stemCells)
+	d, err := node.StartDev(node.DevConfig{
+		DataDir: o.dataDir, GRPCAddr: o.grpcAddr, HTTPAddr: o.httpAddr, TLS: creds, Auth: o.auth, NoQuotas: o.noQuotas,
+		Worker: wcfg, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
-	router := coordinator.NewRouter(log)
-	router.AddLocal(w)
-	coord, err := coordinator.New(ccfg, coordinator.Deps{Store: store, Code: code, Router: router, Metrics: []prometheus.Collector{w.Collector()}})
-	if err != nil {
-		w.Close(context.Background())
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err = store.WaitLeader(ctx)
-	cancel()
-	if err != nil {
-		return err
-	}
-	// Replay the log before serving reads, so a restart never lists less
-	// than was acknowledged before it.
-	if err := store.Barrier(); err != nil {
-		return err
-	}
-	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
-	err = coord.EnsureRootToken(ctx, dataDir)
-	cancel()
-	if err != nil {
-		return err
-	}
-
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- coord.Serve() }()
-	log.Info("gustd dev ready", "grpc", coord.GRPCAddr(), "http", coord.HTTPAddr(), "data_dir", dataDir)
-
-	select {
-	case sig := <-sigs:
-		log.Info("draining", "signal", sig.String())
-	case err := <-serveErr:
-		log.Error("server stopped", "err", err)
-	}
-	ctx, cancel = context.WithTimeout(context.Background(), o.drain)
+	waitForSignal(log, d.Failed())
+	ctx, cancel := context.WithTimeout(context.Background(), o.drain)
 	defer cancel()
-	coord.Shutdown(ctx)
-	if err := w.Close(ctx); err != nil {
+	if err := d.Stop(ctx); err != nil {
 		log.Warn("worker shutdown", "err", err)
 	}
 	log.Info("stopped")

@@ -1,4 +1,9 @@
-package coordinator
+// Package fleet is a coordinator's view of its workers: it connects to
+// those gossip announces, follows each one's pool state, places
+// invocations on them (warm first), places again when a worker refuses
+// before starting, and spreads provisioned concurrency over them. It
+// reaches workers only through workerapi.Worker.
+package fleet
 
 import (
 	"context"
@@ -14,8 +19,7 @@ import (
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/nodeauth"
 	"github.com/gustfaas/gust/internal/tracing"
-	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
-	"github.com/gustfaas/gust/worker"
+	"github.com/gustfaas/gust/worker/workerapi"
 	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/grpc/credentials"
 )
@@ -42,24 +46,28 @@ type Router struct {
 type workerEntry struct {
 	name     string
 	addr     string
-	conn     workerConn
+	conn     workerapi.Worker
+	close    func() error // drops the connection; nil in process
 	cancel   context.CancelFunc
 	alive    bool // gossip says alive
 	streamUp bool // its pool stream is connected
-	state    *nodev1.WatchPoolResponse
+	state    workerapi.PoolState
 }
 
-// NewRouter returns a router with no workers.
-func NewRouter(log *slog.Logger) *Router {
+// NewRouter returns a router with no workers; it dials those SetWorker
+// names with creds (nil: plaintext), proving secret.
+func NewRouter(log *slog.Logger, creds credentials.TransportCredentials, secret nodeauth.Secret) *Router {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Router{log: log, placer: placement.New(uint64(time.Now().UnixNano())), workers: map[string]*workerEntry{}}
+	return &Router{log: log, placer: placement.New(uint64(time.Now().UnixNano())), workers: map[string]*workerEntry{},
+		creds: creds, secret: secret}
 }
 
-// AddLocal registers the in-process worker of gustd dev.
-func (r *Router) AddLocal(w *worker.Worker) {
-	r.add(w.Name(), "local", LocalWorker{W: w})
+// AddLocal registers a worker in this process (gustd dev): requests reach
+// it as they are, with no wire between.
+func (r *Router) AddLocal(w workerapi.Worker) {
+	r.add(w.Name(), "local", w, nil)
 }
 
 // SetWorker records a worker seen by gossip: alive or not, at addr. A new
@@ -80,17 +88,17 @@ func (r *Router) SetWorker(name, addr string, alive bool) {
 	if !alive {
 		return
 	}
-	conn, err := dialWorker(addr, r.creds, r.secret)
+	conn, err := workerapi.Dial(name, addr, r.creds, r.secret)
 	if err != nil {
 		r.log.Warn("dial worker", "worker", name, "err", err)
 		return
 	}
-	r.add(name, addr, conn)
+	r.add(name, addr, conn, conn.Close)
 }
 
-func (r *Router) add(name, addr string, conn workerConn) {
+func (r *Router) add(name, addr string, conn workerapi.Worker, closeConn func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &workerEntry{name: name, addr: addr, conn: conn, cancel: cancel, alive: true}
+	e := &workerEntry{name: name, addr: addr, conn: conn, close: closeConn, cancel: cancel, alive: true}
 	r.mu.Lock()
 	r.workers[name] = e
 	r.mu.Unlock()
@@ -105,14 +113,16 @@ func (r *Router) RemoveWorker(name string) {
 	r.mu.Unlock()
 	if ok {
 		e.cancel()
-		e.conn.close()
+		if e.close != nil {
+			e.close()
+		}
 		r.placer.Remove(name)
 	}
 }
 
 // available: alive by gossip, streaming its state, not draining.
 func (r *Router) available(e *workerEntry) bool {
-	return e.alive && e.streamUp && !e.state.GetDraining()
+	return e.alive && e.streamUp && !e.state.Draining
 }
 
 // watchLoop keeps the worker's pool state flowing into placement; a broken
@@ -121,15 +131,17 @@ func (r *Router) watchLoop(ctx context.Context, e *workerEntry) {
 	backoff := 50 * time.Millisecond
 	warned := false // of a refused handshake, once until the stream works
 	for ctx.Err() == nil {
-		err := e.conn.watch(ctx, func(st *nodev1.WatchPoolResponse) {
+		err := e.conn.WatchPool(ctx, func(st workerapi.PoolState) error {
 			warned = false
 			r.mu.Lock()
 			e.state, e.streamUp = st, true
 			avail := r.available(e)
 			r.mu.Unlock()
-			r.placer.Update(toWorkerState(e.name, st))
+			r.placer.Update(placement.WorkerState{Name: e.name, FreeMemoryMB: st.FreeMemoryMB, Draining: st.Draining,
+				Idle: st.Idle, Digests: st.Digests})
 			r.placer.SetAvailable(e.name, avail)
 			backoff = 50 * time.Millisecond
+			return nil
 		})
 		r.mu.Lock()
 		e.streamUp = false
@@ -160,26 +172,17 @@ func (r *Router) watchLoop(ctx context.Context, e *workerEntry) {
 	}
 }
 
-func toWorkerState(name string, st *nodev1.WatchPoolResponse) placement.WorkerState {
-	idle := make(map[string]int32, len(st.GetEntries()))
-	for _, e := range st.GetEntries() {
-		if e.GetIdle() > 0 {
-			idle[e.GetKey()] = e.GetIdle()
-		}
-	}
-	return placement.WorkerState{Name: name, FreeMemoryMB: st.GetFreeMemoryMb(), Draining: st.GetDraining(), Idle: idle, Digests: st.GetCachedDigests()}
-}
-
 // Invoke places the invocation and runs it, placing again on a lost race
 // for a warm sandbox or on a refusal before start.
-func (r *Router) Invoke(ctx context.Context, req worker.InvokeRequest) (*worker.InvokeResult, error) {
+//
+// A worker's refusal keeps its sentinel (workerapi.ErrDraining, …): when
+// no worker takes the invocation, the error wraps the last refusal, for
+// the caller to name.
+func (r *Router) Invoke(ctx context.Context, req workerapi.InvokeRequest) (*workerapi.InvokeResult, error) {
 	fn := req.Function
-	key := worker.PoolKey(fn)
+	key := workerapi.PoolKey(fn)
 	var avoid placement.Avoid
-	preq := &nodev1.InvokeRequest{
-		Function: worker.SpecToProto(fn), RequestId: req.RequestID, Payload: req.Payload,
-		ClientContext: req.ClientContext, TraceId: req.TraceID, LogTail: req.LogTail,
-	}
+	onStart := req.OnStart
 	var lastErr error
 	// A coordinator that just started, or a cluster whose only worker is
 	// restarting, may have no worker for a moment: wait a little for one.
@@ -210,18 +213,26 @@ func (r *Router) Invoke(ctx context.Context, req worker.InvokeRequest) (*worker.
 			avoid.Add(d.Worker)
 			continue
 		}
-		preq.WarmOnly = d.Tier == placement.Warm
+		req.WarmOnly = d.Tier == placement.Warm
 		started := false
-		res, err := e.conn.invoke(ctx, preq, func() { started = true })
+		req.OnStart = func(sandbox string, cold bool) {
+			started = true
+			if onStart != nil {
+				onStart(sandbox, cold)
+			}
+		}
+		res, err := e.conn.Invoke(ctx, req)
 		switch {
 		case err == nil:
 			return res, nil
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		case errors.Is(err, errNoWarm):
+		case errors.Is(err, workerapi.ErrNoWarm):
 			// Another coordinator took the sandbox; place again.
 			lastErr = err
-		case !started && errors.Is(err, errRefused):
+		case !started:
+			// Refused (draining, full, no code) or unreachable before it
+			// took the invocation: nothing ran, so another worker may.
 			r.log.Debug("worker refused; placing again", "worker", d.Worker, "err", err)
 			avoid.Add(d.Worker)
 			lastErr = err
@@ -231,7 +242,7 @@ func (r *Router) Invoke(ctx context.Context, req worker.InvokeRequest) (*worker.
 		}
 	}
 	if lastErr != nil {
-		return nil, apierr.New(apierr.Service, "no worker could take the invocation: %v", lastErr)
+		return nil, fmt.Errorf("no worker could take the invocation: %w", lastErr)
 	}
 	if r.workerCount() == 0 {
 		return nil, apierr.New(apierr.ResourceNotReady, "no worker is available")
@@ -267,32 +278,28 @@ func (r *Router) Workers() []WorkerStatus {
 	var out []WorkerStatus
 	for _, e := range r.workers {
 		ws := WorkerStatus{Name: e.name, Addr: e.addr, Available: r.available(e)}
-		if st := e.state; st != nil {
-			ws.MemoryMB, ws.FreeMemoryMB, ws.Draining = st.GetMemoryMb(), st.GetFreeMemoryMb(), st.GetDraining()
-			for _, en := range st.GetEntries() {
-				ws.Sandboxes += en.GetIdle() + en.GetBusy()
-			}
-		}
+		st := e.state
+		ws.MemoryMB, ws.FreeMemoryMB, ws.Draining = st.MemoryMB, st.FreeMemoryMB, st.Draining
+		idle, busy := st.Sandboxes()
+		ws.Sandboxes = int32(idle + busy)
 		out = append(out, ws)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// sandboxCounts sums idle and busy sandboxes over the workers' last states.
-func (r *Router) sandboxCounts() (idle, busy int64) {
+// SandboxCounts sums idle and busy sandboxes over the workers' last states.
+func (r *Router) SandboxCounts() (idle, busy int64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, e := range r.workers {
-		for _, en := range e.state.GetEntries() {
-			idle += int64(en.GetIdle())
-			busy += int64(en.GetBusy())
-		}
+		i, b := e.state.Sandboxes()
+		idle, busy = idle+i, busy+b
 	}
 	return idle, busy
 }
 
-func (r *Router) conn(name string) (workerConn, bool) {
+func (r *Router) conn(name string) (workerapi.Worker, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	e, ok := r.workers[name]
@@ -308,7 +315,7 @@ func (r *Router) conn(name string) (workerConn, bool) {
 // has another incarnation, so its pool key differs.
 func (r *Router) Retire(ctx context.Context, function string) {
 	r.mu.RLock()
-	conns := map[string]workerConn{}
+	conns := map[string]workerapi.Worker{}
 	for _, e := range r.workers {
 		conns[e.name] = e.conn
 	}
@@ -319,7 +326,7 @@ func (r *Router) Retire(ctx context.Context, function string) {
 	var wg sync.WaitGroup
 	for name, c := range conns {
 		wg.Go(func() {
-			if err := c.retire(ctx, function); err != nil {
+			if _, err := c.Retire(ctx, function); err != nil {
 				r.log.Warn("retire a deleted function's sandboxes", "worker", name, "function", function, "err", err)
 			}
 		})
@@ -333,13 +340,13 @@ func (r *Router) Drain(ctx context.Context, name string) error {
 	if !ok {
 		return apierr.New(apierr.ResourceNotFound, "no worker named %s", name)
 	}
-	return c.drain(ctx)
+	return c.Drain(ctx)
 }
 
 // Sandboxes lists sandboxes on one worker (node != "") or all.
-func (r *Router) Sandboxes(ctx context.Context, node string) ([]*nodev1.Sandbox, error) {
+func (r *Router) Sandboxes(ctx context.Context, node string) ([]workerapi.Sandbox, error) {
 	r.mu.RLock()
-	var conns []workerConn
+	var conns []workerapi.Worker
 	for name, e := range r.workers {
 		if (node == "" || node == name) && r.available(e) {
 			conns = append(conns, e.conn)
@@ -349,24 +356,23 @@ func (r *Router) Sandboxes(ctx context.Context, node string) ([]*nodev1.Sandbox,
 	if node != "" && len(conns) == 0 {
 		return nil, apierr.New(apierr.ResourceNotFound, "no available worker named %s", node)
 	}
-	var out []*nodev1.Sandbox
+	var out []workerapi.Sandbox
 	for _, c := range conns {
-		list, err := c.listSandboxes(ctx)
+		list, err := c.Sandboxes(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list sandboxes: %w", err)
 		}
 		out = append(out, list...)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetWorker()+out[i].GetId() < out[j].GetWorker()+out[j].GetId() })
+	sort.Slice(out, func(i, j int) bool { return out[i].Worker+out[i].ID < out[j].Worker+out[j].ID })
 	return out, nil
 }
 
-// Logs streams a function's retained logs (req.Function) from every
-// available worker at once; send receives whole lines, one worker's run at
-// a time.
-func (r *Router) Logs(ctx context.Context, req *nodev1.FunctionLogsRequest, send func(worker string, data []byte) error) error {
+// Logs streams a function's retained logs from every available worker at
+// once; send receives whole lines, one worker's run at a time.
+func (r *Router) Logs(ctx context.Context, function string, opts workerapi.LogOptions, send func(worker string, data []byte) error) error {
 	r.mu.RLock()
-	conns := map[string]workerConn{}
+	conns := map[string]workerapi.Worker{}
 	for name, e := range r.workers {
 		if r.available(e) {
 			conns[name] = e.conn
@@ -379,7 +385,7 @@ func (r *Router) Logs(ctx context.Context, req *nodev1.FunctionLogsRequest, send
 	errs := make(chan error, len(conns))
 	for name, c := range conns {
 		go func() {
-			errs <- c.logs(ctx, req, func(b []byte) error {
+			errs <- c.ReadLogs(ctx, function, opts, func(b []byte) error {
 				mu.Lock()
 				defer mu.Unlock()
 				return send(name, b)
@@ -403,9 +409,9 @@ const usageTimeout = 5 * time.Second
 // Usage asks every available worker for its usage and sums it per
 // function; missing lists the known workers that are unavailable or did
 // not answer, whose invocations are not counted.
-func (r *Router) Usage(ctx context.Context, req *nodev1.FunctionUsageRequest) (sum []*nodev1.FunctionUsage, answered int, missing []string) {
+func (r *Router) Usage(ctx context.Context, function string, since, until time.Time) (sum []workerapi.Usage, answered int, missing []string) {
 	r.mu.RLock()
-	conns := map[string]workerConn{}
+	conns := map[string]workerapi.Worker{}
 	for name, e := range r.workers {
 		if r.available(e) {
 			conns[name] = e.conn
@@ -416,7 +422,7 @@ func (r *Router) Usage(ctx context.Context, req *nodev1.FunctionUsageRequest) (s
 	r.mu.RUnlock()
 	type answer struct {
 		worker string
-		res    *nodev1.FunctionUsageResponse
+		res    workerapi.UsageReport
 		err    error
 	}
 	answers := make(chan answer, len(conns))
@@ -424,11 +430,11 @@ func (r *Router) Usage(ctx context.Context, req *nodev1.FunctionUsageRequest) (s
 		go func() {
 			ctx, cancel := context.WithTimeout(ctx, usageTimeout)
 			defer cancel()
-			res, err := c.usage(ctx, req)
+			res, err := c.Usage(ctx, function, since, until)
 			answers <- answer{name, res, err}
 		}()
 	}
-	byName := map[string]*nodev1.FunctionUsage{}
+	byName := map[string]int{} // index in sum
 	for range conns {
 		a := <-answers
 		if a.err != nil {
@@ -437,19 +443,19 @@ func (r *Router) Usage(ctx context.Context, req *nodev1.FunctionUsageRequest) (s
 			continue
 		}
 		answered++
-		for _, u := range a.res.GetFunctions() {
-			s, ok := byName[u.GetFunction()]
+		for _, u := range a.res.Functions {
+			i, ok := byName[u.Function]
 			if !ok {
-				s = &nodev1.FunctionUsage{Function: u.GetFunction()}
-				byName[u.GetFunction()] = s
-				sum = append(sum, s)
+				i = len(sum)
+				byName[u.Function] = i
+				sum = append(sum, workerapi.Usage{Function: u.Function})
 			}
-			s.Requests += u.GetRequests()
-			s.BilledMs += u.GetBilledMs()
-			s.BilledMbMs += u.GetBilledMbMs()
+			sum[i].Requests += u.Requests
+			sum[i].BilledMs += u.BilledMs
+			sum[i].BilledMBMs += u.BilledMBMs
 		}
 	}
-	sort.Slice(sum, func(i, j int) bool { return sum[i].GetFunction() < sum[j].GetFunction() })
+	sort.Slice(sum, func(i, j int) bool { return sum[i].Function < sum[j].Function })
 	sort.Strings(missing)
 	return sum, answered, missing
 }
@@ -477,11 +483,9 @@ func (r *Router) counts(key string) (have map[string]int, free map[string]int64)
 		if !r.available(e) {
 			continue
 		}
-		free[name] = e.state.GetFreeMemoryMb()
-		for _, en := range e.state.GetEntries() {
-			if en.GetKey() == key {
-				have[name] = int(en.GetIdle() + en.GetBusy())
-			}
+		free[name] = e.state.FreeMemoryMB
+		if n := e.state.Idle[key] + e.state.Busy[key]; n > 0 {
+			have[name] = int(n)
 		}
 	}
 	return have, free

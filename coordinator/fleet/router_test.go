@@ -1,4 +1,4 @@
-package coordinator
+package fleet
 
 import (
 	"context"
@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/apierr"
-	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
-	"github.com/gustfaas/gust/worker"
+	"github.com/gustfaas/gust/worker/workerapi"
 )
 
 // fakeWorker is a scripted workerConn: the router's logic is under test,
@@ -20,57 +19,59 @@ type fakeWorker struct {
 	mu    sync.Mutex
 	calls []bool // WarmOnly of each call
 	// answer decides each call's outcome.
-	answer func(warmOnly bool, started func()) (*worker.InvokeResult, error)
-	state  chan *nodev1.WatchPoolResponse
+	answer func(warmOnly bool, started func()) (*workerapi.InvokeResult, error)
+	state  chan workerapi.PoolState
 	// usageRes and usageErr answer usage requests.
-	usageRes *nodev1.FunctionUsageResponse
+	usageRes workerapi.UsageReport
 	usageErr error
 }
 
+var _ workerapi.Worker = (*fakeWorker)(nil)
+
 func newFake(name string, free int64, idle map[string]int32) *fakeWorker {
-	f := &fakeWorker{name: name, state: make(chan *nodev1.WatchPoolResponse, 8)}
+	f := &fakeWorker{name: name, state: make(chan workerapi.PoolState, 8)}
 	f.push(free, idle)
 	return f
 }
 
 func (f *fakeWorker) push(free int64, idle map[string]int32) {
-	st := &nodev1.WatchPoolResponse{Worker: f.name, MemoryMb: 4096, FreeMemoryMb: free}
-	for k, n := range idle {
-		st.Entries = append(st.Entries, &nodev1.PoolEntry{Key: k, Idle: n})
-	}
-	f.state <- st
+	f.state <- workerapi.PoolState{MemoryMB: 4096, FreeMemoryMB: free, Idle: idle}
 }
 
-func (f *fakeWorker) invoke(_ context.Context, req *nodev1.InvokeRequest, started func()) (*worker.InvokeResult, error) {
+func (f *fakeWorker) Name() string { return f.name }
+
+func (f *fakeWorker) Invoke(_ context.Context, req workerapi.InvokeRequest) (*workerapi.InvokeResult, error) {
 	f.mu.Lock()
-	f.calls = append(f.calls, req.GetWarmOnly())
+	f.calls = append(f.calls, req.WarmOnly)
 	f.mu.Unlock()
-	return f.answer(req.GetWarmOnly(), started)
+	return f.answer(req.WarmOnly, func() { req.OnStart("sb", !req.WarmOnly) })
 }
 
-func (f *fakeWorker) watch(ctx context.Context, fn func(*nodev1.WatchPoolResponse)) error {
+func (f *fakeWorker) WatchPool(ctx context.Context, fn func(workerapi.PoolState) error) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case st := <-f.state:
-			fn(st)
+			if err := fn(st); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-func (f *fakeWorker) listSandboxes(context.Context) ([]*nodev1.Sandbox, error) { return nil, nil }
-func (f *fakeWorker) drain(context.Context) error                              { return nil }
-
-func (f *fakeWorker) provision(context.Context, *nodev1.ProvisionRequest) (int, error) { return 0, nil }
-func (f *fakeWorker) logs(context.Context, *nodev1.FunctionLogsRequest, func([]byte) error) error {
+func (f *fakeWorker) Sandboxes(context.Context) ([]workerapi.Sandbox, error) { return nil, nil }
+func (f *fakeWorker) Drain(context.Context) error                            { return nil }
+func (f *fakeWorker) Provision(context.Context, workerapi.FunctionSpec, int, time.Duration) (int, int, error) {
+	return 0, 0, nil
+}
+func (f *fakeWorker) ReadLogs(context.Context, string, workerapi.LogOptions, func([]byte) error) error {
 	return nil
 }
-func (f *fakeWorker) usage(context.Context, *nodev1.FunctionUsageRequest) (*nodev1.FunctionUsageResponse, error) {
+func (f *fakeWorker) Usage(context.Context, string, time.Time, time.Time) (workerapi.UsageReport, error) {
 	return f.usageRes, f.usageErr
 }
-func (f *fakeWorker) close() error                         { return nil }
-func (f *fakeWorker) retire(context.Context, string) error { return nil }
+func (f *fakeWorker) Retire(context.Context, string) (int, error) { return 0, nil }
 
 func (f *fakeWorker) callCount() int {
 	f.mu.Lock()
@@ -78,20 +79,20 @@ func (f *fakeWorker) callCount() int {
 	return len(f.calls)
 }
 
-var spec = worker.FunctionSpec{Name: "fn", Version: "$LATEST", Revision: 1, CodeDigest: strings.Repeat("a", 64), MemoryMB: 128, Timeout: time.Second}
+var spec = workerapi.FunctionSpec{Name: "fn", Version: "$LATEST", Revision: 1, CodeDigest: strings.Repeat("a", 64), MemoryMB: 128, Timeout: time.Second}
 
-func ok(name string) func(bool, func()) (*worker.InvokeResult, error) {
-	return func(_ bool, started func()) (*worker.InvokeResult, error) {
+func ok(name string) func(bool, func()) (*workerapi.InvokeResult, error) {
+	return func(_ bool, started func()) (*workerapi.InvokeResult, error) {
 		started()
-		return &worker.InvokeResult{Worker: name, Payload: []byte(`{}`)}, nil
+		return &workerapi.InvokeResult{Worker: name, Payload: []byte(`{}`)}, nil
 	}
 }
 
 func routerWith(t *testing.T, fakes ...*fakeWorker) *Router {
 	t.Helper()
-	r := NewRouter(nil)
+	r := NewRouter(nil, nil, nil)
 	for _, f := range fakes {
-		r.add(f.name, "fake", f)
+		r.add(f.name, "fake", f, nil)
 	}
 	t.Cleanup(r.Close)
 	deadline := time.Now().Add(2 * time.Second)
@@ -107,16 +108,16 @@ func routerWith(t *testing.T, fakes ...*fakeWorker) *Router {
 // A coordinator that loses the race for an idle sandbox (the worker says
 // NoWarmSandbox) places again instead of failing.
 func TestRouterLostWarmRacePlacesAgain(t *testing.T) {
-	key := worker.PoolKey(spec)
+	key := workerapi.PoolKey(spec)
 	w1 := newFake("w1", 4096, map[string]int32{key: 1})
-	w1.answer = func(warmOnly bool, started func()) (*worker.InvokeResult, error) {
+	w1.answer = func(warmOnly bool, started func()) (*workerapi.InvokeResult, error) {
 		if warmOnly {
-			return nil, errNoWarm // another coordinator took it
+			return nil, workerapi.ErrNoWarm // another coordinator took it
 		}
 		return ok("w1")(warmOnly, started)
 	}
 	r := routerWith(t, w1)
-	res, err := r.Invoke(context.Background(), worker.InvokeRequest{Function: spec, RequestID: "r"})
+	res, err := r.Invoke(context.Background(), workerapi.InvokeRequest{Function: spec, RequestID: "r"})
 	if err != nil || res.Worker != "w1" {
 		t.Fatalf("res %+v err %v", res, err)
 	}
@@ -131,25 +132,25 @@ func TestRouterLostWarmRacePlacesAgain(t *testing.T) {
 func TestRouterFailureBeforeAndAfterStart(t *testing.T) {
 	bad := newFake("bad", 4096, nil)
 	good := newFake("good", 1024, nil) // less free: the random tier prefers bad
-	bad.answer = func(bool, func()) (*worker.InvokeResult, error) {
-		return nil, errRefused
+	bad.answer = func(bool, func()) (*workerapi.InvokeResult, error) {
+		return nil, workerapi.ErrDraining
 	}
 	good.answer = ok("good")
 	r := routerWith(t, bad, good)
 	for i := 0; i < 5; i++ {
-		res, err := r.Invoke(context.Background(), worker.InvokeRequest{Function: spec, RequestID: "r"})
+		res, err := r.Invoke(context.Background(), workerapi.InvokeRequest{Function: spec, RequestID: "r"})
 		if err != nil || res.Worker != "good" {
 			t.Fatalf("invoke %d: res %+v err %v", i, res, err)
 		}
 	}
 
 	crash := newFake("crash", 4096, nil)
-	crash.answer = func(_ bool, started func()) (*worker.InvokeResult, error) {
+	crash.answer = func(_ bool, started func()) (*workerapi.InvokeResult, error) {
 		started()
 		return nil, errors.New("connection reset")
 	}
 	r2 := routerWith(t, crash)
-	_, err := r2.Invoke(context.Background(), worker.InvokeRequest{Function: spec, RequestID: "r"})
+	_, err := r2.Invoke(context.Background(), workerapi.InvokeRequest{Function: spec, RequestID: "r"})
 	e, isAPI := apierr.As(err)
 	if !isAPI || e.Name != apierr.Service || !strings.Contains(e.Message, "crash") {
 		t.Fatalf("got %v, want ServiceException naming worker crash", err)
@@ -161,12 +162,12 @@ func TestRouterFailureBeforeAndAfterStart(t *testing.T) {
 
 // Warm beats cold: with an idle sandbox on w2, w2 is asked warm-only.
 func TestRouterPrefersWarmWorker(t *testing.T) {
-	key := worker.PoolKey(spec)
+	key := workerapi.PoolKey(spec)
 	w1 := newFake("w1", 4096, nil)
 	w2 := newFake("w2", 512, map[string]int32{key: 1})
 	w1.answer, w2.answer = ok("w1"), ok("w2")
 	r := routerWith(t, w1, w2)
-	res, err := r.Invoke(context.Background(), worker.InvokeRequest{Function: spec, RequestID: "r"})
+	res, err := r.Invoke(context.Background(), workerapi.InvokeRequest{Function: spec, RequestID: "r"})
 	if err != nil || res.Worker != "w2" || !w2.calls[0] {
 		t.Fatalf("res %+v err %v calls %v", res, err, w2.calls)
 	}
@@ -175,9 +176,9 @@ func TestRouterPrefersWarmWorker(t *testing.T) {
 // With no worker at all the caller gets ResourceNotReadyException after a
 // short wait, not a hang.
 func TestRouterNoWorkers(t *testing.T) {
-	r := NewRouter(nil)
+	r := NewRouter(nil, nil, nil)
 	start := time.Now()
-	_, err := r.Invoke(context.Background(), worker.InvokeRequest{Function: spec, RequestID: "r"})
+	_, err := r.Invoke(context.Background(), workerapi.InvokeRequest{Function: spec, RequestID: "r"})
 	if e, ok := apierr.As(err); !ok || e.Name != apierr.ResourceNotReady {
 		t.Fatalf("got %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/gustfaas/gust/internal/requestid"
+
 	"github.com/gustfaas/gust/internal/apierr"
 )
 
@@ -92,19 +94,19 @@ func WriteError(w http.ResponseWriter, e *apierr.Error) {
 	if !ok {
 		status = e.HTTPStatus()
 	}
-	writeErrorBody(w, status, newRequestID(), e.Name, e.Reason, e.Message)
+	writeErrorBody(w, status, requestid.New(), e.Name, e.Reason, e.Message)
 }
 
 func (h *handler) methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeErrorBody(w, http.StatusMethodNotAllowed, newRequestID(), unknownOperation,
+		writeErrorBody(w, http.StatusMethodNotAllowed, requestid.New(), unknownOperation,
 			"", fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
 	}
 }
 
 func (h *handler) unknownOperation(w http.ResponseWriter, r *http.Request) {
-	writeErrorBody(w, http.StatusNotFound, newRequestID(), unknownOperation,
+	writeErrorBody(w, http.StatusNotFound, requestid.New(), unknownOperation,
 		"", fmt.Sprintf("no Lambda operation at %s %s", r.Method, r.URL.Path))
 }
 

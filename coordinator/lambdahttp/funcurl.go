@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gustfaas/gust/internal/requestid"
+
 	"github.com/aws/aws-lambda-go/events"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 )
@@ -49,7 +51,7 @@ var badGatewayBody = []byte(`{"Message":"Internal Server Error"}`)
 // path after the function's name is the function's own (rawPath "/" for
 // none), so it is passed on as sent, whatever it holds.
 func (h *handler) functionURL(w http.ResponseWriter, r *http.Request) {
-	in := invocation{requestID: newRequestID(), op: "FunctionURL"}
+	in := invocation{requestID: requestid.New(), op: "FunctionURL"}
 	name, rawPath, ok := splitFunctionURL(r.URL)
 	if !ok {
 		h.unknownOperation(w, r)

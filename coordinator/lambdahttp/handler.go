@@ -2,10 +2,8 @@ package lambdahttp
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -14,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gustfaas/gust/internal/requestid"
 
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 )
@@ -223,7 +223,7 @@ type invocation struct {
 }
 
 func (h *handler) invoke(w http.ResponseWriter, r *http.Request) {
-	in := invocation{requestID: newRequestID()}
+	in := invocation{requestID: requestid.New()}
 	if err := h.parse(r, &in); err != nil {
 		h.writeError(w, r, in, err)
 		return
@@ -450,14 +450,4 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// newRequestID returns a random UUID (v4), the shape of Lambda's request
-// ids, for answers that carry no invocation's id (errors, DryRun).
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gustfaas/gust/internal/requestid"
+
 	"github.com/gustfaas/gust/internal/apierr"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -125,7 +127,7 @@ type manageFunc func(r *http.Request, in *invocation) (int, any, error)
 
 func (h *handler) manage(op string, f manageFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		in := invocation{requestID: newRequestID(), op: op}
+		in := invocation{requestID: requestid.New(), op: op}
 		status, body, err := f(r, &in)
 		if err != nil {
 			h.writeError(w, r, in, err)

@@ -15,6 +15,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/fleet"
+	"github.com/gustfaas/gust/internal/grpcopt"
+	"github.com/gustfaas/gust/worker/workerapi"
+
 	"github.com/gustfaas/gust/coordinator"
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/internal/gossip"
@@ -120,13 +124,17 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 			mux.Close()
 		}
 	}()
-	rc := raftstore.Config{NodeID: cfg.Name, DataDir: filepath.Join(dataDir, "raft"), BindAddr: cfg.RaftAddr, Advertise: raftAdv, Bootstrap: cfg.Bootstrap, Logger: log,
+	rc := raftstore.Config{NodeID: cfg.Name, BindAddr: cfg.RaftAddr, Advertise: raftAdv, Bootstrap: cfg.Bootstrap,
 		Listener: mux.Listener(nodeauth.Raft), Dial: nodeauth.Dialer(cfg.ClusterSecret, nodeauth.Raft),
 		ListenTLS: cfg.TLS.NodeServerConfig(), DialTLS: cfg.TLS.ClientConfig()}
-	if cfg.FastRaft {
-		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 150*time.Millisecond, 150*time.Millisecond, 100*time.Millisecond
+	ccfg := coordinator.DefaultConfig()
+	ccfg.Name, ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = cfg.Name, cfg.GRPCAddr, cfg.HTTPAddr, log
+	ccfg.TLS, ccfg.ClusterSecret = cfg.TLS, cfg.ClusterSecret
+	ccfg.Auth = cfg.Auth
+	if cfg.UnreservedMin > 0 {
+		ccfg.Limits.UnreservedMin = cfg.UnreservedMin
 	}
-	store, err := raftstore.Open(rc)
+	store, code, err := openState(dataDir, rc, cfg.FastRaft, ccfg.Limits, log)
 	if err != nil {
 		return nil, err
 	}
@@ -135,17 +143,6 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 			store.Close()
 		}
 	}()
-	ccfg := coordinator.DefaultConfig()
-	ccfg.Name, ccfg.GRPCAddr, ccfg.HTTPAddr, ccfg.Logger = cfg.Name, cfg.GRPCAddr, cfg.HTTPAddr, log
-	ccfg.TLS, ccfg.ClusterSecret = cfg.TLS, cfg.ClusterSecret
-	ccfg.Auth = cfg.Auth
-	if cfg.UnreservedMin > 0 {
-		ccfg.Limits.UnreservedMin = cfg.UnreservedMin
-	}
-	code, err := codestore.Open(filepath.Join(dataDir, "code"), ccfg.Limits.Code)
-	if err != nil {
-		return nil, err
-	}
 	g, err := gossip.Start(gossip.Config{
 		Name: cfg.Name, BindAddr: cfg.GossipAddr, AdvertiseHost: cfg.Advertise, Join: cfg.Join, Fast: cfg.FastGossip, Logger: log, SecretKey: cfg.GossipKey,
 		PeersFile: filepath.Join(dataDir, peersFile),
@@ -154,7 +151,8 @@ func StartCoordinator(cfg CoordinatorConfig) (_ *Coordinator, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := coordinator.New(ccfg, coordinator.Deps{Store: store, Code: code, Router: coordinator.NewRouter(log), Members: Members{g}})
+	router := fleet.NewRouter(log, cfg.TLS.ClientCreds(), cfg.ClusterSecret)
+	c, err := coordinator.New(ccfg, coordinator.Deps{Store: store, Code: code, Router: router, Members: Members{g}})
 	if err != nil {
 		g.Shutdown()
 		return nil, err
@@ -214,8 +212,26 @@ func (n *Coordinator) Kill() {
 // call needs a verified node certificate, health and reflection included.
 func nodeServer(t *tlsconf.TLS) *grpc.Server {
 	gopts := t.ServerOptions(tls.RequireAndVerifyClientCert, func(string) bool { return true })
-	return grpc.NewServer(append(gopts, grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20),
-		grpc.StatsHandler(otelgrpc.NewServerHandler()))...)
+	gopts = append(gopts, grpcopt.ServerSizes()...)
+	return grpc.NewServer(append(gopts, grpc.StatsHandler(otelgrpc.NewServerHandler()))...)
+}
+
+// openState opens a coordinator's Raft replica and code store in dataDir.
+func openState(dataDir string, rc raftstore.Config, fast bool, limits coordinator.Limits, log *slog.Logger) (*raftstore.Store, *codestore.Store, error) {
+	rc.DataDir, rc.Logger = filepath.Join(dataDir, "raft"), log
+	if fast {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 150*time.Millisecond, 150*time.Millisecond, 100*time.Millisecond
+	}
+	store, err := raftstore.Open(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	code, err := codestore.Open(filepath.Join(dataDir, "code"), limits.Code)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, code, nil
 }
 
 // Members adapts the gossip view to the coordinator's Membership.
@@ -295,7 +311,7 @@ func StartWorker(cfg WorkerConfig) (_ *Worker, err error) {
 	// Only nodes talk to a worker: each connection proves the cluster
 	// secret, and with TLS every call needs a verified node certificate.
 	n.grpc = nodeServer(cfg.TLS)
-	(&worker.GRPCServer{W: w}).Register(n.grpc)
+	(&workerapi.Server{W: w}).Register(n.grpc)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, hs)
 	reflection.Register(n.grpc)
@@ -366,7 +382,7 @@ func (n *Worker) Failed() <-chan error { return n.served }
 // Stop drains: coordinators see it in the pool stream and place elsewhere,
 // in-flight invocations finish (until ctx ends), then sandboxes go.
 func (n *Worker) Stop(ctx context.Context) error {
-	n.Drain()
+	n.Drain(ctx)
 	err := n.Close(ctx)
 	n.Gossip.Leave(2 * time.Second)
 	n.grpc.GracefulStop()

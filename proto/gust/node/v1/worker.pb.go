@@ -359,7 +359,11 @@ type FunctionSpec struct {
 	Environment map[string]string      `protobuf:"bytes,8,rep,name=environment,proto3" json:"environment,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Incarnation is gust.v1.Function's: it changes when a function is
 	// deleted and created again under its name.
-	Incarnation   uint64 `protobuf:"varint,9,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Incarnation uint64 `protobuf:"varint,9,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// Display name is the name the function knows itself by
+	// (AWS_LAMBDA_FUNCTION_NAME, its ARN): a tenant's function is stored as
+	// TENANT.NAME, and the worker is not the one to take that apart.
+	DisplayName   string `protobuf:"bytes,10,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -455,6 +459,13 @@ func (x *FunctionSpec) GetIncarnation() uint64 {
 		return x.Incarnation
 	}
 	return 0
+}
+
+func (x *FunctionSpec) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
 }
 
 // InvokeRequest asks a worker to run one invocation.
@@ -1541,7 +1552,7 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\ahold_ms\x18\x03 \x01(\x03R\x06holdMs\"I\n" +
 	"\x11ProvisionResponse\x12\x1a\n" +
 	"\bexisting\x18\x01 \x01(\x05R\bexisting\x12\x18\n" +
-	"\astarted\x18\x02 \x01(\x05R\astarted\"\x80\x03\n" +
+	"\astarted\x18\x02 \x01(\x05R\astarted\"\xa3\x03\n" +
 	"\fFunctionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
@@ -1553,7 +1564,9 @@ const file_gust_node_v1_worker_proto_rawDesc = "" +
 	"\n" +
 	"timeout_ms\x18\a \x01(\x03R\ttimeoutMs\x12M\n" +
 	"\venvironment\x18\b \x03(\v2+.gust.node.v1.FunctionSpec.EnvironmentEntryR\venvironment\x12 \n" +
-	"\vincarnation\x18\t \x01(\x04R\vincarnation\x1a>\n" +
+	"\vincarnation\x18\t \x01(\x04R\vincarnation\x12!\n" +
+	"\fdisplay_name\x18\n" +
+	" \x01(\tR\vdisplayName\x1a>\n" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x01\n" +
