@@ -128,13 +128,22 @@ const (
 // module's directory. Tests that start gustd processes build it with this.
 func BuildGustd(root, out string) error {
 	initOut := filepath.Join(root, "cmd", "gustd", "initexe", "gustd-init")
-	tmp := initOut + ".tmp"
+	// A name of its own, as test packages running side by side (go test
+	// without -p 1) build it at once; hidden, so go:embed leaves it out of
+	// a gustd built meanwhile.
+	f, err := os.CreateTemp(filepath.Dir(initOut), ".gustd-init-*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp) // gone after the rename; left only by a failed build
 	if err := BuildGustdInit(root, tmp); err != nil {
 		return err
 	}
 	// Renamed into place, so a build reading it never sees half.
 	if err := os.Rename(tmp, initOut); err != nil {
-		return err
+		return fmt.Errorf("install gustd-init: %w", err)
 	}
 	return buildStaticCgo(root, out, "./cmd/gustd")
 }
