@@ -35,6 +35,7 @@ import (
 
 	"github.com/gustfaas/gust/internal/testutil"
 	"github.com/gustfaas/gust/sandbox"
+	"github.com/gustfaas/gust/test/proccluster"
 )
 
 var seedFlag = flag.Int64("chaos.seed", 0, "seed for the fault schedule (default: GUST_CHAOS_SEED, else time-based)")
@@ -158,7 +159,7 @@ func TestChaos(t *testing.T) {
 		}
 		r := &run{rng: rand.New(rand.NewPCG(uint64(seed), uint64(i))), full: m == "full", res: map[string]string{}}
 		start := time.Now()
-		timeouts := cliTimeouts.Load()
+		timeouts := proccluster.CLITimeouts()
 		t.Run(sc.name, func(t *testing.T) {
 			r.t = t
 			completed := false
@@ -178,7 +179,7 @@ func TestChaos(t *testing.T) {
 				prep = func(i int, n *node) { sc.prepare(t, i, n) }
 			}
 			r.c = startCluster(t, prep)
-			r.c.waitHealthy(t, 60*time.Second, 5)
+			r.c.WaitHealthy(t, 60*time.Second, 5, 3)
 			sc.fn(r)
 			if r.c != nil {
 				r.checkRaft()
@@ -186,7 +187,7 @@ func TestChaos(t *testing.T) {
 			}
 			completed = true
 		})
-		if n := cliTimeouts.Load() - timeouts; n > 0 {
+		if n := proccluster.CLITimeouts() - timeouts; n > 0 {
 			fmt.Printf("chaos: %s: %d gust CLI calls got no answer within 30 s\n", sc.name, n)
 		}
 		for _, inv := range invariants {
@@ -225,33 +226,6 @@ func TestChaos(t *testing.T) {
 
 // ---- load ----
 
-type httpResult struct {
-	status int
-	span   span
-}
-
-// invokeSpan calls the Lambda REST Invoke endpoint of one coordinator with
-// the probe's "span" action.
-func invokeSpan(hc *http.Client, httpAddr, fn string, ms int) (httpResult, error) {
-	body := fmt.Sprintf(`{"action":"span","n":%d}`, ms)
-	resp, err := hc.Post("http://"+httpAddr+"/2015-03-31/functions/"+fn+"/invocations", "application/json", strings.NewReader(body))
-	if err != nil {
-		return httpResult{}, err
-	}
-	defer resp.Body.Close()
-	r := httpResult{status: resp.StatusCode}
-	if resp.StatusCode == 200 && resp.Header.Get("X-Amz-Function-Error") == "" {
-		var out struct {
-			Start int64 `json:"start_ns"`
-			End   int64 `json:"end_ns"`
-		}
-		if json.NewDecoder(resp.Body).Decode(&out) == nil {
-			r.span = span{out.Start, out.End}
-		}
-	}
-	return r, nil
-}
-
 // loader keeps a few clients invoking fn over every coordinator's HTTP
 // front until stopped.
 type loader struct {
@@ -276,23 +250,23 @@ func startLoad(c *cluster, fn string, clients, ms int) *loader {
 					return
 				default:
 				}
-				r, err := invokeSpan(hc, c.coords[i%len(c.coords)].http, fn, ms)
+				r, err := proccluster.InvokeSpan(hc, c.Coordinators[i%len(c.Coordinators)].HTTP, fn, ms)
 				l.mu.Lock()
 				switch {
 				case err != nil:
 					l.errs++
-				case r.status == 200:
+				case r.Status == 200:
 					l.ok++
-					if r.span.end > 0 {
-						l.spans = append(l.spans, r.span)
+					if r.Span.End > 0 {
+						l.spans = append(l.spans, r.Span)
 					}
-				case r.status == 429:
+				case r.Status == 429:
 					l.throttle++
 				default:
 					l.errs++
 				}
 				l.mu.Unlock()
-				if err != nil || r.status != 200 {
+				if err != nil || r.Status != 200 {
 					time.Sleep(30 * time.Millisecond) // pace retries against a dead or full coordinator
 				}
 			}
@@ -307,37 +281,32 @@ func (l *loader) halt() string {
 	return fmt.Sprintf("load: %d ok, %d throttled, %d errors", l.ok, l.throttle, l.errs)
 }
 
-// maxOverlap is the largest number of spans running at one instant.
-func maxOverlap(spans []span) int {
-	return testutil.MaxOverlap(len(spans), func(i int) (int64, int64) { return spans[i].start, spans[i].end })
-}
-
 // ---- setup helpers ----
 
 func (r *run) deploy(fn, timeout string) {
 	r.t.Helper()
-	mustGust(r.t, addrs(r.c.coords...), "fn", "deploy", fn, "--code", probeDir(), "--timeout", timeout)
+	bins.MustGust(r.t, proccluster.Addrs(r.c.Coordinators...), "fn", "deploy", fn, "--code", probeDir(), "--timeout", timeout)
 }
 
 // setQuota sets the account limit and waits until every coordinator admits
 // a lone invocation of fn again (leases shrink within a few renewals).
 func (r *run) setQuota(n int, fn string) {
 	r.t.Helper()
-	mustGust(r.t, addrs(r.c.coords...), "quota", "set", "--concurrency", strconv.Itoa(n))
+	bins.MustGust(r.t, proccluster.Addrs(r.c.Coordinators...), "quota", "set", "--concurrency", strconv.Itoa(n))
 	hc := &http.Client{Timeout: 10 * time.Second}
-	for _, co := range r.c.coords {
+	for _, co := range r.c.Coordinators {
 		testutil.Eventually(r.t, 15*time.Second, func() bool {
-			res, err := invokeSpan(hc, co.http, fn, 1)
-			return err == nil && res.status == 200
-		}, "%s never admitted %s after quota set", co.name, fn)
+			res, err := proccluster.InvokeSpan(hc, co.HTTP, fn, 1)
+			return err == nil && res.Status == 200
+		}, "%s never admitted %s after quota set", co.Name, fn)
 	}
 }
 
 // checkLimit counts overlap from every span the function logged (and
 // those the callers saw).
 func (r *run) checkLimit(fn string, limit int, extra []span) {
-	spans := r.c.settledSpans(r.t, fn)
-	peak := max(maxOverlap(spans), maxOverlap(extra))
+	spans := r.c.SettledSpans(r.t, fn)
+	peak := max(proccluster.MaxOverlap(spans), proccluster.MaxOverlap(extra))
 	r.check(invLimit, peak <= limit && len(spans) > 0, "%d spans of %s logged, peak %d at once, limit %d", len(spans), fn, peak, limit)
 }
 
@@ -354,9 +323,9 @@ func (r *run) enqueue(fn string, n, ms int) []string {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			// Its own coordinator first, the others to fail over to.
-			k := len(r.c.coords)
-			order := []*node{r.c.coords[i%k], r.c.coords[(i+1)%k], r.c.coords[(i+2)%k]}
-			out, _, code := gust(r.t, addrs(order...), "invoke", fn, "--async", "--payload", fmt.Sprintf(`{"action":"span","n":%d}`, ms))
+			k := len(r.c.Coordinators)
+			order := []*node{r.c.Coordinators[i%k], r.c.Coordinators[(i+1)%k], r.c.Coordinators[(i+2)%k]}
+			out, _, code := bins.Gust(r.t, proccluster.Addrs(order...), "invoke", fn, "--async", "--payload", fmt.Sprintf(`{"action":"span","n":%d}`, ms))
 			if code == 0 {
 				ids[i] = strings.TrimSpace(out)
 			}
@@ -375,13 +344,13 @@ func (r *run) enqueue(fn string, n, ms int) []string {
 // checkAsync polls every acknowledged event until it succeeded; one that
 // never does (or fails) is lost.
 func (r *run) checkAsync(ids []string, want int) {
-	all := addrs(r.c.coords...)
+	all := proccluster.Addrs(r.c.Coordinators...)
 	deadline := time.Now().Add(90 * time.Second)
 	var lost []string
 	for _, id := range ids {
 		var v struct{ Status, Error string }
 		for {
-			out, _, code := gust(r.t, all, "-o", "json", "invocation", "get", id)
+			out, _, code := bins.Gust(r.t, all, "-o", "json", "invocation", "get", id)
 			if code == 0 && json.Unmarshal([]byte(out), &v) == nil && (v.Status == "succeeded" || v.Status == "failed") {
 				break
 			}
@@ -403,12 +372,12 @@ func (r *run) checkAsync(ids []string, want int) {
 // healAll restarts every node that is down, with its data dir, and waits
 // for the cluster to be whole again.
 func (r *run) healAll() {
-	for _, n := range r.c.all() {
-		if !n.running() {
-			n.start(r.t)
+	for _, n := range r.c.All() {
+		if !n.Running() {
+			n.Start(r.t)
 		}
 	}
-	r.c.waitHealthy(r.t, 60*time.Second, 5)
+	r.c.WaitHealthy(r.t, 60*time.Second, 5, 3)
 }
 
 // ---- invariants every scenario checks ----
@@ -427,20 +396,20 @@ func (r *run) checkRaft() {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		states = nil
-		for _, co := range r.c.coords {
+		for _, co := range r.c.Coordinators {
 			var s raftState
-			out, _, c1 := gust(r.t, co.grpc, "-o", "json", "fn", "ls")
+			out, _, c1 := bins.Gust(r.t, co.GRPC, "-o", "json", "fn", "ls")
 			s.Fns = json.RawMessage(out)
 			c2 := 1
-			if gustJSON(r.t, co.grpc, &s.Quota, "quota", "get") {
+			if bins.GustJSON(r.t, co.GRPC, &s.Quota, "quota", "get") {
 				delete(s.Quota, "in_flight") // as coordinators report, not Raft state
 				delete(s.Quota, "throttled")
 				c2 = 0
 			}
-			out, _, c3 := gust(r.t, co.grpc, "-o", "json", "schedule", "ls")
+			out, _, c3 := bins.Gust(r.t, co.GRPC, "-o", "json", "schedule", "ls")
 			s.Schedules = json.RawMessage(out)
-			var peers []peerView
-			if gustJSON(r.t, co.grpc, &peers, "raft", "peers") {
+			var peers []proccluster.Peer
+			if bins.GustJSON(r.t, co.GRPC, &peers, "raft", "peers") {
 				for _, p := range peers {
 					if p.State == "leader" {
 						s.Leader = p.Name
@@ -463,7 +432,7 @@ func (r *run) checkRaft() {
 		if time.Now().After(deadline) {
 			var d []string
 			for i, s := range states {
-				d = append(d, fmt.Sprintf("%s: leader=%s quota=%v fns=%.300s schedules=%.300s", r.c.coords[i].name, s.Leader, s.Quota, s.Fns, s.Schedules))
+				d = append(d, fmt.Sprintf("%s: leader=%s quota=%v fns=%.300s schedules=%.300s", r.c.Coordinators[i].Name, s.Leader, s.Quota, s.Fns, s.Schedules))
 			}
 			r.check(invRaft, false, "coordinators disagree after 20 s:\n%s", strings.Join(d, "\n"))
 			return
@@ -476,17 +445,17 @@ func (r *run) checkRaft() {
 // workers' sandboxes could have left: processes, cgroups, mounts, loop
 // devices.
 func (r *run) checkLeaks() {
-	clean := r.c.stopAll(r.t)
+	clean := r.c.StopAll(r.t)
 	var leaks []string
 	if !clean {
 		leaks = append(leaks, "a node ignored SIGTERM")
 	}
 	var parents, dirs []string
-	for _, n := range r.c.all() {
-		dirs = append(dirs, n.dataDir)
+	for _, n := range r.c.All() {
+		dirs = append(dirs, n.DataDir)
 	}
-	for _, w := range r.c.works {
-		abs, _ := filepath.Abs(w.dataDir)
+	for _, w := range r.c.Workers {
+		abs, _ := filepath.Abs(w.DataDir)
 		sum := sha256.Sum256([]byte(abs))
 		parents = append(parents, "/gust/"+hex.EncodeToString(sum[:6]))
 	}
@@ -580,21 +549,21 @@ func scenarioQuotaLeaderKill(r *run) {
 		wg0.Add(1)
 		go func() {
 			defer wg0.Done()
-			res, _ := invokeSpan(hc0, c.coords[i%3].http, "span", 1500)
-			base[i] = res.span
+			res, _ := proccluster.InvokeSpan(hc0, c.Coordinators[i%3].HTTP, "span", 1500)
+			base[i] = res.Span
 		}()
 	}
 	wg0.Wait()
-	r.logf("baseline burst of 30 without a fault: peak %d at once", maxOverlap(spansNonZero(base)))
-	leader := c.leader(r.t, c.coords)
+	r.logf("baseline burst of 30 without a fault: peak %d at once", proccluster.MaxOverlap(spansNonZero(base)))
+	leader := c.Leader(r.t, c.Coordinators)
 	killAt := r.randDur(0, 1200*time.Millisecond)
-	r.logf("leader %s killed %v into the burst", leader.name, killAt)
+	r.logf("leader %s killed %v into the burst", leader.Name, killAt)
 	var load *loader
 	if r.full {
 		load = startLoad(c, "span", 4, 300)
 	}
 	hc := &http.Client{Timeout: 30 * time.Second}
-	results := make([]httpResult, 30)
+	results := make([]proccluster.HTTPResult, 30)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range results {
@@ -602,28 +571,28 @@ func scenarioQuotaLeaderKill(r *run) {
 		go func() {
 			defer wg.Done()
 			<-start
-			results[i], _ = invokeSpan(hc, c.coords[i%3].http, "span", 1500)
+			results[i], _ = proccluster.InvokeSpan(hc, c.Coordinators[i%3].HTTP, "span", 1500)
 		}()
 	}
 	close(start)
 	time.Sleep(killAt)
-	leader.kill9()
+	leader.Kill9()
 	wg.Wait()
 	var spans []span
 	ran, throttled := 0, 0
 	for _, res := range results {
-		if res.span.end > 0 {
-			spans = append(spans, res.span)
+		if res.Span.End > 0 {
+			spans = append(spans, res.Span)
 			ran++
 		}
-		if res.status == 429 {
+		if res.Status == 429 {
 			throttled++
 		}
 	}
 	r.logf("burst: %d ran, %d got 429", ran, throttled)
 	if load != nil {
 		time.Sleep(r.randDur(1*time.Second, 3*time.Second))
-		leader.start(r.t)
+		leader.Start(r.t)
 		time.Sleep(2 * time.Second)
 		r.logf("%s", load.halt())
 		spans = append(spans, load.spans...)
@@ -643,14 +612,14 @@ func scenarioAsyncKills(r *run) {
 	}
 	ids := r.enqueue("ev", n, 300)
 	r.logf("%d of %d async events acknowledged", len(ids), n)
-	leader := c.leader(r.t, c.coords)
+	leader := c.Leader(r.t, c.Coordinators)
 	time.Sleep(r.randDur(0, 500*time.Millisecond))
-	leader.kill9()
-	w := r.pick(c.works)
+	leader.Kill9()
+	w := r.pick(c.Workers)
 	d := r.randDur(200*time.Millisecond, 1500*time.Millisecond)
 	time.Sleep(d)
-	w.kill9()
-	r.logf("killed leader %s, then worker %s %v later", leader.name, w.name, d)
+	w.Kill9()
+	r.logf("killed leader %s, then worker %s %v later", leader.Name, w.Name, d)
 	// The survivors carry on; the dead come back with their data dirs.
 	time.Sleep(r.randDur(2*time.Second, 4*time.Second))
 	r.healAll()
@@ -663,24 +632,24 @@ func scenarioAsyncKills(r *run) {
 func scenarioScheduleLeaderKill(r *run) {
 	c := r.c
 	r.deploy("tick", "5s")
-	all := addrs(c.coords...)
-	mustGust(r.t, all, "schedule", "add", "every1s", "--function", "tick", "--cron", "@every 1s", "--payload", `{"action":"span","n":1}`)
+	all := proccluster.Addrs(c.Coordinators...)
+	bins.MustGust(r.t, all, "schedule", "add", "every1s", "--function", "tick", "--cron", "@every 1s", "--payload", `{"action":"span","n":1}`)
 	added := time.Now()
 	time.Sleep(r.randDur(2*time.Second, 4*time.Second))
-	leader := c.leader(r.t, c.coords)
-	leader.kill9()
+	leader := c.Leader(r.t, c.Coordinators)
+	leader.Kill9()
 	down := r.randDur(2*time.Second, 5*time.Second)
-	r.logf("leader %s killed %.1fs after the schedule was added, restarted %v later", leader.name, time.Since(added).Seconds(), down)
+	r.logf("leader %s killed %.1fs after the schedule was added, restarted %v later", leader.Name, time.Since(added).Seconds(), down)
 	time.Sleep(down)
-	leader.start(r.t)
-	r.c.waitHealthy(r.t, 60*time.Second, 5)
+	leader.Start(r.t)
+	r.c.WaitHealthy(r.t, 60*time.Second, 5, 3)
 	time.Sleep(r.randDur(2*time.Second, 3*time.Second)) // steady state after the heal
 	var list []struct {
 		Name  string
 		Fired int64
 	}
 	fired := int64(-1)
-	if gustJSON(r.t, all, &list, "schedule", "ls") {
+	if bins.GustJSON(r.t, all, &list, "schedule", "ls") {
 		for _, s := range list {
 			if s.Name == "every1s" {
 				fired = s.Fired
@@ -688,8 +657,8 @@ func scenarioScheduleLeaderKill(r *run) {
 		}
 	}
 	elapsed := time.Since(added).Seconds()
-	mustGust(r.t, all, "schedule", "rm", "every1s")
-	spans := c.settledSpans(r.t, "tick")
+	bins.MustGust(r.t, all, "schedule", "rm", "every1s")
+	spans := c.SettledSpans(r.t, "tick")
 	want := int64(elapsed) // @every 1s: the first tick one second after add
 	r.check(invSchedule, fired >= want-2 && fired <= want+1,
 		"fired %d in %.1fs (want %d; one late tick and one at the edge allowed)", fired, elapsed, want)
@@ -700,7 +669,7 @@ func scenarioScheduleLeaderKill(r *run) {
 func spansNonZero(in []span) []span {
 	var out []span
 	for _, s := range in {
-		if s.end > 0 {
+		if s.End > 0 {
 			out = append(out, s)
 		}
 	}
@@ -708,10 +677,10 @@ func spansNonZero(in []span) []span {
 }
 
 func tickGaps(spans []span) string {
-	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	sort.Slice(spans, func(i, j int) bool { return spans[i].Start < spans[j].Start })
 	var g []string
 	for i := 1; i < len(spans); i++ {
-		g = append(g, fmt.Sprintf("%.1f", float64(spans[i].start-spans[i-1].start)/1e9))
+		g = append(g, fmt.Sprintf("%.1f", float64(spans[i].Start-spans[i-1].Start)/1e9))
 	}
 	return "[" + strings.Join(g, " ") + "]"
 }
@@ -723,17 +692,17 @@ func scenarioSigstop(r *run) {
 	r.deploy("span", "10s")
 	r.deploy("ev", "10s")
 	r.setQuota(6, "span")
-	leader := c.leader(r.t, c.coords)
-	f := r.pick(c.followers(leader))
+	leader := c.Leader(r.t, c.Coordinators)
+	f := r.pick(c.Followers(leader))
 	load := startLoad(c, "span", 6, 300)
 	time.Sleep(r.randDur(500*time.Millisecond, 2*time.Second))
-	f.signal(syscall.SIGSTOP)
+	f.Signal(syscall.SIGSTOP)
 	d := r.randDur(3*time.Second, 8*time.Second)
-	r.logf("SIGSTOP follower %s for %v", f.name, d)
+	r.logf("SIGSTOP follower %s for %v", f.Name, d)
 	ids := r.enqueue("ev", 20, 100)
 	r.logf("%d of 20 async events acknowledged", len(ids))
 	time.Sleep(d)
-	f.signal(syscall.SIGCONT)
+	f.Signal(syscall.SIGCONT)
 	time.Sleep(2 * time.Second)
 	r.logf("%s", load.halt())
 	r.checkLimit("span", 6, load.spans)
@@ -747,29 +716,29 @@ func scenarioSigstop(r *run) {
 func scenarioRestartFollower(r *run) {
 	c := r.c
 	r.deploy("ev", "10s")
-	leader := c.leader(r.t, c.coords)
-	f := r.pick(c.followers(leader))
+	leader := c.Leader(r.t, c.Coordinators)
+	f := r.pick(c.Followers(leader))
 	load := startLoad(c, "ev", 3, 100)
 	time.Sleep(r.randDur(500*time.Millisecond, 2*time.Second))
-	f.kill9()
-	r.logf("killed follower %s", f.name)
-	rest := c.followers(f)
-	live := addrs(rest...)
+	f.Kill9()
+	r.logf("killed follower %s", f.Name)
+	rest := c.Followers(f)
+	live := proccluster.Addrs(rest...)
 	testutil.Eventually(r.t, 15*time.Second, func() bool {
-		_, _, code := gust(r.t, live, "fn", "deploy", "while-down", "--code", probeDir())
+		_, _, code := bins.Gust(r.t, live, "fn", "deploy", "while-down", "--code", probeDir())
 		return code == 0
 	}, "deploy with a follower down never worked")
-	mustGust(r.t, live, "quota", "set", "--concurrency", "77")
-	mustGust(r.t, live, "schedule", "add", "hourly", "--function", "ev", "--cron", "@every 1h", "--payload", `{"action":"echo"}`)
+	bins.MustGust(r.t, live, "quota", "set", "--concurrency", "77")
+	bins.MustGust(r.t, live, "schedule", "add", "hourly", "--function", "ev", "--cron", "@every 1h", "--payload", `{"action":"echo"}`)
 	ids := r.enqueue("ev", 20, 100)
 	r.logf("%d of 20 async events acknowledged", len(ids))
 	time.Sleep(r.randDur(time.Second, 3*time.Second))
-	f.start(r.t)
-	r.c.waitHealthy(r.t, 60*time.Second, 5)
+	f.Start(r.t)
+	r.c.WaitHealthy(r.t, 60*time.Second, 5, 3)
 	testutil.Eventually(r.t, 20*time.Second, func() bool {
-		out, _, code := gust(r.t, f.grpc, "fn", "ls")
+		out, _, code := bins.Gust(r.t, f.GRPC, "fn", "ls")
 		return code == 0 && strings.Contains(out, "while-down")
-	}, "restarted %s never served the function deployed while it was down", f.name)
+	}, "restarted %s never served the function deployed while it was down", f.Name)
 	r.logf("%s", load.halt())
 	r.checkAsync(ids, 0)
 }
@@ -783,7 +752,7 @@ func scenarioPartition(r *run) {
 	r.deploy("span", "10s")
 	r.deploy("ev", "10s")
 	r.setQuota(6, "span")
-	victim := r.pick(c.coords)
+	victim := r.pick(c.Coordinators)
 	rules := partitionRules(c, victim)
 	for _, rule := range rules {
 		if out, err := iptables("-A", rule); err != nil {
@@ -806,10 +775,10 @@ func scenarioPartition(r *run) {
 	r.t.Cleanup(heal)
 	load := startLoad(c, "span", 6, 300)
 	d := r.randDur(4*time.Second, 8*time.Second)
-	r.logf("partitioned %s for %v", victim.name, d)
-	rest := c.followers(victim)
-	majorityLeader := c.waitLeader(r.t, rest, 20*time.Second)
-	r.logf("majority leader %s", majorityLeader.name)
+	r.logf("partitioned %s for %v", victim.Name, d)
+	rest := c.Followers(victim)
+	majorityLeader := c.WaitLeader(r.t, rest, 20*time.Second)
+	r.logf("majority leader %s", majorityLeader.Name)
 	ids := r.enqueue("ev", 20, 100)
 	r.logf("%d of 20 async events acknowledged", len(ids))
 	time.Sleep(d)
@@ -830,21 +799,21 @@ func partitionRules(c *cluster, victim *node) []string {
 	port := func(a string) string { return a[strings.LastIndex(a, ":")+1:] }
 	var rules []string
 	var others []string
-	for _, n := range c.all() {
+	for _, n := range c.All() {
 		if n == victim {
 			continue
 		}
-		others = append(others, port(n.grpc), port(n.gossip))
-		if n.raft != "" {
-			others = append(others, port(n.raft))
+		others = append(others, port(n.GRPC), port(n.Gossip))
+		if n.Raft != "" {
+			others = append(others, port(n.Raft))
 		}
 	}
 	for _, pr := range []string{"tcp", "udp"} {
-		for _, p := range []string{victim.raft, victim.gossip} {
+		for _, p := range []string{victim.Raft, victim.Gossip} {
 			rules = append(rules, fmt.Sprintf("INPUT -i lo -p %s --dport %s -j DROP", pr, port(p)))
 		}
 		rules = append(rules, fmt.Sprintf("OUTPUT -o lo -p %s -m owner --uid-owner %d -m multiport --dports %s -j DROP",
-			pr, victim.uid, strings.Join(others, ",")))
+			pr, victim.UID, strings.Join(others, ",")))
 	}
 	return rules
 }
@@ -852,14 +821,14 @@ func partitionRules(c *cluster, victim *node) []string {
 // asOwnUID runs coordinator i as uid 20001+i, so iptables can match the
 // packets it sends.
 func asOwnUID(t *testing.T, i int, n *node) {
-	n.uid = 20001 + i
-	for d := n.dataDir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+	n.UID = 20001 + i
+	for d := n.DataDir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
 		os.Chmod(d, 0o755)
 	}
-	if err := os.Chown(n.dataDir, n.uid, n.uid); err != nil {
+	if err := os.Chown(n.DataDir, n.UID, n.UID); err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(binDir, 0o755)
+	os.Chmod(bins.Dir, 0o755)
 }
 
 func iptables(op, rule string) (string, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/test/proccluster"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -40,12 +41,12 @@ func TestSoak(t *testing.T) {
 	workerArgs = []string{"--keep-alive", "10s"}
 	t.Cleanup(func() { workerArgs = nil })
 	c := startCluster(t, nil)
-	c.waitHealthy(t, 60*time.Second, 5)
-	all := addrs(c.coords...)
+	c.WaitHealthy(t, 60*time.Second, 5, 3)
+	all := proccluster.Addrs(c.Coordinators...)
 	for _, fn := range []string{"soak", "ev", "ver"} {
-		mustGust(t, all, "fn", "deploy", fn, "--code", probeDir(), "--timeout", "10s")
+		bins.MustGust(t, all, "fn", "deploy", fn, "--code", probeDir(), "--timeout", "10s")
 	}
-	mustGust(t, all, "schedule", "add", "tick", "--function", "ev", "--cron", "@every 2s", "--payload", `{"action":"echo"}`)
+	bins.MustGust(t, all, "schedule", "add", "tick", "--function", "ev", "--cron", "@every 2s", "--payload", `{"action":"echo"}`)
 
 	var ops, fails atomic.Int64
 	count := func(ok bool) {
@@ -72,7 +73,7 @@ func TestSoak(t *testing.T) {
 	}
 	hc := &http.Client{Timeout: 20 * time.Second}
 	post := func(co *node, fn, invType, body string) bool {
-		req, _ := http.NewRequest("POST", "http://"+co.http+"/2015-03-31/functions/"+fn+"/invocations", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", "http://"+co.HTTP+"/2015-03-31/functions/"+fn+"/invocations", strings.NewReader(body))
 		if invType != "" {
 			req.Header.Set("X-Amz-Invocation-Type", invType)
 		}
@@ -85,41 +86,41 @@ func TestSoak(t *testing.T) {
 	}
 	// Warm invocations from 4 clients over every coordinator.
 	for g := range 4 {
-		loop(2*time.Millisecond, func(i int) { count(post(c.coords[(g+i)%3], "soak", "", `{"action":"echo"}`)) })
+		loop(2*time.Millisecond, func(i int) { count(post(c.Coordinators[(g+i)%3], "soak", "", `{"action":"echo"}`)) })
 	}
 	// Async events.
-	loop(50*time.Millisecond, func(i int) { count(post(c.coords[i%3], "ev", "Event", `{"action":"echo"}`)) })
+	loop(50*time.Millisecond, func(i int) { count(post(c.Coordinators[i%3], "ev", "Event", `{"action":"echo"}`)) })
 	// A new version every 10 s: its first invocations are cold.
 	loop(10*time.Second, func(i int) {
-		_, _, code := gust(t, all, "fn", "deploy", "ver", "--code", probeDir(), "--env", "N="+strconv.Itoa(i))
-		count(code == 0 && post(c.coords[i%3], "ver", "", `{"action":"echo"}`))
+		_, _, code := bins.Gust(t, all, "fn", "deploy", "ver", "--code", probeDir(), "--env", "N="+strconv.Itoa(i))
+		count(code == 0 && post(c.Coordinators[i%3], "ver", "", `{"action":"echo"}`))
 	})
 	// A function made, invoked and removed every 15 s.
 	loop(15*time.Second, func(i int) {
 		name := fmt.Sprintf("tmp%d", i)
-		_, _, c1 := gust(t, all, "fn", "deploy", name, "--code", probeDir())
-		ok := c1 == 0 && post(c.coords[i%3], name, "", `{"action":"echo"}`)
-		_, _, c2 := gust(t, all, "fn", "rm", name)
+		_, _, c1 := bins.Gust(t, all, "fn", "deploy", name, "--code", probeDir())
+		ok := c1 == 0 && post(c.Coordinators[i%3], name, "", `{"action":"echo"}`)
+		_, _, c2 := bins.Gust(t, all, "fn", "rm", name)
 		count(ok && c2 == 0)
 	})
 	// Log reads.
 	loop(5*time.Second, func(int) {
-		_, _, code := gust(t, all, "logs", "soak")
+		_, _, code := bins.Gust(t, all, "logs", "soak")
 		count(code == 0)
 	})
 
 	// Sample every node while the load runs.
 	type sample struct{ goroutines, rssMB, fds float64 }
-	nodes := c.all()
+	nodes := c.All()
 	samples := make([][]sample, len(nodes))
 	every := max(total/60, 5*time.Second)
 	began := time.Now()
 	for time.Since(began) < total {
 		time.Sleep(every)
 		for i, n := range nodes {
-			m, err := scrape(hc, n.http)
+			m, err := scrape(hc, n.HTTP)
 			if err != nil {
-				t.Errorf("%s /metrics: %v", n.name, err)
+				t.Errorf("%s /metrics: %v", n.Name, err)
 				continue
 			}
 			samples[i] = append(samples[i], sample{m["go_goroutines"], m["process_resident_memory_bytes"] / (1 << 20), m["process_open_fds"]})
@@ -148,7 +149,7 @@ func TestSoak(t *testing.T) {
 	for i, n := range nodes {
 		ss := samples[i]
 		if len(ss) < 10 {
-			t.Errorf("%s: only %d samples", n.name, len(ss))
+			t.Errorf("%s: only %d samples", n.Name, len(ss))
 			continue
 		}
 		fifth := len(ss) / 5
@@ -173,9 +174,9 @@ func TestSoak(t *testing.T) {
 			verdict := "flat"
 			if f > limit {
 				verdict = "GROWING"
-				t.Errorf("%s %s grew from %.0f to %.0f (limit %.0f)", n.name, m.name, b, f, limit)
+				t.Errorf("%s %s grew from %.0f to %.0f (limit %.0f)", n.Name, m.name, b, f, limit)
 			}
-			fmt.Fprintf(&table, "%-4s %-11s %9.0f %9.0f %9.0f  %s\n", n.name, m.name, b, f, limit, verdict)
+			fmt.Fprintf(&table, "%-4s %-11s %9.0f %9.0f %9.0f  %s\n", n.Name, m.name, b, f, limit, verdict)
 		}
 	}
 	fmt.Print("soak (" + total.String() + ")\n" + table.String())

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/test/proccluster"
 )
 
 // TestCostAnyCoordinator: gust cost sums every worker's usage rollup, so
@@ -16,16 +17,16 @@ import (
 // invocations themselves reported, whichever coordinator admitted them.
 func TestCostAnyCoordinator(t *testing.T) {
 	c := startCluster(t)
-	c.waitHealthy(t, 45*time.Second, 5, 3)
-	all := c.addrs(c.coords...)
-	if out, stderr, exit := gust(t, all, "fn", "deploy", "billed", "--code", zipFunction(t), "--memory-mb", "256"); exit != 0 {
+	c.WaitHealthy(t, 45*time.Second, 5, 3)
+	all := proccluster.Addrs(c.Coordinators...)
+	if out, stderr, exit := bins.Gust(t, all, "fn", "deploy", "billed", "--code", zipFunction(t), "--memory-mb", "256"); exit != 0 {
 		t.Fatalf("deploy: exit %d %s %s", exit, out, stderr)
 	}
-	for _, n := range c.coords {
+	for _, n := range c.Coordinators {
 		testutil.Eventually(t, 10*time.Second, func() bool {
-			_, _, exit := gust(t, n.grpc, "fn", "get", "billed")
+			_, _, exit := bins.Gust(t, n.GRPC, "fn", "get", "billed")
 			return exit == 0
-		}, "%s never saw the function", n.name)
+		}, "%s never saw the function", n.Name)
 	}
 
 	// Several at once, through every coordinator, so both workers may serve.
@@ -40,15 +41,15 @@ func TestCostAnyCoordinator(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < each; j++ {
-				n := c.coords[(i+j)%len(c.coords)]
+				n := c.Coordinators[(i+j)%len(c.Coordinators)]
 				var e struct {
 					Worker        string `json:"worker"`
 					Billed        int64  `json:"billed_duration_ms"`
 					FunctionError string `json:"function_error"`
 				}
-				out, stderr, code := gust(t, n.grpc, "-o", "json", "invoke", "billed", "--payload", `{"name":"cost"}`)
+				out, stderr, code := bins.Gust(t, n.GRPC, "-o", "json", "invoke", "billed", "--payload", `{"name":"cost"}`)
 				if code != 0 || json.Unmarshal([]byte(out), &e) != nil || e.FunctionError != "" {
-					errs <- fmt.Errorf("invoke via %s failed: exit %d %s %s", n.name, code, out, stderr)
+					errs <- fmt.Errorf("invoke via %s failed: exit %d %s %s", n.Name, code, out, stderr)
 					continue
 				}
 				mu.Lock()
@@ -76,13 +77,13 @@ func TestCostAnyCoordinator(t *testing.T) {
 		Missing   []string   `json:"missing_workers"`
 	}
 	wantGBs := float64(billedMs) * 256 / 1024 / 1000
-	for _, n := range c.coords {
+	for _, n := range c.Coordinators {
 		testutil.Eventually(t, 10*time.Second, func() bool {
-			return gustJSON(t, n.grpc, &report, "cost", "billed") && report.Workers == 2 && len(report.Functions) == 1
-		}, "gust cost via %s never heard from both workers: %+v", n.name, report)
+			return bins.GustJSON(t, n.GRPC, &report, "cost", "billed") && report.Workers == 2 && len(report.Functions) == 1
+		}, "gust cost via %s never heard from both workers: %+v", n.Name, report)
 		got := report.Functions[0]
 		if got.Invocations != clients*each || got.BilledMs != billedMs || math.Abs(got.GBSeconds-wantGBs) > 1e-9 || len(report.Missing) != 0 {
-			t.Errorf("gust cost via %s: %+v, missing %v; want %d invocations, %d ms, %.6f GB-s", n.name, got, report.Missing,
+			t.Errorf("gust cost via %s: %+v, missing %v; want %d invocations, %d ms, %.6f GB-s", n.Name, got, report.Missing,
 				clients*each, billedMs, wantGBs)
 		}
 	}

@@ -12,39 +12,19 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/test/proccluster"
 )
-
-func leaderOf(t *testing.T, c *cluster, among []*node) *node {
-	t.Helper()
-	var peers []peerView
-	var leader *node
-	testutil.Eventually(t, 15*time.Second, func() bool {
-		if !gustJSON(t, c.addrs(among...), &peers, "raft", "peers") {
-			return false
-		}
-		for _, p := range peers {
-			for _, n := range among {
-				if p.State == "leader" && p.Name == n.name {
-					leader = n
-					return true
-				}
-			}
-		}
-		return false
-	}, "no leader among %d coordinators", len(among))
-	return leader
-}
 
 func TestAsyncEventsSurviveLeaderDeath(t *testing.T) {
 	c := startCluster(t)
-	c.waitHealthy(t, 45*time.Second, 5, 3)
-	all := c.addrs(c.coords...)
-	if out, stderr, exit := gust(t, all, "fn", "deploy", "ev", "--code", probeCode(t)); exit != 0 {
+	c.WaitHealthy(t, 45*time.Second, 5, 3)
+	all := proccluster.Addrs(c.Coordinators...)
+	if out, stderr, exit := bins.Gust(t, all, "fn", "deploy", "ev", "--code", probeCode(t)); exit != 0 {
 		t.Fatalf("deploy: %s %s", out, stderr)
 	}
 	// The burst starts right after the deploy: a coordinator that has not
 	// applied the function yet must catch up rather than answer not-found.
-	leader := leaderOf(t, c, c.coords)
+	leader := c.WaitLeader(t, c.Coordinators, 15*time.Second)
 	// 60 acknowledged events, sent through every coordinator at once.
 	ids := make([]string, 60)
 	var wg sync.WaitGroup
@@ -52,31 +32,26 @@ func TestAsyncEventsSurviveLeaderDeath(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			co := c.coords[i%3]
-			out, stderr, exit := gust(t, co.grpc, "invoke", "ev", "--async", "--payload", `{"action":"span","n":200}`)
+			co := c.Coordinators[i%3]
+			out, stderr, exit := bins.Gust(t, co.GRPC, "invoke", "ev", "--async", "--payload", `{"action":"span","n":200}`)
 			if exit != 0 {
-				t.Errorf("enqueue %d via %s: %s", i, co.name, stderr)
+				t.Errorf("enqueue %d via %s: %s", i, co.Name, stderr)
 				return
 			}
 			ids[i] = strings.TrimSpace(out)
 		}()
 	}
 	wg.Wait()
-	leader.kill9()
-	rest := []*node{}
-	for _, co := range c.coords {
-		if co != leader {
-			rest = append(rest, co)
-		}
-	}
-	addrs := c.addrs(rest...)
+	leader.Kill9()
+	rest := c.Followers(leader)
+	addrs := proccluster.Addrs(rest...)
 	for _, id := range ids {
 		if id == "" {
 			continue
 		}
 		var v struct{ Status string }
 		testutil.Eventually(t, 60*time.Second, func() bool {
-			out, _, exit := gust(t, addrs, "-o", "json", "invocation", "get", id)
+			out, _, exit := bins.Gust(t, addrs, "-o", "json", "invocation", "get", id)
 			return exit == 0 && json.Unmarshal([]byte(out), &v) == nil && v.Status == "succeeded"
 		}, "acknowledged event %s ended %q after the leader died", id, v.Status)
 	}
@@ -84,12 +59,12 @@ func TestAsyncEventsSurviveLeaderDeath(t *testing.T) {
 
 func TestScheduleKeepsRateAcrossLeaderKill(t *testing.T) {
 	c := startCluster(t)
-	c.waitHealthy(t, 45*time.Second, 5, 3)
-	all := c.addrs(c.coords...)
-	if out, stderr, exit := gust(t, all, "fn", "deploy", "tick", "--code", probeCode(t)); exit != 0 {
+	c.WaitHealthy(t, 45*time.Second, 5, 3)
+	all := proccluster.Addrs(c.Coordinators...)
+	if out, stderr, exit := bins.Gust(t, all, "fn", "deploy", "tick", "--code", probeCode(t)); exit != 0 {
 		t.Fatalf("deploy: %s %s", out, stderr)
 	}
-	if out, stderr, exit := gust(t, all, "schedule", "add", "every1s", "--function", "tick", "--cron", "@every 1s",
+	if out, stderr, exit := bins.Gust(t, all, "schedule", "add", "every1s", "--function", "tick", "--cron", "@every 1s",
 		"--payload", `{"action":"echo"}`); exit != 0 {
 		t.Fatalf("schedule add: %s %s", out, stderr)
 	}
@@ -98,7 +73,7 @@ func TestScheduleKeepsRateAcrossLeaderKill(t *testing.T) {
 			Name  string
 			Fired int64
 		}
-		if !gustJSON(t, addrs, &list, "schedule", "ls") {
+		if !bins.GustJSON(t, addrs, &list, "schedule", "ls") {
 			return -1
 		}
 		for _, s := range list {
@@ -115,17 +90,12 @@ func TestScheduleKeepsRateAcrossLeaderKill(t *testing.T) {
 	if n < 4 || n > 7 {
 		t.Fatalf("@every 1s fired %d times in 6 s", n)
 	}
-	leader := leaderOf(t, c, c.coords)
+	leader := c.WaitLeader(t, c.Coordinators, 15*time.Second)
 	before := fired(all)
-	leader.kill9()
-	rest := []*node{}
-	for _, co := range c.coords {
-		if co != leader {
-			rest = append(rest, co)
-		}
-	}
+	leader.Kill9()
+	rest := c.Followers(leader)
 	time.Sleep(6 * time.Second)
-	after := fired(c.addrs(rest...))
+	after := fired(proccluster.Addrs(rest...))
 	t.Logf("%d ticks in the 6 s after killing the leader", after-before)
 	if after-before < 4 || after-before > 7 {
 		t.Fatalf("across a leader kill @every 1s fired %d times in 6 s", after-before)

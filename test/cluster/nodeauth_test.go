@@ -21,6 +21,7 @@ import (
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	"github.com/gustfaas/gust/raftstore"
+	"github.com/gustfaas/gust/test/proccluster"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -33,52 +34,43 @@ func TestClusterSecret(t *testing.T) {
 
 	// --auth with neither TLS nor a secret is refused at start, and the
 	// message says what to do.
-	bad := newCoordinator(t, "c0", "")
-	out, err := exec.Command(filepath.Join(binDir, "gustd"), append(bad.args, "--auth")...).CombinedOutput()
+	bad := bins.NewCoordinator(t, "c0", "")
+	out, err := exec.Command(bins.Path("gustd"), append(bad.Args, "--auth")...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--cluster-secret") || !strings.Contains(string(out), "gustd keygen") {
 		t.Fatalf("gustd coordinator --auth without TLS or a secret: %v\n%s", err, out)
 	}
 
-	c1 := newCoordinator(t, "c1", "")
-	c1.args = append(c1.args, "--auth", "--cluster-secret", secret)
-	c1.start(t)
-	w1 := newWorker(t, "w1", c1.gossip)
-	w1.args = append(w1.args, "--cluster-secret", secret)
-	w1.start(t)
-	c := &cluster{t: t, coords: []*node{c1}, works: []*node{w1}}
-	t.Cleanup(func() {
-		w1.stop(t)
-		c1.stop(t)
-		if t.Failed() {
-			t.Logf("---- c1 ----\n%s\n---- w1 ----\n%s", tail(c1.log.String(), 4000), tail(w1.log.String(), 4000))
-		}
-	})
+	c1 := bins.NewCoordinator(t, "c1", "")
+	c1.Args = append(c1.Args, "--auth", "--cluster-secret", secret)
+	w1 := bins.NewWorker(t, "w1", c1.Gossip)
+	w1.Args = append(w1.Args, "--cluster-secret", secret)
+	c := bins.Start(t, []*node{c1}, []*node{w1}, proccluster.Options{})
 	var root string
 	testutil.Eventually(t, 30*time.Second, func() bool {
-		b, err := os.ReadFile(filepath.Join(c1.dataDir, "root.token"))
+		b, err := os.ReadFile(filepath.Join(c1.DataDir, "root.token"))
 		root = strings.TrimSpace(string(b))
 		return err == nil && root != ""
 	}, "c1 wrote no root token")
 	t.Setenv("GUST_TOKEN", root)
-	c.waitHealthy(t, 45*time.Second, 2, 1)
+	c.WaitHealthy(t, 45*time.Second, 2, 1)
 
 	// Nodes that share the secret work together: the worker fetches code
 	// from c1's node port, and c1 reaches the worker.
-	if _, stderr, code := gust(t, c1.grpc, "fn", "deploy", "hello", "--code", filepath.Join(binDir, "fn")); code != 0 {
+	if _, stderr, code := bins.Gust(t, c1.GRPC, "fn", "deploy", "hello", "--code", bins.Path("fn")); code != 0 {
 		t.Fatalf("deploy: %s", stderr)
 	}
-	if _, err := invoke(t, c1.grpc, "hello"); err != nil {
+	if _, err := invoke(t, c1.GRPC, "hello"); err != nil {
 		t.Fatalf("invoke: %v", err)
 	}
 	var fn struct {
 		CodeDigest string `json:"code_digest"`
 	}
-	if !gustJSON(t, c1.grpc, &fn, "fn", "get", "hello") || fn.CodeDigest == "" {
+	if !bins.GustJSON(t, c1.GRPC, &fn, "fn", "get", "hello") || fn.CodeDigest == "" {
 		t.Fatal("fn get hello")
 	}
 	tokens := func() int {
 		var list []map[string]any
-		if !gustJSON(t, c1.grpc, &list, "token", "ls") {
+		if !bins.GustJSON(t, c1.GRPC, &list, "token", "ls") {
 			t.Fatal("token ls")
 		}
 		return len(list)
@@ -105,15 +97,15 @@ func TestClusterSecret(t *testing.T) {
 	}
 	// What the attacker can reach: the user-facing port (which serves no
 	// node service), and the node ports with no secret or a wrong one.
-	userPort := dial(c1.grpc)
+	userPort := dial(c1.GRPC)
 	if _, err := nodev1.NewPeerServiceClient(userPort).Apply(ctx, &nodev1.ApplyRequest{Command: mint}); status.Code(err) != codes.Unimplemented {
 		t.Errorf("PeerService.Apply on the user-facing port: %v, want Unimplemented", err)
 	}
 	for name, conn := range map[string]*grpc.ClientConn{
-		"no handshake":     dial(c1.raft),
-		"no secret":        dial(c1.raft, withSecret("")),
-		"a wrong secret":   dial(c1.raft, withSecret("not-the-cluster-secret")),
-		"the right secret": dial(c1.raft, withSecret(secret)),
+		"no handshake":     dial(c1.Raft),
+		"no secret":        dial(c1.Raft, withSecret("")),
+		"a wrong secret":   dial(c1.Raft, withSecret("not-the-cluster-secret")),
+		"the right secret": dial(c1.Raft, withSecret(secret)),
 	} {
 		peer := nodev1.NewPeerServiceClient(conn)
 		_, applyErr := peer.Apply(ctx, &nodev1.ApplyRequest{Command: mint})
@@ -146,8 +138,8 @@ func TestClusterSecret(t *testing.T) {
 
 	// The worker's port: nothing without the secret.
 	for name, conn := range map[string]*grpc.ClientConn{
-		"no handshake":   dial(w1.grpc),
-		"a wrong secret": dial(w1.grpc, withSecret("not-the-cluster-secret")),
+		"no handshake":   dial(w1.GRPC),
+		"a wrong secret": dial(w1.GRPC, withSecret("not-the-cluster-secret")),
 	} {
 		wc := nodev1.NewWorkerServiceClient(conn)
 		if _, err := wc.Drain(ctx, &nodev1.DrainRequest{}); err == nil {
@@ -166,10 +158,10 @@ func TestClusterSecret(t *testing.T) {
 		}
 	}
 	// Still serving, not drained.
-	if _, err := invoke(t, c1.grpc, "hello"); err != nil {
+	if _, err := invoke(t, c1.GRPC, "hello"); err != nil {
 		t.Fatalf("invoke after the attacks: %v", err)
 	}
-	if !strings.Contains(w1.log.String(), "did not prove the cluster secret") {
+	if !strings.Contains(w1.Log(), "did not prove the cluster secret") {
 		t.Error("the worker did not log the refused connections")
 	}
 }

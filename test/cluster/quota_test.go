@@ -5,8 +5,6 @@ package cluster_test
 // coordinators' Lambda REST endpoints (--http), as Lambda clients send them.
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -16,14 +14,8 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/test/proccluster"
 )
-
-type span struct{ start, end int64 }
-
-// maxOverlap is the largest number of spans running at one instant.
-func maxOverlap(spans []span) int {
-	return testutil.MaxOverlap(len(spans), func(i int) (int64, int64) { return spans[i].start, spans[i].end })
-}
 
 // probeCode builds the e2e probe function (it has the "span" action) as a zip.
 func probeCode(t *testing.T) string {
@@ -33,41 +25,11 @@ func probeCode(t *testing.T) string {
 	return dir
 }
 
-type httpResult struct {
-	status    int
-	errorType string
-	span      span
-}
-
-// invokeHTTP calls the Lambda REST Invoke endpoint of one coordinator.
-func invokeHTTP(hc *http.Client, httpAddr, fn string, ms int) (httpResult, error) {
-	body := fmt.Sprintf(`{"action":"span","n":%d}`, ms)
-	resp, err := hc.Post("http://"+httpAddr+"/2015-03-31/functions/"+fn+"/invocations", "application/json", strings.NewReader(body))
-	if err != nil {
-		return httpResult{}, err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	buf.ReadFrom(resp.Body)
-	r := httpResult{status: resp.StatusCode, errorType: resp.Header.Get("X-Amzn-ErrorType")}
-	if resp.StatusCode == 200 && resp.Header.Get("X-Amz-Function-Error") == "" {
-		var out struct {
-			Start int64 `json:"start_ns"`
-			End   int64 `json:"end_ns"`
-		}
-		if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
-			return r, fmt.Errorf("payload %q: %w", buf.String(), err)
-		}
-		r.span = span{out.Start, out.End}
-	}
-	return r, nil
-}
-
 // burst fires n invocations at once, spread over the coordinators.
-func burst(t *testing.T, c *cluster, fn string, n, ms int) []httpResult {
+func burst(t *testing.T, c *cluster, fn string, n, ms int) []proccluster.HTTPResult {
 	t.Helper()
 	hc := &http.Client{Timeout: 30 * time.Second}
-	results := make([]httpResult, n)
+	results := make([]proccluster.HTTPResult, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := 0; i < n; i++ {
@@ -75,7 +37,7 @@ func burst(t *testing.T, c *cluster, fn string, n, ms int) []httpResult {
 		go func() {
 			defer wg.Done()
 			<-start
-			r, err := invokeHTTP(hc, c.coords[i%len(c.coords)].http, fn, ms)
+			r, err := proccluster.InvokeSpan(hc, c.Coordinators[i%len(c.Coordinators)].HTTP, fn, ms)
 			if err != nil {
 				t.Errorf("invoke %d: %v", i, err)
 			}
@@ -87,22 +49,22 @@ func burst(t *testing.T, c *cluster, fn string, n, ms int) []httpResult {
 	return results
 }
 
-func spansOf(rs []httpResult) []span {
-	var out []span
+func spansOf(rs []proccluster.HTTPResult) []proccluster.Span {
+	var out []proccluster.Span
 	for _, r := range rs {
-		if r.status == 200 && r.span.end > 0 {
-			out = append(out, r.span)
+		if r.Status == 200 && r.Span.End > 0 {
+			out = append(out, r.Span)
 		}
 	}
 	return out
 }
 
-func count429(t *testing.T, rs []httpResult) int {
+func count429(t *testing.T, rs []proccluster.HTTPResult) int {
 	n := 0
 	for _, r := range rs {
-		if r.status == 429 {
-			if r.errorType != "TooManyRequestsException" {
-				t.Errorf("429 with X-Amzn-ErrorType %q", r.errorType)
+		if r.Status == 429 {
+			if r.ErrorType != "TooManyRequestsException" {
+				t.Errorf("429 with X-Amzn-ErrorType %q", r.ErrorType)
 			}
 			n++
 		}
@@ -112,17 +74,17 @@ func count429(t *testing.T, rs []httpResult) int {
 
 func TestQuotas(t *testing.T) {
 	c := startCluster(t)
-	c.waitHealthy(t, 45*time.Second, 5, 3)
-	all := c.addrs(c.coords...)
+	c.WaitHealthy(t, 45*time.Second, 5, 3)
+	all := proccluster.Addrs(c.Coordinators...)
 	code := probeCode(t)
 	for _, fn := range []string{"span", "other"} {
-		if out, stderr, exit := gust(t, all, "fn", "deploy", fn, "--code", code, "--timeout", "10s"); exit != 0 {
+		if out, stderr, exit := bins.Gust(t, all, "fn", "deploy", fn, "--code", code, "--timeout", "10s"); exit != 0 {
 			t.Fatalf("deploy %s: %s %s", fn, out, stderr)
 		}
 	}
 	setQuota := func(n int) {
 		t.Helper()
-		if out, stderr, exit := gust(t, all, "quota", "set", "--concurrency", fmt.Sprint(n)); exit != 0 {
+		if out, stderr, exit := bins.Gust(t, all, "quota", "set", "--concurrency", fmt.Sprint(n)); exit != 0 {
 			t.Fatalf("quota set: %s %s", out, stderr)
 		}
 	}
@@ -132,15 +94,15 @@ func TestQuotas(t *testing.T) {
 		// Leases shrink within a few renewals (100 ms each); wait until a
 		// lone invocation is admitted again on every coordinator.
 		hc := &http.Client{Timeout: 10 * time.Second}
-		for _, co := range c.coords {
+		for _, co := range c.Coordinators {
 			testutil.Eventually(t, 10*time.Second, func() bool {
-				r, err := invokeHTTP(hc, co.http, "span", 1)
-				return err == nil && r.status == 200
-			}, "coordinator %s never admitted after the limit changed", co.name)
+				r, err := proccluster.InvokeSpan(hc, co.HTTP, "span", 1)
+				return err == nil && r.Status == 200
+			}, "coordinator %s never admitted after the limit changed", co.Name)
 		}
 		rs := burst(t, c, "span", 24, 1500)
 		spans := spansOf(rs)
-		peak, throttled := maxOverlap(spans), count429(t, rs)
+		peak, throttled := proccluster.MaxOverlap(spans), count429(t, rs)
 		t.Logf("24 simultaneous: %d ran, peak %d at once, %d got 429", len(spans), peak, throttled)
 		if peak > 4 {
 			t.Errorf("%d ran at once with an account limit of 4", peak)
@@ -153,29 +115,29 @@ func TestQuotas(t *testing.T) {
 		}
 		var q struct{ Throttled int64 }
 		testutil.Eventually(t, 5*time.Second, func() bool {
-			return gustJSON(t, all, &q, "quota", "get") && q.Throttled >= int64(throttled)
+			return bins.GustJSON(t, all, &q, "quota", "get") && q.Throttled >= int64(throttled)
 		}, "quota get never showed the throttles")
 	})
 
 	t.Run("reserved concurrency 2", func(t *testing.T) {
 		setQuota(1000)
-		if out, stderr, exit := gust(t, all, "fn", "concurrency", "span", "--reserved", "2"); exit != 0 {
+		if out, stderr, exit := bins.Gust(t, all, "fn", "concurrency", "span", "--reserved", "2"); exit != 0 {
 			t.Fatalf("fn concurrency: %s %s", out, stderr)
 		}
 		hc := &http.Client{Timeout: 10 * time.Second}
-		for _, co := range c.coords {
+		for _, co := range c.Coordinators {
 			testutil.Eventually(t, 10*time.Second, func() bool {
-				r, err := invokeHTTP(hc, co.http, "span", 1)
-				return err == nil && r.status == 200
-			}, "coordinator %s never admitted the reserved function", co.name)
+				r, err := proccluster.InvokeSpan(hc, co.HTTP, "span", 1)
+				return err == nil && r.Status == 200
+			}, "coordinator %s never admitted the reserved function", co.Name)
 		}
-		var reserved, other []httpResult
+		var reserved, other []proccluster.HTTPResult
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go func() { defer wg.Done(); reserved = burst(t, c, "span", 6, 1500) }()
 		go func() { defer wg.Done(); other = burst(t, c, "other", 10, 1500) }()
 		wg.Wait()
-		rp, op := maxOverlap(spansOf(reserved)), maxOverlap(spansOf(other))
+		rp, op := proccluster.MaxOverlap(spansOf(reserved)), proccluster.MaxOverlap(spansOf(other))
 		t.Logf("reserved function peak %d (429: %d); other function peak %d", rp, count429(t, reserved), op)
 		if rp > 2 {
 			t.Errorf("%d of a function with reserved concurrency 2 ran at once", rp)
@@ -183,26 +145,11 @@ func TestQuotas(t *testing.T) {
 		if op < 8 {
 			t.Errorf("only %d of 10 of another function ran at once; the reservation held it back", op)
 		}
-		out, _, _ := gust(t, all, "-o", "json", "fn", "get", "span")
+		out, _, _ := bins.Gust(t, all, "-o", "json", "fn", "get", "span")
 		if !strings.Contains(out, `"reserved": 2`) {
 			t.Errorf("fn get does not show the reservation:\n%s", out)
 		}
 	})
-}
-
-// workerSpans reads every SPAN line the function printed, from the
-// workers' retained function logs: it includes invocations whose
-// coordinator died before it could answer.
-func workerSpans(t *testing.T, c *cluster, fn string) []span {
-	t.Helper()
-	var out []span
-	for _, w := range c.works {
-		starts, ends := testutil.LogSpans(w.dataDir, fn)
-		for i := range starts {
-			out = append(out, span{starts[i], ends[i]})
-		}
-	}
-	return out
 }
 
 // The limit holds while the leader and another coordinator are killed
@@ -210,21 +157,21 @@ func workerSpans(t *testing.T, c *cluster, fn string) []span {
 // function logged, including those whose callers lost their coordinator.
 func TestQuotaHoldsWhileCoordinatorsDie(t *testing.T) {
 	c := startCluster(t)
-	peers := c.waitHealthy(t, 45*time.Second, 5, 3)
-	all := c.addrs(c.coords...)
-	if out, stderr, exit := gust(t, all, "fn", "deploy", "span", "--code", probeCode(t), "--timeout", "5s"); exit != 0 {
+	peers := c.WaitHealthy(t, 45*time.Second, 5, 3)
+	all := proccluster.Addrs(c.Coordinators...)
+	if out, stderr, exit := bins.Gust(t, all, "fn", "deploy", "span", "--code", probeCode(t), "--timeout", "5s"); exit != 0 {
 		t.Fatalf("deploy: %s %s", out, stderr)
 	}
-	if out, stderr, exit := gust(t, all, "quota", "set", "--concurrency", "4"); exit != 0 {
+	if out, stderr, exit := bins.Gust(t, all, "quota", "set", "--concurrency", "4"); exit != 0 {
 		t.Fatalf("quota set: %s %s", out, stderr)
 	}
 	var leader, other *node
 	for _, p := range peers {
 		if p.State == "leader" {
-			leader = c.byName(p.Name)
+			leader = c.ByName(p.Name)
 		}
 	}
-	for _, co := range c.coords {
+	for _, co := range c.Coordinators {
 		if co != leader {
 			other = co
 			break
@@ -245,13 +192,13 @@ func TestQuotaHoldsWhileCoordinatorsDie(t *testing.T) {
 					return
 				default:
 				}
-				r, err := invokeHTTP(hc, c.coords[i%3].http, "span", 300)
+				r, err := proccluster.InvokeSpan(hc, c.Coordinators[i%3].HTTP, "span", 300)
 				if err != nil {
 					time.Sleep(20 * time.Millisecond) // a dead coordinator: try the next
 					continue
 				}
 				mu.Lock()
-				switch r.status {
+				switch r.Status {
 				case 200:
 					ok200++
 				case 429:
@@ -262,23 +209,17 @@ func TestQuotaHoldsWhileCoordinatorsDie(t *testing.T) {
 		}()
 	}
 	time.Sleep(2 * time.Second) // load runs; the faults come in the middle of it
-	leader.kill9()
-	other.kill9()
+	leader.Kill9()
+	other.Kill9()
 	time.Sleep(3 * time.Second)
-	leader.start(t)
-	other.start(t)
+	leader.Start(t)
+	other.Start(t)
 	time.Sleep(4 * time.Second)
 	close(stop)
 	wg.Wait()
 	// Every admitted invocation ends within its 5 s timeout.
-	var spans []span
-	testutil.Eventually(t, 15*time.Second, func() bool {
-		before := len(workerSpans(t, c, "span"))
-		time.Sleep(500 * time.Millisecond)
-		spans = workerSpans(t, c, "span")
-		return len(spans) == before
-	}, "function logs never settled")
-	peak := maxOverlap(spans)
+	spans := c.SettledSpans(t, "span")
+	peak := proccluster.MaxOverlap(spans)
 	t.Logf("%d spans logged (%d answered 200, %d got 429); peak %d at once", len(spans), ok200, got429, peak)
 	if peak > 4 {
 		t.Fatalf("%d ran at once with an account limit of 4 while coordinators died", peak)

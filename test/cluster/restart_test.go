@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/test/proccluster"
 )
 
 // TestBootstrapRestart: the coordinator that bootstrapped the cluster is
@@ -15,34 +16,20 @@ import (
 // not only its Raft state.
 func TestBootstrapRestart(t *testing.T) {
 	testutil.RequireRoot(t)
-	c := &cluster{t: t}
-	c1 := newCoordinator(t, "c1", "")
-	c2 := newCoordinator(t, "c2", c1.gossip)
-	c3 := newCoordinator(t, "c3", c1.gossip)
-	w1 := newWorker(t, "w1", c1.gossip+","+c2.gossip)
-	c.coords, c.works = []*node{c1, c2, c3}, []*node{w1}
-	for _, n := range []*node{c1, c2, c3, w1} {
-		n.start(t)
-	}
-	t.Cleanup(func() {
-		for _, n := range []*node{w1, c3, c2, c1} {
-			n.stop(t)
-		}
-		if t.Failed() {
-			for _, n := range []*node{c1, c2, c3, w1} {
-				t.Logf("---- %s log ----\n%s", n.name, tail(n.log.String(), 3000))
-			}
-		}
-	})
-	c.waitHealthy(t, 30*time.Second, 4, 3)
-	if out, stderr, code := gust(t, c1.grpc, "fn", "deploy", "hello", "--code", zipFunction(t)); code != 0 {
+	c1 := bins.NewCoordinator(t, "c1", "")
+	c2 := bins.NewCoordinator(t, "c2", c1.Gossip)
+	c3 := bins.NewCoordinator(t, "c3", c1.Gossip)
+	w1 := bins.NewWorker(t, "w1", c1.Gossip+","+c2.Gossip)
+	c := bins.Start(t, []*node{c1, c2, c3}, []*node{w1}, proccluster.Options{LogTail: 3000})
+	c.WaitHealthy(t, 30*time.Second, 4, 3)
+	if out, stderr, code := bins.Gust(t, c1.GRPC, "fn", "deploy", "hello", "--code", zipFunction(t)); code != 0 {
 		t.Fatalf("deploy: %s%s", out, stderr)
 	}
 
-	c1.stop(t)
+	c1.Stop(t)
 	testutil.Eventually(t, 15*time.Second, func() bool {
-		var nodes []nodeView
-		if !gustJSON(t, c2.grpc, &nodes, "nodes") {
+		var nodes []proccluster.Member
+		if !bins.GustJSON(t, c2.GRPC, &nodes, "nodes") {
 			return false
 		}
 		for _, n := range nodes {
@@ -53,10 +40,10 @@ func TestBootstrapRestart(t *testing.T) {
 		return true
 	}, "c2 still sees c1 alive after it stopped")
 
-	c1.start(t)
+	c1.Start(t)
 	testutil.Eventually(t, 30*time.Second, func() bool {
-		e, err := invoke(t, c1.grpc, "hello")
+		e, err := invoke(t, c1.GRPC, "hello")
 		return err == nil && e.Worker == "w1"
 	}, "the restarted c1 never served an invoke")
-	c.waitHealthy(t, 30*time.Second, 4, 3)
+	c.WaitHealthy(t, 30*time.Second, 4, 3)
 }

@@ -28,18 +28,18 @@ import (
 
 func TestLambdaSDKAgainstFollower(t *testing.T) {
 	c := startCluster(t)
-	peers := c.waitHealthy(t, 45*time.Second, 5, 3)
+	peers := c.WaitHealthy(t, 45*time.Second, 5, 3)
 	var follower *node
 	for _, p := range peers {
 		if p.State != "leader" {
-			follower = c.byName(p.Name)
+			follower = c.ByName(p.Name)
 			break
 		}
 	}
 	sdk := lambda.NewFromConfig(aws.Config{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String("http://" + follower.http),
+		BaseEndpoint: aws.String("http://" + follower.HTTP),
 	})
 	ctx := context.Background()
 	zipPath := zipProbe(t)
@@ -180,7 +180,7 @@ func TestLambdaSDKAgainstFollower(t *testing.T) {
 		t.Fatalf("PutFunctionConcurrency 0: %v", err)
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		resp, err := http.Post("http://"+follower.http+"/fn/sdkfn/some/path?x=1", "application/json", strings.NewReader(`{"action":"echo","data":"url"}`))
+		resp, err := http.Post("http://"+follower.HTTP+"/fn/sdkfn/some/path?x=1", "application/json", strings.NewReader(`{"action":"echo","data":"url"}`))
 		if err != nil {
 			return false
 		}

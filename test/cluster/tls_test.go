@@ -17,6 +17,7 @@ import (
 	"github.com/gustfaas/gust/internal/testutil"
 	"github.com/gustfaas/gust/internal/tlsconf"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
+	"github.com/gustfaas/gust/test/proccluster"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -33,7 +34,7 @@ type security struct {
 
 func gustd(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(binDir, "gustd"), args...).CombinedOutput()
+	out, err := exec.Command(bins.Path("gustd"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("gustd %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -83,7 +84,7 @@ func (s *security) load(t *testing.T, f tlsconf.Files) *tlsconf.TLS {
 
 // plainGust runs the CLI without any TLS setting.
 func plainGust(addr string, args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(binDir, "gust"), append([]string{"--addr", addr}, args...)...)
+	cmd := exec.Command(bins.Path("gust"), append([]string{"--addr", addr}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "GUST_TLS_") {
 			cmd.Env = append(cmd.Env, kv)
@@ -102,16 +103,16 @@ func plainGust(addr string, args ...string) (string, error) {
 func TestClusterTLS(t *testing.T) {
 	sec := newSecurity(t)
 	c := startClusterWith(t, sec)
-	c.waitHealthy(t, 45*time.Second, 5, 3)
-	c1, w1 := c.coords[0], c.works[0]
+	c.WaitHealthy(t, 45*time.Second, 5, 3)
+	c1, w1 := c.Coordinators[0], c.Workers[0]
 
 	t.Run("plaintext refused", func(t *testing.T) {
-		if out, err := plainGust(c1.grpc, "nodes"); err == nil {
+		if out, err := plainGust(c1.GRPC, "nodes"); err == nil {
 			t.Fatalf("a plaintext CLI was answered:\n%s", out)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, addr := range []string{c1.grpc, w1.grpc} {
+		for _, addr := range []string{c1.GRPC, w1.GRPC} {
 			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				t.Fatal(err)
@@ -122,12 +123,12 @@ func TestClusterTLS(t *testing.T) {
 				t.Fatalf("plaintext gRPC health check of %s: %v, want a refused connection", addr, err)
 			}
 		}
-		if resp, err := http.Get("http://" + c1.http + "/healthz"); err == nil && resp.StatusCode == http.StatusOK {
+		if resp, err := http.Get("http://" + c1.HTTP + "/healthz"); err == nil && resp.StatusCode == http.StatusOK {
 			resp.Body.Close()
 			t.Fatal("plaintext HTTP answered 200")
 		}
 		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: sec.load(t, tlsconf.Files{CA: sec.ca}).ClientConfig()}}
-		resp, err := hc.Get("https://" + c1.http + "/healthz")
+		resp, err := hc.Get("https://" + c1.HTTP + "/healthz")
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("HTTPS /healthz with the CA: %v %v", resp, err)
 		}
@@ -143,7 +144,7 @@ func TestClusterTLS(t *testing.T) {
 			cfg.ServerName = "127.0.0.1"
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			raw, err := nodeauth.Dial(ctx, c1.raft, nil, nodeauth.Raft) // no --cluster-secret here
+			raw, err := nodeauth.Dial(ctx, c1.Raft, nil, nodeauth.Raft) // no --cluster-secret here
 			if err != nil {
 				return err
 			}
@@ -181,7 +182,7 @@ func TestClusterTLS(t *testing.T) {
 			{"client certificate", tlsconf.Files{CA: sec.ca, Cert: sec.clientCert, Key: sec.clientKey}, codes.PermissionDenied},
 			{"no certificate", tlsconf.Files{CA: sec.ca}, codes.Unauthenticated},
 		} {
-			conn, err := grpc.NewClient(c1.raft, grpc.WithTransportCredentials(sec.load(t, tc.files).ClientCreds()),
+			conn, err := grpc.NewClient(c1.Raft, grpc.WithTransportCredentials(sec.load(t, tc.files).ClientCreds()),
 				grpc.WithContextDialer(nodeauth.Dialer(nil, nodeauth.GRPC)))
 			if err != nil {
 				t.Fatal(err)
@@ -195,7 +196,7 @@ func TestClusterTLS(t *testing.T) {
 		// The user-facing port does not serve PeerService at all, even to
 		// a node certificate.
 		node := tlsconf.Files{CA: sec.ca, Cert: filepath.Join(sec.dir, "c1.pem"), Key: filepath.Join(sec.dir, "c1-key.pem")}
-		conn, err := grpc.NewClient(c1.grpc, grpc.WithTransportCredentials(sec.load(t, node).ClientCreds()))
+		conn, err := grpc.NewClient(c1.GRPC, grpc.WithTransportCredentials(sec.load(t, node).ClientCreds()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +206,7 @@ func TestClusterTLS(t *testing.T) {
 			t.Fatalf("PeerService on the user-facing port: %v, want Unimplemented", err)
 		}
 		// A worker does not even finish the handshake without one.
-		conn, err = grpc.NewClient(w1.grpc, grpc.WithTransportCredentials(sec.load(t, tlsconf.Files{CA: sec.ca, Cert: sec.clientCert, Key: sec.clientKey}).ClientCreds()),
+		conn, err = grpc.NewClient(w1.GRPC, grpc.WithTransportCredentials(sec.load(t, tlsconf.Files{CA: sec.ca, Cert: sec.clientCert, Key: sec.clientKey}).ClientCreds()),
 			grpc.WithContextDialer(nodeauth.Dialer(nil, nodeauth.GRPC)))
 		if err != nil {
 			t.Fatal(err)
@@ -218,28 +219,28 @@ func TestClusterTLS(t *testing.T) {
 	})
 
 	t.Run("wrong gossip key does not join", func(t *testing.T) {
-		other := newCoordinator(t, "c9", c1.gossip)
+		other := bins.NewCoordinator(t, "c9", c1.Gossip)
 		args := sec.nodeArgs(t, "c9")
 		args[len(args)-1] = gustd(t, "keygen")
-		other.args = append(other.args, args...)
-		other.start(t)
-		defer other.stop(t)
+		other.Args = append(other.Args, args...)
+		other.Start(t)
+		defer other.Stop(t)
 		// c1 logs each gossip stream it could not decrypt: then c9 has tried.
 		testutil.Eventually(t, 15*time.Second, func() bool {
-			return strings.Contains(c1.log.String(), "no installed keys could decrypt")
+			return strings.Contains(c1.Log(), "no installed keys could decrypt")
 		}, "c1 never refused c9's gossip")
-		var nodes []nodeView
-		for _, co := range c.coords {
-			if !gustJSON(t, co.grpc, &nodes, "nodes") {
-				t.Fatalf("gust nodes on %s failed", co.name)
+		var nodes []proccluster.Member
+		for _, co := range c.Coordinators {
+			if !bins.GustJSON(t, co.GRPC, &nodes, "nodes") {
+				t.Fatalf("gust nodes on %s failed", co.Name)
 			}
 			for _, n := range nodes {
 				if n.Name == "c9" {
-					t.Fatalf("%s lists c9, which has another gossip key: %+v", co.name, nodes)
+					t.Fatalf("%s lists c9, which has another gossip key: %+v", co.Name, nodes)
 				}
 			}
 		}
-		if !gustJSON(t, other.grpc, &nodes, "nodes") || len(nodes) != 1 {
+		if !bins.GustJSON(t, other.GRPC, &nodes, "nodes") || len(nodes) != 1 {
 			t.Fatalf("c9 sees %+v, want only itself", nodes)
 		}
 	})
