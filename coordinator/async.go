@@ -112,7 +112,7 @@ const (
 func (iv *invoker) commitEvents(ctx context.Context, invs []*gustv1.Invocation) ([]*gustv1.Invocation, error) {
 	out := &raftv1.Invocations{}
 	// No read-your-writes wait: getInvocation catches up on a miss.
-	if err := iv.fns.write.applyNoWait(ctx, raftstore.Command{Type: raftstore.CmdEnqueueEvents, Msg: &raftv1.EnqueueEvents{Invocations: invs}}, out); err != nil {
+	if err := iv.fns.write.ApplyNoWait(ctx, raftstore.Command{Type: raftstore.CmdEnqueueEvents, Msg: &raftv1.EnqueueEvents{Invocations: invs}}, out); err != nil {
 		return nil, err
 	}
 	return out.GetInvocations(), nil
@@ -120,7 +120,7 @@ func (iv *invoker) commitEvents(ctx context.Context, invs []*gustv1.Invocation) 
 
 // commitFinishes records a batch of attempt outcomes in one Raft entry.
 func (iv *invoker) commitFinishes(ctx context.Context, fins []*raftv1.FinishAttempt) ([]struct{}, error) {
-	if err := iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdFinishAttempts, Msg: &raftv1.FinishAttempts{Attempts: fins}}, nil); err != nil {
+	if err := iv.fns.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdFinishAttempts, Msg: &raftv1.FinishAttempts{Attempts: fins}}, nil); err != nil {
 		return nil, err
 	}
 	return make([]struct{}, len(fins)), nil
@@ -136,7 +136,7 @@ func (iv *invoker) wakeDispatch() {
 // getInvocation reads an event from the local replica, catching up on a miss.
 func (iv *invoker) getInvocation(ctx context.Context, id string) (*gustv1.Invocation, error) {
 	inv, err := iv.fns.store.Event(id)
-	if errors.Is(err, raftstore.ErrNotFound) && iv.fns.write.catchUp(ctx) == nil {
+	if errors.Is(err, raftstore.ErrNotFound) && iv.fns.write.CatchUp(ctx) == nil {
 		inv, err = iv.fns.store.Event(id)
 	}
 	if errors.Is(err, raftstore.ErrNotFound) {
@@ -182,7 +182,7 @@ func (d *dispatcher) loop(ctx context.Context) {
 		case <-prune.C:
 			if d.iv.fns.store.IsLeader() {
 				before := time.Now().Add(-d.iv.limits.AsyncResultRetention).UnixNano()
-				d.iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPruneEvents, Msg: &raftv1.PruneEvents{FinishedBeforeUnixNano: before}}, nil)
+				d.iv.fns.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdPruneEvents, Msg: &raftv1.PruneEvents{FinishedBeforeUnixNano: before}}, nil)
 			}
 			continue
 		}
@@ -211,7 +211,7 @@ func (d *dispatcher) startReady(ctx context.Context) {
 		ids[i] = inv.GetId()
 	}
 	out := &raftv1.Invocations{}
-	err := d.iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdStartAttempts,
+	err := d.iv.fns.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdStartAttempts,
 		Msg: &raftv1.StartAttempts{Ids: ids, Coordinator: d.name, AtUnixNano: time.Now().UnixNano()}}, out)
 	if err != nil {
 		return // lost leadership or shutting down: the next leader starts them

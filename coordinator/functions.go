@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/replica"
+
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/codezip"
@@ -44,7 +46,7 @@ type functions struct {
 	log    *slog.Logger
 	store  *raftstore.Store
 	quotas *quotas
-	write  *writer
+	write  *replica.Writer
 	code   *codestore.Store
 	limits Limits
 	now    func() time.Time
@@ -70,11 +72,11 @@ func (f *functions) upload(ctx context.Context, r io.Reader) (codestore.Info, er
 	if err != nil {
 		return info, err
 	}
-	if err := f.write.replicateCode(ctx, f.code, info.Digest); err != nil {
+	if err := f.write.ReplicateCode(ctx, f.code, info.Digest); err != nil {
 		return info, apierr.New(apierr.Service, "store code: %v", err)
 	}
 	if t, isTenant := callerTenant(ctx); isTenant && !f.store.CodeClaimed(t, info.Digest) {
-		err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdClaimCode, Msg: &raftv1.ClaimCode{Tenant: t, Digest: info.Digest}}, nil)
+		err := f.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdClaimCode, Msg: &raftv1.ClaimCode{Tenant: t, Digest: info.Digest}}, nil)
 		if err != nil {
 			return info, fmt.Errorf("record the upload of code %s: %w", info.Digest, err)
 		}
@@ -90,7 +92,7 @@ func (f *functions) mayUseCode(ctx context.Context, t, digest string) bool {
 	if f.store.MayUseCode(t, digest) {
 		return true
 	}
-	return f.write.catchUp(ctx) == nil && f.store.MayUseCode(t, digest)
+	return f.write.CatchUp(ctx) == nil && f.store.MayUseCode(t, digest)
 }
 
 // codeNotFound is the one answer for code that is not there and for code
@@ -114,7 +116,7 @@ func (f *functions) put(ctx context.Context, cfg *gustv1.FunctionConfig, digest 
 	size, err := f.code.Size(digest)
 	if err != nil {
 		// Uploaded through another coordinator (the client failed over)?
-		if f.write.fetchCode(ctx, f.code, digest) == nil {
+		if f.write.FetchCode(ctx, f.code, digest) == nil {
 			size, err = f.code.Size(digest)
 		}
 		if err != nil {
@@ -123,7 +125,7 @@ func (f *functions) put(ctx context.Context, cfg *gustv1.FunctionConfig, digest 
 	}
 	fn := &gustv1.Function{Config: cfg, CodeDigest: digest, CodeSize: size, Version: "$LATEST", LastModified: timestamppb.New(f.now())}
 	out := &gustv1.Function{}
-	if err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPutFunction, Msg: &raftv1.PutFunction{Function: fn}}, out); err != nil {
+	if err := f.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdPutFunction, Msg: &raftv1.PutFunction{Function: fn}}, out); err != nil {
 		return nil, fmt.Errorf("store function %s: %w", cfg.GetName(), err)
 	}
 	return out, nil
@@ -213,7 +215,7 @@ func (f *functions) route(ctx context.Context, name, qualifier string) (*gustv1.
 func (f *functions) resolve(ctx context.Context, name, qualifier string, weighted bool) (*gustv1.Function, error) {
 	fn, err := f.lookup(name, qualifier, weighted)
 	if errors.Is(err, raftstore.ErrNotFound) {
-		if cerr := f.write.catchUp(ctx); cerr != nil {
+		if cerr := f.write.CatchUp(ctx); cerr != nil {
 			f.log.Warn("catch up before not-found failed", "function", name, "err", cerr)
 		} else {
 			fn, err = f.lookup(name, qualifier, weighted)
@@ -279,7 +281,7 @@ func sortedVersions(m map[string]float64) []string {
 // publish freezes $LATEST as the next version.
 func (f *functions) publish(ctx context.Context, name, description string) (*gustv1.Function, error) {
 	out := &gustv1.Function{}
-	err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPublishVersion,
+	err := f.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdPublishVersion,
 		Msg: &raftv1.PublishVersion{Name: name, Description: description, PublishedUnixNano: f.now().UnixNano()}}, out)
 	return out, named(err, name)
 }
@@ -290,7 +292,7 @@ func (f *functions) putAlias(ctx context.Context, a *gustv1.Alias, createOnly, u
 		return nil, apierr.New(apierr.InvalidParameterValue, "alias name %q must be 1 to 128 letters, digits, '-' or '_', and not a number", a.GetName())
 	}
 	out := &gustv1.Alias{}
-	err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPutAlias,
+	err := f.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdPutAlias,
 		Msg: &raftv1.PutAlias{Alias: a, CreateOnly: createOnly, UpdateOnly: updateOnly}}, out)
 	return out, named(err, a.GetFunction())
 }
@@ -313,10 +315,10 @@ func (f *functions) delete(ctx context.Context, name, qualifier string) error {
 		if !isVersionNumber(qualifier) {
 			return apierr.New(apierr.InvalidParameterValue, "only a version number can be deleted on its own, not %q", qualifier)
 		}
-		return named(f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteVersion,
+		return named(f.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteVersion,
 			Msg: &raftv1.DeleteVersion{Name: name, Version: qualifier}}, nil), name)
 	}
-	err := f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteFunction, Msg: &raftv1.DeleteFunction{Name: name}}, nil)
+	err := f.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteFunction, Msg: &raftv1.DeleteFunction{Name: name}}, nil)
 	if errors.Is(err, raftstore.ErrNotFound) {
 		return apierr.New(apierr.ResourceNotFound, "function not found: %s", name)
 	}
@@ -327,6 +329,6 @@ func (f *functions) delete(ctx context.Context, name, qualifier string) error {
 		f.retire(ctx, name)
 	}
 	// Its reservation goes with it, back to the unreserved pool.
-	return f.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetFunctionConcurrency,
+	return f.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdSetFunctionConcurrency,
 		Msg: &raftv1.SetFunctionConcurrency{Function: name}}, nil)
 }

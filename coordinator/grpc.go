@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/replica"
+
 	"github.com/gustfaas/gust/coordinator/fleet"
 	"github.com/gustfaas/gust/worker/workerapi"
 
@@ -45,7 +47,7 @@ func toAPIError(err error) error {
 	if e, ok := apierr.As(err); ok {
 		return e
 	}
-	if errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, errLeaderUnreachable) {
+	if errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, replica.ErrLeaderUnreachable) {
 		return apierr.New(apierr.ResourceNotReady, "%v", err)
 	}
 	return apierr.New(apierr.Service, "%v", err)

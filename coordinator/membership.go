@@ -123,7 +123,7 @@ func (c *Coordinator) provenCoordinator(m Member) bool {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
 	defer cancel()
-	pc, err := c.clients.get(m.Raft)
+	pc, err := c.clients.Get(m.Raft)
 	var res *nodev1.HelloResponse
 	if err == nil {
 		res, err = pc.Hello(ctx, &nodev1.HelloRequest{})

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/replica"
+
 	"github.com/gustfaas/gust/coordinator/admission"
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/tenant"
@@ -21,7 +23,7 @@ import (
 // coordinator's side of the lease protocol.
 type quotas struct {
 	store   *raftstore.Store
-	write   *writer
+	write   *replica.Writer
 	limits  Limits
 	grantMu sync.Mutex // one grant decided and committed at a time
 }
@@ -58,25 +60,17 @@ func (q *quotas) Coordinators() int {
 // forwarded to it elsewhere.
 func (q *quotas) RenewLeases(ctx context.Context, req *nodev1.RenewLeasesRequest) (*nodev1.RenewLeasesResponse, error) {
 	if q.store.IsLeader() {
-		return q.grant(ctx, req)
+		return q.Grant(ctx, req)
 	}
-	leader, _ := q.store.Leader()
-	if q.write.peers == nil || leader == "" {
-		return nil, raftstore.ErrNotLeader
-	}
-	addr, ok := q.write.peers.CoordinatorAddrs()[leader]
-	if !ok {
-		return nil, raftstore.ErrNotLeader
-	}
-	c, err := q.write.clients.get(addr)
+	c, err := q.write.LeaderClient()
 	if err != nil {
 		return nil, err
 	}
 	return c.RenewLeases(ctx, req)
 }
 
-// grant decides and commits leases; leader only.
-func (q *quotas) grant(ctx context.Context, req *nodev1.RenewLeasesRequest) (*nodev1.RenewLeasesResponse, error) {
+// Grant decides and commits leases; leader only.
+func (q *quotas) Grant(ctx context.Context, req *nodev1.RenewLeasesRequest) (*nodev1.RenewLeasesResponse, error) {
 	q.grantMu.Lock()
 	defer q.grantMu.Unlock()
 	records, grants := admission.Grant(q.store.Quota(), req, time.Now())
@@ -174,7 +168,7 @@ func (q *quotas) set(ctx context.Context, t string, limit int64) (*gustv1.Quota,
 			limit, orDefault(t), left, next.AccountLimit, floor, unreservedHint)
 	}
 	changed := time.Now()
-	if err := q.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetAccountLimit, Msg: &raftv1.SetAccountLimit{Tenant: t, Limit: limit}}, nil); err != nil {
+	if err := q.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdSetAccountLimit, Msg: &raftv1.SetAccountLimit{Tenant: t, Limit: limit}}, nil); err != nil {
 		return nil, err
 	}
 	q.awaitLeases(ctx, changed)
@@ -236,7 +230,7 @@ func (q *quotas) setConcurrency(ctx context.Context, fns *functions, name string
 		}
 	}
 	changed := time.Now()
-	err := q.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetFunctionConcurrency,
+	err := q.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdSetFunctionConcurrency,
 		Msg: &raftv1.SetFunctionConcurrency{Function: name, Reserved: reserved, Provisioned: provisioned}}, nil)
 	if err != nil {
 		return nil, err
@@ -359,7 +353,7 @@ func (q *quotas) setCaps(ctx context.Context, t string, maxReserved, maxProvisio
 	}
 	update(&caps.MaxReserved, maxReserved)
 	update(&caps.MaxProvisioned, maxProvisioned)
-	if err := q.write.apply(ctx, raftstore.Command{Type: raftstore.CmdSetTenantCaps, Msg: &raftv1.SetTenantCaps{Caps: caps}}, nil); err != nil {
+	if err := q.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdSetTenantCaps, Msg: &raftv1.SetTenantCaps{Caps: caps}}, nil); err != nil {
 		return nil, fmt.Errorf("set tenant %s's caps: %w", t, err)
 	}
 	return q.get(t), nil

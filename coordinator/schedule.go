@@ -43,7 +43,7 @@ func (iv *invoker) addSchedule(ctx context.Context, s *gustv1.ScheduleInfo) (*gu
 	}
 	sc := &raftv1.Schedule{Name: s.GetName(), Function: s.GetFunction(), Cron: s.GetCron(), Payload: payload, CreatedUnixNano: time.Now().UnixNano()}
 	out := &raftv1.Schedule{}
-	if err := iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPutSchedule, Msg: &raftv1.PutSchedule{Schedule: sc}}, out); err != nil {
+	if err := iv.fns.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdPutSchedule, Msg: &raftv1.PutSchedule{Schedule: sc}}, out); err != nil {
 		return nil, err
 	}
 	return scheduleInfo(out), nil
@@ -58,7 +58,7 @@ func (iv *invoker) listSchedules() []*gustv1.ScheduleInfo {
 }
 
 func (iv *invoker) removeSchedule(ctx context.Context, name string) error {
-	return named(iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteSchedule, Msg: &raftv1.DeleteSchedule{Name: name}}, nil), name)
+	return named(iv.fns.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteSchedule, Msg: &raftv1.DeleteSchedule{Name: name}}, nil), name)
 }
 
 func scheduleInfo(sc *raftv1.Schedule) *gustv1.ScheduleInfo {
@@ -97,7 +97,7 @@ func (iv *invoker) scheduleLoop(ctx context.Context) {
 				inv := &gustv1.Invocation{Id: requestid.New(), Function: sc.GetFunction(), Payload: sc.GetPayload(),
 					IdempotencyKey: scheduleKey(sc.GetName(), next), Schedule: sc.GetName(),
 					EnqueuedUnixNano: now.UnixNano(), NextAttemptUnixNano: now.UnixNano()}
-				err := iv.fns.write.apply(ctx, raftstore.Command{Type: raftstore.CmdFireSchedule,
+				err := iv.fns.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdFireSchedule,
 					Msg: &raftv1.FireSchedule{Name: sc.GetName(), TickUnixNano: next.UnixNano(), Invocation: inv}}, nil)
 				if err != nil {
 					break

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/replica"
+
 	"github.com/gustfaas/gust/internal/grpcopt"
 
 	"github.com/gustfaas/gust/coordinator/fleet"
@@ -57,8 +59,8 @@ type Coordinator struct {
 	code     *codestore.Store
 	router   *fleet.Router
 	members  Membership
-	write    *writer
-	clients  *peerClients
+	write    *replica.Writer
+	clients  *replica.Clients
 	quotas   *quotas
 	admit    *admission.Admission
 	dispatch *dispatcher
@@ -84,20 +86,20 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, raft: d.Store, code: d.Code, router: d.Router, members: d.Members,
-		clients: &peerClients{creds: cfg.TLS.ClientCreds(), secret: cfg.ClusterSecret}}
-	c.write = newWriter(cfg.Name, d.Store, c.clients)
+		clients: replica.NewClients(cfg.TLS.ClientCreds(), cfg.ClusterSecret)}
+	ctx, stop := context.WithCancel(context.Background())
+	c.ctx, c.stop = ctx, stop
+	var peers replica.Peers
 	if d.Members != nil {
-		c.write.peers = gossipPeers{d.Members}
+		peers = gossipPeers{d.Members}
 	}
+	c.write = replica.NewWriter(ctx, cfg.Name, d.Store, peers, c.clients)
 	c.tokens = &tokens{store: d.Store, write: c.write, now: time.Now, flag: cfg.Auth}
 	fns := &functions{log: cfg.Logger, store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now, tenants: c.tokens.enabled}
 	c.quotas = &quotas{store: d.Store, write: c.write, limits: cfg.Limits}
 	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
 	fns.quotas = c.quotas
 	fns.retire = d.Router.Retire
-	ctx, stop := context.WithCancel(context.Background())
-	c.ctx, c.stop = ctx, stop
-	c.write.catchUps.base = ctx // no catch-up outlives Shutdown
 	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, wake: make(chan struct{}, 1)}
 	iv.enqueue = newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitEvents)
 	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, log: cfg.Logger, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}
@@ -172,7 +174,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 // cluster coordinator serves it on its node port, with Raft, and never on
 // the user-facing port; gustd dev has no peers and serves it nowhere.
 func (c *Coordinator) RegisterNodeServices(gs *grpc.Server) {
-	nodev1.RegisterPeerServiceServer(gs, &peerServer{name: c.cfg.Name, store: c.raft, code: c.code, quotas: c.quotas, log: c.log})
+	replica.NewServer(c.cfg.Name, c.raft, c.code, c.quotas).Register(gs)
 }
 
 // GRPCAddr is the bound gRPC address.
@@ -223,15 +225,7 @@ func (c *Coordinator) readyz(w http.ResponseWriter, r *http.Request) {
 // forwardRemovePeer asks the leader to remove a Raft server. The
 // caller's right to (root, with --auth) was checked here already.
 func (c *Coordinator) forwardRemovePeer(ctx context.Context, name string) error {
-	leader, _ := c.raft.Leader()
-	if c.members == nil || leader == "" {
-		return raftstore.ErrNotLeader
-	}
-	addr, ok := gossipPeers{c.members}.CoordinatorAddrs()[leader]
-	if !ok {
-		return raftstore.ErrNotLeader
-	}
-	pc, err := c.clients.get(addr)
+	pc, err := c.write.LeaderClient()
 	if err != nil {
 		return err
 	}
@@ -257,7 +251,7 @@ func (c *Coordinator) Shutdown(ctx context.Context) {
 	}
 	c.http.Shutdown(ctx)
 	c.router.Close()
-	c.clients.close()
+	c.clients.Close()
 }
 
 // Name is the coordinator's --name.

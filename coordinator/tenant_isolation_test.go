@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/replica"
+
 	"github.com/gustfaas/gust/coordinator/auth"
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/internal/apierr"
@@ -49,7 +51,7 @@ func newTenantParts(t *testing.T) *tenantParts {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWriter("c1", store, nil)
+	w := replica.NewWriter(context.Background(), "c1", store, nil, nil)
 	q := &quotas{store: store, write: w, limits: DefaultLimits()}
 	fns := &functions{log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: store, quotas: q, write: w, code: code,
 		limits: DefaultLimits(), now: time.Now, tenants: func() bool { return true }}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/replica"
+
 	"github.com/gustfaas/gust/coordinator/auth"
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/tenant"
@@ -25,7 +27,7 @@ const RootTokenFile = "root.token"
 // so a token made through one coordinator is valid on every one.
 type tokens struct {
 	store *raftstore.Store
-	write *writer
+	write *replica.Writer
 	now   func() time.Time
 	flag  bool         // --auth
 	on    atomic.Bool  // a root token was seen: auth stays on
@@ -62,7 +64,7 @@ func (t *tokens) requireAuth() error {
 func (t *tokens) lookup(ctx context.Context, hash []byte) (auth.Principal, bool) {
 	tok, ok := t.store.Token(hash)
 	if !ok {
-		if t.write.catchUp(ctx) != nil {
+		if t.write.CatchUp(ctx) != nil {
 			return auth.Principal{}, false
 		}
 		if tok, ok = t.store.Token(hash); !ok {
@@ -78,7 +80,7 @@ func (t *tokens) create(ctx context.Context, tn string, root bool) (string, erro
 	if err != nil {
 		return "", err
 	}
-	err = t.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPutToken, Msg: &raftv1.PutToken{Token: &raftv1.Token{
+	err = t.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdPutToken, Msg: &raftv1.PutToken{Token: &raftv1.Token{
 		Hash: auth.Hash(tok), Tenant: tn, Root: root, CreatedUnixNano: t.now().UnixNano()}}}, nil)
 	if err != nil {
 		return "", fmt.Errorf("store token: %w", err)
@@ -104,7 +106,7 @@ func (t *tokens) find(idOrToken string) (*raftv1.Token, bool) {
 func (t *tokens) revoke(ctx context.Context, idOrToken string) (*raftv1.Token, error) {
 	tok, ok := t.find(idOrToken)
 	if !ok {
-		if err := t.write.catchUp(ctx); err != nil {
+		if err := t.write.CatchUp(ctx); err != nil {
 			return nil, err
 		}
 		if tok, ok = t.find(idOrToken); !ok {
@@ -114,7 +116,7 @@ func (t *tokens) revoke(ctx context.Context, idOrToken string) (*raftv1.Token, e
 	if tok.GetRoot() {
 		return nil, apierr.New(apierr.InvalidParameterValue, "the root token cannot be revoked")
 	}
-	err := t.write.apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteToken, Msg: &raftv1.DeleteToken{Hash: tok.GetHash()}}, nil)
+	err := t.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteToken, Msg: &raftv1.DeleteToken{Hash: tok.GetHash()}}, nil)
 	if err != nil {
 		return nil, named(err, "")
 	}
@@ -152,10 +154,10 @@ func (t *tokens) rotateRoot(ctx context.Context) (tok, file string, err error) {
 			return "", "", err
 		}
 	}
-	err = t.write.apply(ctx, raftstore.Command{Type: raftstore.CmdRotateRoot, Msg: &raftv1.RotateRoot{OldHash: old.GetHash(),
+	err = t.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdRotateRoot, Msg: &raftv1.RotateRoot{OldHash: old.GetHash(),
 		Token: &raftv1.Token{Hash: auth.Hash(tok), Root: true, CreatedUnixNano: t.now().UnixNano()}}}, nil)
 	if err != nil {
-		switch cerr := t.write.catchUp(ctx); {
+		switch cerr := t.write.CatchUp(ctx); {
 		case cerr == nil:
 			if _, ok := t.store.Token(auth.Hash(tok)); !ok { // it did not commit: the old token stands
 				if path != "" {
@@ -222,7 +224,7 @@ func (c *Coordinator) EnsureRootToken(ctx context.Context, dataDir string) error
 	if err := writeTokenFile(path, tok); err != nil {
 		return err
 	}
-	err = c.write.apply(ctx, raftstore.Command{Type: raftstore.CmdPutToken, Msg: &raftv1.PutToken{Token: &raftv1.Token{
+	err = c.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdPutToken, Msg: &raftv1.PutToken{Token: &raftv1.Token{
 		Hash: auth.Hash(tok), Root: true, CreatedUnixNano: time.Now().UnixNano()}}}, nil)
 	if errors.Is(err, raftstore.ErrInvalid) && c.raft.HasRootToken() {
 		return nil // made by another start a moment ago
@@ -263,7 +265,7 @@ func (s *tokenServer) CreateToken(ctx context.Context, req *gustv1.CreateTokenRe
 }
 
 func (s *tokenServer) ListTokens(ctx context.Context, req *gustv1.ListTokensRequest) (*gustv1.ListTokensResponse, error) {
-	if err := s.c.write.catchUp(ctx); err != nil { // a list shows what was made anywhere
+	if err := s.c.write.CatchUp(ctx); err != nil { // a list shows what was made anywhere
 		return nil, toStatus(s.c.log, err)
 	}
 	res := &gustv1.ListTokensResponse{}
