@@ -72,16 +72,16 @@ func callerKey(stored string) string {
 	return stored
 }
 
-// invokeAsync commits an event to Raft and returns its id: once this
+// InvokeAsync commits an event to Raft and returns its id: once this
 // returns, the event survives the loss of any single node.
-func (iv *invoker) invokeAsync(ctx context.Context, req *gustv1.InvokeAsyncRequest) (string, error) {
+func (iv *invoker) InvokeAsync(ctx context.Context, req *gustv1.InvokeAsyncRequest) (string, error) {
 	if len(req.GetPayload()) > iv.limits.MaxAsyncPayload {
 		return "", apierr.New(apierr.RequestTooLarge, "event payload of %d bytes is over the %d byte limit", len(req.GetPayload()), iv.limits.MaxAsyncPayload)
 	}
 	if len(req.GetIdempotencyKey()) > maxIdempotencyKey {
 		return "", apierr.New(apierr.InvalidParameterValue, "idempotency key of %d bytes is over the %d byte limit", len(req.GetIdempotencyKey()), maxIdempotencyKey)
 	}
-	if _, err := iv.fns.get(ctx, req.GetFunction(), req.GetQualifier()); err != nil {
+	if _, err := iv.fns.Get(ctx, req.GetFunction(), req.GetQualifier()); err != nil {
 		return "", err
 	}
 	payload := req.GetPayload()
@@ -133,8 +133,8 @@ func (iv *invoker) wakeDispatch() {
 	}
 }
 
-// getInvocation reads an event from the local replica, catching up on a miss.
-func (iv *invoker) getInvocation(ctx context.Context, id string) (*gustv1.Invocation, error) {
+// GetInvocation reads an event from the local replica, catching up on a miss.
+func (iv *invoker) GetInvocation(ctx context.Context, id string) (*gustv1.Invocation, error) {
 	inv, err := iv.fns.store.Event(id)
 	if errors.Is(err, raftstore.ErrNotFound) && iv.fns.write.CatchUp(ctx) == nil {
 		inv, err = iv.fns.store.Event(id)
@@ -238,7 +238,7 @@ func (d *dispatcher) run(ctx context.Context, inv *gustv1.Invocation) {
 
 // attempt runs one attempt and commits its outcome.
 func (d *dispatcher) attempt(ctx context.Context, inv *gustv1.Invocation) {
-	fn, err := d.iv.fns.get(ctx, inv.GetFunction(), inv.GetQualifier())
+	fn, err := d.iv.fns.Get(ctx, inv.GetFunction(), inv.GetQualifier())
 	var res *gustv1.InvokeResponse
 	if err == nil {
 		rctx, cancel := context.WithTimeout(ctx, fn.GetConfig().GetTimeout().AsDuration()+30*time.Second)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/auth"
+
 	"github.com/gustfaas/gust/coordinator/replica"
 
 	"github.com/gustfaas/gust/coordinator/codestore"
@@ -59,12 +61,12 @@ type functions struct {
 	retire func(ctx context.Context, name string)
 }
 
-// upload stores a code zip, names it by digest and copies it to a majority
+// Upload stores a code zip, names it by digest and copies it to a majority
 // of coordinators, so the Raft entry that will name it never points at code
-// the cluster could lose with one node. A tenant's upload is recorded in
+// the cluster could lose with one node. A tenant's Upload is recorded in
 // Raft as its own, so that put, on any coordinator, lets it (and only
 // it, or another tenant that uploads the same bytes) name the digest.
-func (f *functions) upload(ctx context.Context, r io.Reader) (codestore.Info, error) {
+func (f *functions) Upload(ctx context.Context, r io.Reader) (codestore.Info, error) {
 	info, err := f.code.Put(r)
 	if errors.Is(err, codezip.ErrInvalid) {
 		return info, &apierr.Error{Name: apierr.InvalidParameterValue, Message: err.Error()}
@@ -75,7 +77,7 @@ func (f *functions) upload(ctx context.Context, r io.Reader) (codestore.Info, er
 	if err := f.write.ReplicateCode(ctx, f.code, info.Digest); err != nil {
 		return info, apierr.New(apierr.Service, "store code: %v", err)
 	}
-	if t, isTenant := callerTenant(ctx); isTenant && !f.store.CodeClaimed(t, info.Digest) {
+	if t, isTenant := auth.CallerTenant(ctx); isTenant && !f.store.CodeClaimed(t, info.Digest) {
 		err := f.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdClaimCode, Msg: &raftv1.ClaimCode{Tenant: t, Digest: info.Digest}}, nil)
 		if err != nil {
 			return info, fmt.Errorf("record the upload of code %s: %w", info.Digest, err)
@@ -101,8 +103,8 @@ func codeNotFound(digest string) error {
 	return apierr.New(apierr.InvalidParameterValue, "code %s not found: upload it first", digest)
 }
 
-// put validates a configuration and stores it as the function's $LATEST.
-func (f *functions) put(ctx context.Context, cfg *gustv1.FunctionConfig, digest string) (*gustv1.Function, error) {
+// Put validates a configuration and stores it as the function's $LATEST.
+func (f *functions) Put(ctx context.Context, cfg *gustv1.FunctionConfig, digest string) (*gustv1.Function, error) {
 	if cfg == nil {
 		return nil, apierr.New(apierr.InvalidParameterValue, "function configuration is required")
 	}
@@ -110,7 +112,7 @@ func (f *functions) put(ctx context.Context, cfg *gustv1.FunctionConfig, digest 
 		return nil, err
 	}
 	// Root, the operator, may name any code; a tenant only its own.
-	if t, isTenant := callerTenant(ctx); isTenant && !f.mayUseCode(ctx, t, digest) {
+	if t, isTenant := auth.CallerTenant(ctx); isTenant && !f.mayUseCode(ctx, t, digest) {
 		return nil, codeNotFound(digest)
 	}
 	size, err := f.code.Size(digest)
@@ -198,11 +200,11 @@ func (f *functions) validName(stored string) bool {
 	return tenant.ValidStored(stored)
 }
 
-// get returns the function version a qualifier names: "" or $LATEST, a
+// Get returns the function version a qualifier names: "" or $LATEST, a
 // version number, or an alias (its main version). Reads are local; only a
 // miss asks the leader how far to catch up, so a deploy acknowledged by one
 // coordinator is visible through every other.
-func (f *functions) get(ctx context.Context, name, qualifier string) (*gustv1.Function, error) {
+func (f *functions) Get(ctx context.Context, name, qualifier string) (*gustv1.Function, error) {
 	return f.resolve(ctx, name, qualifier, false)
 }
 
@@ -278,16 +280,16 @@ func sortedVersions(m map[string]float64) []string {
 	return out
 }
 
-// publish freezes $LATEST as the next version.
-func (f *functions) publish(ctx context.Context, name, description string) (*gustv1.Function, error) {
+// Publish freezes $LATEST as the next version.
+func (f *functions) Publish(ctx context.Context, name, description string) (*gustv1.Function, error) {
 	out := &gustv1.Function{}
 	err := f.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdPublishVersion,
 		Msg: &raftv1.PublishVersion{Name: name, Description: description, PublishedUnixNano: f.now().UnixNano()}}, out)
 	return out, named(err, name)
 }
 
-// putAlias creates or updates an alias.
-func (f *functions) putAlias(ctx context.Context, a *gustv1.Alias, createOnly, updateOnly bool) (*gustv1.Alias, error) {
+// PutAlias creates or updates an alias.
+func (f *functions) PutAlias(ctx context.Context, a *gustv1.Alias, createOnly, updateOnly bool) (*gustv1.Alias, error) {
 	if !aliasRE.MatchString(a.GetName()) || isVersionNumber(a.GetName()) || a.GetName() == "$LATEST" {
 		return nil, apierr.New(apierr.InvalidParameterValue, "alias name %q must be 1 to 128 letters, digits, '-' or '_', and not a number", a.GetName())
 	}
@@ -308,9 +310,9 @@ func named(err error, name string) error {
 	return err
 }
 
-func (f *functions) list() []*gustv1.Function { return f.store.Functions() }
+func (f *functions) List() []*gustv1.Function { return f.store.Functions() }
 
-func (f *functions) delete(ctx context.Context, name, qualifier string) error {
+func (f *functions) Delete(ctx context.Context, name, qualifier string) error {
 	if qualifier != "" {
 		if !isVersionNumber(qualifier) {
 			return apierr.New(apierr.InvalidParameterValue, "only a version number can be deleted on its own, not %q", qualifier)
@@ -331,4 +333,33 @@ func (f *functions) delete(ctx context.Context, name, qualifier string) error {
 	// Its reservation goes with it, back to the unreserved pool.
 	return f.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdSetFunctionConcurrency,
 		Msg: &raftv1.SetFunctionConcurrency{Function: name}}, nil)
+}
+
+// Aliases lists a function's aliases.
+func (f *functions) Aliases(name string) []*gustv1.Alias { return f.store.Aliases(name) }
+
+// Versions lists a function's published versions.
+func (f *functions) Versions(name string) []*gustv1.Function { return f.store.Versions(name) }
+
+// Exists reports whether a function of that stored name exists.
+func (f *functions) Exists(name string) bool {
+	_, err := f.store.Function(name)
+	return err == nil
+}
+
+// Alias returns one of a function's aliases.
+func (f *functions) Alias(ctx context.Context, name, alias string) (*gustv1.Alias, error) {
+	if _, err := f.Get(ctx, name, ""); err != nil {
+		return nil, err
+	}
+	a, err := f.store.Alias(name, alias)
+	return a, named(err, name)
+}
+
+// Concurrency returns a function's concurrency settings and use.
+func (f *functions) Concurrency(name string) *gustv1.Concurrency { return f.quotas.Concurrency(name) }
+
+// SetConcurrency sets a function's reserved and provisioned concurrency.
+func (f *functions) SetConcurrency(ctx context.Context, name string, reserved, provisioned int64) (*gustv1.Concurrency, error) {
+	return f.quotas.setConcurrency(ctx, f, name, reserved, provisioned)
 }

@@ -48,3 +48,26 @@ func TestNormalizeRefusesWhatLambdaRefuses(t *testing.T) {
 		})
 	}
 }
+
+// Stored names with a tenant prefix are valid only with tenants on.
+func TestValidName(t *testing.T) {
+	plain, tenants := &functions{}, &functions{tenants: func() bool { return true }}
+	for _, c := range []struct {
+		name          string
+		plain, tenant bool
+	}{
+		{"hello", true, true},
+		{"acme.hello", false, true},
+		{".hello", false, false},
+		{"acme.", false, false},
+		{"Acme.hello", false, false},
+		{"acme.a.b", false, false},
+	} {
+		if got := plain.validName(c.name); got != c.plain {
+			t.Errorf("without tenants %q: %v", c.name, got)
+		}
+		if got := tenants.validName(c.name); got != c.tenant {
+			t.Errorf("with tenants %q: %v", c.name, got)
+		}
+	}
+}

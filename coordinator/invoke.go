@@ -34,9 +34,9 @@ type invoker struct {
 	metrics *metrics // nil in unit tests
 }
 
-// invoke runs one synchronous invocation. Function errors are results;
+// Invoke runs one synchronous invocation. Function errors are results;
 // only platform errors are returned as errors.
-func (iv *invoker) invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.InvokeResponse, error) {
+func (iv *invoker) Invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.InvokeResponse, error) {
 	return iv.invokeWaiting(ctx, req, 0)
 }
 
@@ -149,26 +149,4 @@ func specOf(fn *gustv1.Function) workerapi.FunctionSpec {
 // ms converts seconds to milliseconds rounded to 0.01, as Lambda reports.
 func ms(sec float64) float64 {
 	return float64(int64(sec*100000+0.5)) / 100
-}
-
-// restInvoker adapts the invoker to the Lambda REST front, mapping errors
-// the way the gRPC adapter does.
-type restInvoker struct{ iv *invoker }
-
-// Invoke runs one invocation.
-func (r restInvoker) Invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.InvokeResponse, error) {
-	res, err := r.iv.invoke(ctx, req)
-	return res, toAPIError(err)
-}
-
-// CheckFunction answers DryRun: does the function exist?
-func (r restInvoker) CheckFunction(ctx context.Context, name, qualifier string) error {
-	_, err := r.iv.fns.get(ctx, name, qualifier)
-	return toAPIError(err)
-}
-
-// InvokeAsync queues an event (the REST front's Event invocation type).
-func (r restInvoker) InvokeAsync(ctx context.Context, req *gustv1.InvokeRequest) (string, error) {
-	id, err := r.iv.invokeAsync(ctx, &gustv1.InvokeAsyncRequest{Function: req.GetFunction(), Qualifier: req.GetQualifier(), Payload: req.GetPayload()})
-	return id, toAPIError(err)
 }

@@ -90,10 +90,10 @@ func (q *quotas) unreservedFloor(limit int64) int64 {
 	return min(int64(q.limits.UnreservedMin), limit)
 }
 
-// get returns a tenant's quota: its own limit and pools if it has one,
+// Get returns a tenant's quota: its own limit and pools if it has one,
 // else ("" or "default" too) the account's, with everything in flight;
 // for a tenant, with its caps and what it uses of them.
-func (q *quotas) get(t string) *gustv1.Quota {
+func (q *quotas) Get(t string) *gustv1.Quota {
 	if t == "default" {
 		t = ""
 	}
@@ -132,10 +132,10 @@ func (q *quotas) pools(t string) *gustv1.Quota {
 	return out
 }
 
-// set sets the account limit (tenant "" or "default") or a tenant's own
+// Set sets the account limit (tenant "" or "default") or a tenant's own
 // limit, carved out of the account's as a reservation is; a tenant's limit
 // of 0 returns it to the shared account pool.
-func (q *quotas) set(ctx context.Context, t string, limit int64) (*gustv1.Quota, error) {
+func (q *quotas) Set(ctx context.Context, t string, limit int64) (*gustv1.Quota, error) {
 	if t == "default" {
 		t = ""
 	}
@@ -172,7 +172,7 @@ func (q *quotas) set(ctx context.Context, t string, limit int64) (*gustv1.Quota,
 		return nil, err
 	}
 	q.awaitLeases(ctx, changed)
-	return q.get(t), nil
+	return q.Get(t), nil
 }
 
 func orDefault(t string) string {
@@ -182,9 +182,9 @@ func orDefault(t string) string {
 	return "tenant " + t
 }
 
-// concurrency returns a function's settings and, for a reserved function,
+// Concurrency returns a function's settings and, for a reserved function,
 // its pool's use as the coordinators last reported it.
-func (q *quotas) concurrency(name string) *gustv1.Concurrency {
+func (q *quotas) Concurrency(name string) *gustv1.Concurrency {
 	view := q.store.Quota()
 	out := &gustv1.Concurrency{Reserved: view.Reserved[name], Provisioned: view.Provisioned[name]}
 	for _, l := range view.Leases[raftstore.FunctionPool(name)] {
@@ -195,7 +195,7 @@ func (q *quotas) concurrency(name string) *gustv1.Concurrency {
 }
 
 func (q *quotas) setConcurrency(ctx context.Context, fns *functions, name string, reserved, provisioned int64) (*gustv1.Concurrency, error) {
-	if _, err := fns.get(ctx, name, ""); err != nil {
+	if _, err := fns.Get(ctx, name, ""); err != nil {
 		return nil, err
 	}
 	bad := func(format string, args ...any) error {
@@ -236,7 +236,7 @@ func (q *quotas) setConcurrency(ctx context.Context, fns *functions, name string
 		return nil, err
 	}
 	q.awaitLeases(ctx, changed)
-	return q.concurrency(name), nil
+	return q.Concurrency(name), nil
 }
 
 // awaitLeases waits until every coordinator still holding a lease has
@@ -326,10 +326,10 @@ func checkCaps(view raftstore.QuotaView, t, name string, reserved, provisioned i
 	return nil
 }
 
-// setCaps sets tenant t's caps: a nil cap stays as it is, a negative one
+// SetCaps sets tenant t's caps: a nil cap stays as it is, a negative one
 // returns to the default. A cap lowered below what the tenant uses keeps
 // its settings and refuses only increases.
-func (q *quotas) setCaps(ctx context.Context, t string, maxReserved, maxProvisioned *int64) (*gustv1.Quota, error) {
+func (q *quotas) SetCaps(ctx context.Context, t string, maxReserved, maxProvisioned *int64) (*gustv1.Quota, error) {
 	if !tenant.Valid(t) {
 		return nil, apierr.New(apierr.InvalidParameterValue, "caps are a tenant's: --tenant must name one (1 to 32 lower-case letters, digits, '-' or '_'), not %q", t)
 	}
@@ -356,5 +356,5 @@ func (q *quotas) setCaps(ctx context.Context, t string, maxReserved, maxProvisio
 	if err := q.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdSetTenantCaps, Msg: &raftv1.SetTenantCaps{Caps: caps}}, nil); err != nil {
 		return nil, fmt.Errorf("set tenant %s's caps: %w", t, err)
 	}
-	return q.get(t), nil
+	return q.Get(t), nil
 }

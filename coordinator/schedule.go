@@ -24,14 +24,14 @@ var scheduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // after a long outage; each missed tick still fires (late) exactly once.
 const maxCatchUp = 10
 
-func (iv *invoker) addSchedule(ctx context.Context, s *gustv1.ScheduleInfo) (*gustv1.ScheduleInfo, error) {
+func (iv *invoker) AddSchedule(ctx context.Context, s *gustv1.ScheduleInfo) (*gustv1.ScheduleInfo, error) {
 	if !scheduleNameRE.MatchString(s.GetName()) {
 		return nil, apierr.New(apierr.InvalidParameterValue, "schedule name %q must be 1 to 64 letters, digits, '.', '-' or '_'", s.GetName())
 	}
 	if _, err := cronParser.Parse(s.GetCron()); err != nil {
 		return nil, apierr.New(apierr.InvalidParameterValue, "cron expression %q: %v", s.GetCron(), err)
 	}
-	if _, err := iv.fns.get(ctx, s.GetFunction(), ""); err != nil {
+	if _, err := iv.fns.Get(ctx, s.GetFunction(), ""); err != nil {
 		return nil, err
 	}
 	payload := s.GetPayload()
@@ -49,7 +49,7 @@ func (iv *invoker) addSchedule(ctx context.Context, s *gustv1.ScheduleInfo) (*gu
 	return scheduleInfo(out), nil
 }
 
-func (iv *invoker) listSchedules() []*gustv1.ScheduleInfo {
+func (iv *invoker) ListSchedules() []*gustv1.ScheduleInfo {
 	var out []*gustv1.ScheduleInfo
 	for _, sc := range iv.fns.store.Schedules() {
 		out = append(out, scheduleInfo(sc))
@@ -57,7 +57,7 @@ func (iv *invoker) listSchedules() []*gustv1.ScheduleInfo {
 	return out
 }
 
-func (iv *invoker) removeSchedule(ctx context.Context, name string) error {
+func (iv *invoker) RemoveSchedule(ctx context.Context, name string) error {
 	return named(iv.fns.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdDeleteSchedule, Msg: &raftv1.DeleteSchedule{Name: name}}, nil), name)
 }
 

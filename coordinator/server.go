@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/api"
+
 	"github.com/gustfaas/gust/coordinator/replica"
 
 	"github.com/gustfaas/gust/internal/grpcopt"
@@ -20,19 +22,15 @@ import (
 	"github.com/gustfaas/gust/coordinator/auth"
 	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/coordinator/lambdahttp"
-	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
-	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 )
 
 // Deps are the parts a coordinator is built from.
@@ -116,13 +114,13 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	// Token checks and tenancy pass every call through while auth is off
 	// (see tokens.enabled).
 	checker := auth.New(c.tokens.lookup, c.tokens.enabled)
-	gopts = append(gopts, grpc.ChainUnaryInterceptor(checker.Unary(), tenancyUnary),
-		grpc.ChainStreamInterceptor(checker.Stream(), tenancyStream))
+	gopts = append(gopts, grpc.ChainUnaryInterceptor(checker.Unary(), api.TenancyUnary),
+		grpc.ChainStreamInterceptor(checker.Stream(), api.TenancyStream))
 	gs := grpc.NewServer(gopts...)
-	gustv1.RegisterFunctionServiceServer(gs, &functionServer{fns: fns, router: d.Router, log: cfg.Logger})
-	gustv1.RegisterInvokeServiceServer(gs, &invokeServer{iv: iv, log: cfg.Logger})
-	gustv1.RegisterClusterServiceServer(gs, &clusterServer{c: c})
-	gustv1.RegisterTokenServiceServer(gs, &tokenServer{c: c})
+	services := api.Services{Functions: fns, Invoker: iv, Workers: d.Router, Quotas: c.quotas, Schedules: iv, Tokens: c.tokens,
+		Cluster: &cluster{name: cfg.Name, grpcAddr: c.GRPCAddr, router: d.Router, members: d.Members, raft: d.Store, write: c.write},
+		Log:     cfg.Logger}
+	api.RegisterGRPC(gs, services)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
@@ -134,7 +132,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	// Metrics name every tenant's functions: with auth, root's only.
 	mux.Handle("GET /metrics", auth.RequireRoot(c.metrics.handler(), lambdahttp.WriteError))
 	handler := checker.HTTP(mux, publicHTTP, lambdahttp.WriteError)
-	mux.Handle("/", lambdahttp.Handler(tenantREST{restInvoker{iv}}, lambdahttp.Options{
+	mux.Handle("/", lambdahttp.Handler(api.REST(services), lambdahttp.Options{
 		MaxSyncPayload: int64(cfg.Limits.MaxSyncPayload), Logger: cfg.Logger}))
 	c.http = &http.Server{
 		Handler:           withTraceparent(handler),
@@ -220,20 +218,6 @@ func (c *Coordinator) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write([]byte("ok\n"))
-}
-
-// forwardRemovePeer asks the leader to remove a Raft server. The
-// caller's right to (root, with --auth) was checked here already.
-func (c *Coordinator) forwardRemovePeer(ctx context.Context, name string) error {
-	pc, err := c.write.LeaderClient()
-	if err != nil {
-		return err
-	}
-	_, err = pc.RemovePeer(ctx, &nodev1.RemovePeerRequest{Name: name})
-	if status.Code(err) == codes.NotFound {
-		return fmt.Errorf("remove peer %s: %w", name, raftstore.ErrNotFound)
-	}
-	return err
 }
 
 // Shutdown stops taking new calls and lets in-flight ones finish until ctx ends.

@@ -83,7 +83,7 @@ func codeZip(t *testing.T, body string) []byte {
 
 func (p *tenantParts) upload(t *testing.T, tenant, body string) string {
 	t.Helper()
-	info, err := p.fns.upload(as(tenant), bytes.NewReader(codeZip(t, body)))
+	info, err := p.fns.Upload(as(tenant), bytes.NewReader(codeZip(t, body)))
 	if err != nil {
 		t.Fatalf("upload as %q: %v", tenant, err)
 	}
@@ -91,7 +91,7 @@ func (p *tenantParts) upload(t *testing.T, tenant, body string) string {
 }
 
 func (p *tenantParts) put(tenant, stored, digest string) error {
-	_, err := p.fns.put(as(tenant), &gustv1.FunctionConfig{Name: stored}, digest)
+	_, err := p.fns.Put(as(tenant), &gustv1.FunctionConfig{Name: stored}, digest)
 	return err
 }
 
@@ -163,7 +163,7 @@ func TestIdempotencyKeysPerTenant(t *testing.T) {
 	}
 	send := func(fn, key string) string {
 		t.Helper()
-		id, err := p.iv.invokeAsync(ctx, &gustv1.InvokeAsyncRequest{Function: fn, IdempotencyKey: key})
+		id, err := p.iv.InvokeAsync(ctx, &gustv1.InvokeAsyncRequest{Function: fn, IdempotencyKey: key})
 		if err != nil {
 			t.Fatalf("invoke %s with key %s: %v", fn, key, err)
 		}
@@ -181,18 +181,18 @@ func TestIdempotencyKeysPerTenant(t *testing.T) {
 	if again := send("acme.other", "order-42"); again != acme {
 		t.Errorf("acme's retry on another of its functions got %s, want %s", again, acme)
 	}
-	inv, err := p.iv.getInvocation(ctx, acme)
+	inv, err := p.iv.GetInvocation(ctx, acme)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if inv.GetIdempotencyKey() != "order-42" || inv.GetFunction() != "acme.evil" {
 		t.Errorf("acme's event reads key %q, function %q", inv.GetIdempotencyKey(), inv.GetFunction())
 	}
-	_, err = p.iv.invokeAsync(ctx, &gustv1.InvokeAsyncRequest{Function: "acme.evil", IdempotencyKey: strings.Repeat("k", maxIdempotencyKey+1)})
+	_, err = p.iv.InvokeAsync(ctx, &gustv1.InvokeAsyncRequest{Function: "acme.evil", IdempotencyKey: strings.Repeat("k", maxIdempotencyKey+1)})
 	wantAPIError(t, "a key over the limit", err, apierr.InvalidParameterValue, "idempotency key")
 
 	// beta pre-claims acme's schedule's next ticks by their keys.
-	if _, err := p.iv.addSchedule(ctx, &gustv1.ScheduleInfo{Name: "acme.cron1", Function: "acme.evil", Cron: "@every 1s"}); err != nil {
+	if _, err := p.iv.AddSchedule(ctx, &gustv1.ScheduleInfo{Name: "acme.cron1", Function: "acme.evil", Cron: "@every 1s"}); err != nil {
 		t.Fatal(err)
 	}
 	sc := p.store.Schedules()[0]
@@ -248,13 +248,13 @@ func TestTenantCapsOnConcurrency(t *testing.T) {
 
 	// Root raises acme's caps; then lowers them below what acme uses:
 	// acme keeps its settings and may lower them, not raise them.
-	if _, err := p.quotas.setCaps(ctx, "acme", proto.Int64(200), proto.Int64(40)); err != nil {
+	if _, err := p.quotas.SetCaps(ctx, "acme", proto.Int64(200), proto.Int64(40)); err != nil {
 		t.Fatal(err)
 	}
 	if err := set("acme.more", 140, 34); err != nil {
 		t.Errorf("acme within its raised caps: %v", err)
 	}
-	q, err := p.quotas.setCaps(ctx, "acme", proto.Int64(50), nil)
+	q, err := p.quotas.SetCaps(ctx, "acme", proto.Int64(50), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,14 +268,14 @@ func TestTenantCapsOnConcurrency(t *testing.T) {
 		t.Errorf("acme lowering under its lowered cap: %v", err)
 	}
 	// A negative cap returns to the default.
-	if q, err := p.quotas.setCaps(ctx, "acme", nil, proto.Int64(-1)); err != nil || q.GetMaxProvisioned() != defaultMaxProvisioned {
+	if q, err := p.quotas.SetCaps(ctx, "acme", nil, proto.Int64(-1)); err != nil || q.GetMaxProvisioned() != defaultMaxProvisioned {
 		t.Errorf("provisioned cap back to the default: %v %v", q, err)
 	}
-	wantAPIError(t, "caps without a tenant", func() error { _, err := p.quotas.setCaps(ctx, "", proto.Int64(1), nil); return err }(),
+	wantAPIError(t, "caps without a tenant", func() error { _, err := p.quotas.SetCaps(ctx, "", proto.Int64(1), nil); return err }(),
 		apierr.InvalidParameterValue, "--tenant")
 
 	// beta, with a pool of its own, reserves from it, all of it if it likes.
-	if _, err := p.quotas.set(ctx, "beta", 300); err != nil {
+	if _, err := p.quotas.Set(ctx, "beta", 300); err != nil {
 		t.Fatal(err)
 	}
 	if err := set("beta.fn", 300, 0); err != nil {
@@ -288,7 +288,7 @@ func TestTenantCapsOnConcurrency(t *testing.T) {
 	// The account's floor names the flag that moves it: the README's
 	// example, an account limit of 100 then a reservation of 10, is refused
 	// with the way out.
-	if _, err := p.quotas.set(ctx, "", 100); err == nil {
+	if _, err := p.quotas.Set(ctx, "", 100); err == nil {
 		t.Fatal("an account limit under what is reserved was accepted")
 	} else {
 		wantAPIError(t, "limit under the floor", err, apierr.InvalidParameterValue, "--unreserved-min")
@@ -297,7 +297,7 @@ func TestTenantCapsOnConcurrency(t *testing.T) {
 	if err := fresh.put("", "hello", fresh.upload(t, "", "code")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fresh.quotas.set(ctx, "", 100); err != nil {
+	if _, err := fresh.quotas.Set(ctx, "", 100); err != nil {
 		t.Fatal(err)
 	}
 	_, err = fresh.quotas.setConcurrency(ctx, fresh.fns, "hello", 10, 0)

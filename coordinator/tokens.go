@@ -13,9 +13,7 @@ import (
 
 	"github.com/gustfaas/gust/coordinator/auth"
 	"github.com/gustfaas/gust/internal/apierr"
-	"github.com/gustfaas/gust/internal/tenant"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
-	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"
 )
 
@@ -50,8 +48,8 @@ func (t *tokens) enabled() bool {
 	return false
 }
 
-// requireAuth refuses to make tokens on a cluster that does not check them.
-func (t *tokens) requireAuth() error {
+// RequireAuth refuses to make tokens on a cluster that does not check them.
+func (t *tokens) RequireAuth() error {
 	if !t.enabled() {
 		return apierr.New(apierr.InvalidParameterValue, "auth is off on this cluster: start its coordinators with --auth")
 	}
@@ -74,8 +72,8 @@ func (t *tokens) lookup(ctx context.Context, hash []byte) (auth.Principal, bool)
 	return auth.Principal{Tenant: tok.GetTenant(), Root: tok.GetRoot()}, true
 }
 
-// create makes a token for tenant t and commits its hash.
-func (t *tokens) create(ctx context.Context, tn string, root bool) (string, error) {
+// Create makes a token for tenant t and commits its hash.
+func (t *tokens) Create(ctx context.Context, tn string, root bool) (string, error) {
 	tok, err := auth.NewToken()
 	if err != nil {
 		return "", err
@@ -101,9 +99,9 @@ func (t *tokens) find(idOrToken string) (*raftv1.Token, bool) {
 	return nil, false
 }
 
-// revoke removes the token an id (or the token itself) names. Each
+// Revoke removes the token an id (or the token itself) names. Each
 // coordinator refuses it as soon as the removal has applied there.
-func (t *tokens) revoke(ctx context.Context, idOrToken string) (*raftv1.Token, error) {
+func (t *tokens) Revoke(ctx context.Context, idOrToken string) (*raftv1.Token, error) {
 	tok, ok := t.find(idOrToken)
 	if !ok {
 		if err := t.write.CatchUp(ctx); err != nil {
@@ -123,7 +121,7 @@ func (t *tokens) revoke(ctx context.Context, idOrToken string) (*raftv1.Token, e
 	return tok, nil
 }
 
-// rotateRoot replaces the root token and returns the new one, and the
+// RotateRoot replaces the root token and returns the new one, and the
 // root token file it rewrote if this coordinator keeps one.
 //
 // Losing the new token once the rotation commits would lock root out for
@@ -132,7 +130,7 @@ func (t *tokens) revoke(ctx context.Context, idOrToken string) (*raftv1.Token, e
 // the commit; a failed write is checked against the store, since a write
 // can fail after it committed; and when the outcome cannot be known the
 // error carries the new token, for the root caller alone.
-func (t *tokens) rotateRoot(ctx context.Context) (tok, file string, err error) {
+func (t *tokens) RotateRoot(ctx context.Context) (tok, file string, err error) {
 	var old *raftv1.Token
 	for _, st := range t.store.Tokens() {
 		if st.GetRoot() {
@@ -195,10 +193,6 @@ func writeTokenFile(path, tok string) error {
 	return nil
 }
 
-func tokenInfo(t *raftv1.Token) *gustv1.TokenInfo {
-	return &gustv1.TokenInfo{Id: auth.ID(t.GetHash()), Tenant: t.GetTenant(), Root: t.GetRoot(), CreatedUnixNano: t.GetCreatedUnixNano()}
-}
-
 // EnsureRootToken makes the root token at a cluster's first start: if Raft
 // holds none, it writes a new one to dataDir/root.token (0600) and commits
 // its hash. The file is written first: a crash between the two leaves a
@@ -242,62 +236,17 @@ func (c *Coordinator) KeepRootTokenFile(dataDir string) {
 	c.tokens.file.Store(filepath.Join(dataDir, RootTokenFile))
 }
 
-// tokenServer serves TokenService (root only: the tenancy interceptor
-// refuses tenants).
-type tokenServer struct {
-	gustv1.UnimplementedTokenServiceServer
-	c *Coordinator
-}
-
-func (s *tokenServer) CreateToken(ctx context.Context, req *gustv1.CreateTokenRequest) (*gustv1.CreateTokenResponse, error) {
-	if err := s.c.tokens.requireAuth(); err != nil {
-		return nil, toStatus(s.c.log, err)
+// List returns the tokens, of one tenant or ("") all, as the leader has
+// them: a list shows what was made through any coordinator.
+func (t *tokens) List(ctx context.Context, tenant string) ([]*raftv1.Token, error) {
+	if err := t.write.CatchUp(ctx); err != nil {
+		return nil, err
 	}
-	if !tenant.Valid(req.GetTenant()) {
-		return nil, toStatus(s.c.log, apierr.New(apierr.InvalidParameterValue,
-			"tenant %q must be 1 to 32 lower-case letters, digits, '-' or '_', starting with a letter or digit", req.GetTenant()))
-	}
-	tok, err := s.c.tokens.create(ctx, req.GetTenant(), false)
-	if err != nil {
-		return nil, toStatus(s.c.log, err)
-	}
-	return &gustv1.CreateTokenResponse{Token: tok, Tenant: req.GetTenant(), Id: auth.ID(auth.Hash(tok))}, nil
-}
-
-func (s *tokenServer) ListTokens(ctx context.Context, req *gustv1.ListTokensRequest) (*gustv1.ListTokensResponse, error) {
-	if err := s.c.write.CatchUp(ctx); err != nil { // a list shows what was made anywhere
-		return nil, toStatus(s.c.log, err)
-	}
-	res := &gustv1.ListTokensResponse{}
-	for _, t := range s.c.raft.Tokens() {
-		if req.GetTenant() == "" || t.GetTenant() == req.GetTenant() && !t.GetRoot() {
-			res.Tokens = append(res.Tokens, tokenInfo(t))
+	var out []*raftv1.Token
+	for _, tok := range t.store.Tokens() {
+		if tenant == "" || tok.GetTenant() == tenant && !tok.GetRoot() {
+			out = append(out, tok)
 		}
 	}
-	return res, nil
-}
-
-func (s *tokenServer) RotateRootToken(ctx context.Context, _ *gustv1.RotateRootTokenRequest) (*gustv1.RotateRootTokenResponse, error) {
-	if err := s.c.tokens.requireAuth(); err != nil {
-		return nil, toStatus(s.c.log, err)
-	}
-	tok, file, err := s.c.tokens.rotateRoot(ctx)
-	if err != nil && tok == "" {
-		return nil, toStatus(s.c.log, err)
-	}
-	if err != nil {
-		s.c.log.Error("root token rotated", "err", err)
-	}
-	return &gustv1.RotateRootTokenResponse{Token: tok, Id: auth.ID(auth.Hash(tok)), File: file}, nil
-}
-
-func (s *tokenServer) RevokeToken(ctx context.Context, req *gustv1.RevokeTokenRequest) (*gustv1.RevokeTokenResponse, error) {
-	if req.GetId() == "" {
-		return nil, toStatus(s.c.log, apierr.New(apierr.InvalidParameterValue, "a token id (or the token) is required"))
-	}
-	tok, err := s.c.tokens.revoke(ctx, req.GetId())
-	if err != nil {
-		return nil, toStatus(s.c.log, err)
-	}
-	return &gustv1.RevokeTokenResponse{Token: tokenInfo(tok)}, nil
+	return out, nil
 }

@@ -70,6 +70,16 @@ func FromContext(ctx context.Context) (p Principal, ok bool) {
 	return p, ok
 }
 
+// CallerTenant returns the tenant whose names a call uses, and whether it
+// is a tenant's (not root's, and auth on).
+func CallerTenant(ctx context.Context) (string, bool) {
+	p, ok := FromContext(ctx)
+	if !ok || p.Root {
+		return "", false
+	}
+	return p.Tenant, true
+}
+
 // FromAuthorization extracts the token from an Authorization header value:
 // "Bearer TOKEN", or the AWS SigV4 form the Lambda SDK sends,
 // "AWS4-HMAC-SHA256 Credential=TOKEN/DATE/REGION/lambda/aws4_request, …",

@@ -1,4 +1,4 @@
-package coordinator
+package api
 
 import (
 	"context"
@@ -43,7 +43,7 @@ func TestTenancyUnary(t *testing.T) {
 		if p != nil {
 			ctx = auth.WithPrincipal(ctx, *p)
 		}
-		return tenancyUnary(ctx, req, &grpc.UnaryServerInfo{FullMethod: method}, handler)
+		return TenancyUnary(ctx, req, &grpc.UnaryServerInfo{FullMethod: method}, handler)
 	}
 	acme := &auth.Principal{Tenant: "acme"}
 	root := &auth.Principal{Root: true}
@@ -106,29 +106,6 @@ func TestQualifyRequest(t *testing.T) {
 	if put.Config.Name != "acme.f" || put.Config.OnFailure != "acme.dlq" || inv.Function != "acme.f" ||
 		alias.Alias.Function != "acme.f" || alias.Alias.Name != "live" || sched.Schedule.Name != "acme.nightly" || sched.Schedule.Function != "acme.f" {
 		t.Errorf("qualified: %v %v %v %v", put, inv, alias, sched)
-	}
-}
-
-// Stored names with a tenant prefix are valid only with tenants on.
-func TestValidName(t *testing.T) {
-	plain, tenants := &functions{}, &functions{tenants: func() bool { return true }}
-	for _, c := range []struct {
-		name          string
-		plain, tenant bool
-	}{
-		{"hello", true, true},
-		{"acme.hello", false, true},
-		{".hello", false, false},
-		{"acme.", false, false},
-		{"Acme.hello", false, false},
-		{"acme.a.b", false, false},
-	} {
-		if got := plain.validName(c.name); got != c.plain {
-			t.Errorf("without tenants %q: %v", c.name, got)
-		}
-		if got := tenants.validName(c.name); got != c.tenant {
-			t.Errorf("with tenants %q: %v", c.name, got)
-		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package coordinator
+package api
 
 import (
 	"context"
@@ -49,23 +49,13 @@ var tenantMethods = map[string]bool{
 	gustv1.ClusterService_RemoveSchedule_FullMethodName:          true,
 }
 
-// callerTenant returns the tenant whose names a call uses, and whether it
-// is a tenant's (not root's, and auth on).
-func callerTenant(ctx context.Context) (string, bool) {
-	p, ok := auth.FromContext(ctx)
-	if !ok || p.Root {
-		return "", false
-	}
-	return p.Tenant, true
-}
-
 func denied(method string) error {
 	return apierr.New(apierr.AccessDenied, "%s is for the root token only", strings.TrimPrefix(method, "/")).GRPCStatus().Err()
 }
 
-// tenancyUnary maps names for tenants' unary calls.
-func tenancyUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	t, isTenant := callerTenant(ctx)
+// TenancyUnary maps names for tenants' unary calls.
+func TenancyUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	t, isTenant := auth.CallerTenant(ctx)
 	if !isTenant || !strings.HasPrefix(info.FullMethod, "/gust.v1.") {
 		return handler(ctx, req)
 	}
@@ -81,9 +71,9 @@ func tenancyUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, hand
 	return res, stripStatus(t, err)
 }
 
-// tenancyStream maps names for tenants' streaming calls.
-func tenancyStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	t, isTenant := callerTenant(ss.Context())
+// TenancyStream maps names for tenants' streaming calls.
+func TenancyStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	t, isTenant := auth.CallerTenant(ss.Context())
 	if !isTenant || !strings.HasPrefix(info.FullMethod, "/gust.v1.") {
 		return handler(srv, ss)
 	}
@@ -290,12 +280,12 @@ func stripAPIError(t string, err error) error {
 	return &c
 }
 
-// tenantREST is the Lambda REST front's edge: restInvoker behind the same
+// tenantREST is the Lambda REST front's edge: rest behind the same
 // name mapping as the gRPC one.
-type tenantREST struct{ r restInvoker }
+type tenantREST struct{ r rest }
 
 func (v tenantREST) Invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.InvokeResponse, error) {
-	t, isTenant := callerTenant(ctx)
+	t, isTenant := auth.CallerTenant(ctx)
 	if !isTenant {
 		return v.r.Invoke(ctx, req)
 	}
@@ -305,57 +295,57 @@ func (v tenantREST) Invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gus
 }
 
 func (v tenantREST) CheckFunction(ctx context.Context, name, qualifier string) error {
-	t, _ := callerTenant(ctx)
+	t, _ := auth.CallerTenant(ctx)
 	return stripAPIError(t, v.r.CheckFunction(ctx, tenant.Qualify(t, name), qualifier))
 }
 
 func (v tenantREST) InvokeAsync(ctx context.Context, req *gustv1.InvokeRequest) (string, error) {
-	t, _ := callerTenant(ctx)
+	t, _ := auth.CallerTenant(ctx)
 	req.Function = tenant.Qualify(t, req.Function)
 	id, err := v.r.InvokeAsync(ctx, req)
 	return id, stripAPIError(t, err)
 }
 
 func (v tenantREST) CreateFunction(ctx context.Context, cfg *gustv1.FunctionConfig, zip []byte, publish bool) (*gustv1.Function, error) {
-	t, _ := callerTenant(ctx)
+	t, _ := auth.CallerTenant(ctx)
 	qualifyConfig(t, cfg)
 	fn, err := v.r.CreateFunction(ctx, cfg, zip, publish)
 	return restFunction(t, fn), stripAPIError(t, err)
 }
 
 func (v tenantREST) UpdateFunctionCode(ctx context.Context, name string, zip []byte, publish bool) (*gustv1.Function, error) {
-	t, _ := callerTenant(ctx)
+	t, _ := auth.CallerTenant(ctx)
 	fn, err := v.r.UpdateFunctionCode(ctx, tenant.Qualify(t, name), zip, publish)
 	return restFunction(t, fn), stripAPIError(t, err)
 }
 
 func (v tenantREST) GetFunction(ctx context.Context, name, qualifier string) (*gustv1.Function, *gustv1.Concurrency, error) {
-	t, _ := callerTenant(ctx)
+	t, _ := auth.CallerTenant(ctx)
 	fn, c, err := v.r.GetFunction(ctx, tenant.Qualify(t, name), qualifier)
 	return restFunction(t, fn), c, stripAPIError(t, err)
 }
 
 func (v tenantREST) ListFunctions(ctx context.Context) ([]*gustv1.Function, error) {
 	fns, err := v.r.ListFunctions(ctx)
-	if t, isTenant := callerTenant(ctx); isTenant {
+	if t, isTenant := auth.CallerTenant(ctx); isTenant {
 		fns = viewFunctions(t, fns)
 	}
 	return fns, err
 }
 
 func (v tenantREST) DeleteFunction(ctx context.Context, name, qualifier string) error {
-	t, _ := callerTenant(ctx)
+	t, _ := auth.CallerTenant(ctx)
 	return stripAPIError(t, v.r.DeleteFunction(ctx, tenant.Qualify(t, name), qualifier))
 }
 
 func (v tenantREST) PublishVersion(ctx context.Context, name, description string) (*gustv1.Function, error) {
-	t, _ := callerTenant(ctx)
+	t, _ := auth.CallerTenant(ctx)
 	fn, err := v.r.PublishVersion(ctx, tenant.Qualify(t, name), description)
 	return restFunction(t, fn), stripAPIError(t, err)
 }
 
 func (v tenantREST) PutAlias(ctx context.Context, a *gustv1.Alias, createOnly, updateOnly bool) (*gustv1.Alias, error) {
-	t, isTenant := callerTenant(ctx)
+	t, isTenant := auth.CallerTenant(ctx)
 	if !isTenant {
 		return v.r.PutAlias(ctx, a, createOnly, updateOnly)
 	}
@@ -368,7 +358,7 @@ func (v tenantREST) PutAlias(ctx context.Context, a *gustv1.Alias, createOnly, u
 }
 
 func (v tenantREST) GetAlias(ctx context.Context, name, alias string) (*gustv1.Alias, error) {
-	t, isTenant := callerTenant(ctx)
+	t, isTenant := auth.CallerTenant(ctx)
 	if !isTenant {
 		return v.r.GetAlias(ctx, name, alias)
 	}
@@ -380,7 +370,7 @@ func (v tenantREST) GetAlias(ctx context.Context, name, alias string) (*gustv1.A
 }
 
 func (v tenantREST) PutFunctionConcurrency(ctx context.Context, name string, reserved int64) (*gustv1.Concurrency, error) {
-	t, _ := callerTenant(ctx)
+	t, _ := auth.CallerTenant(ctx)
 	c, err := v.r.PutFunctionConcurrency(ctx, tenant.Qualify(t, name), reserved)
 	return c, stripAPIError(t, err)
 }

@@ -1,0 +1,47 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/gustfaas/gust/coordinator/replica"
+
+	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/raftstore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// toStatus maps an error to gRPC, once, using apierr's table.
+func toStatus(log *slog.Logger, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	e := ToAPIError(err).(*apierr.Error)
+	if e.Name == apierr.Service {
+		log.Error("internal error", "err", err)
+	}
+	return e.GRPCStatus().Err()
+}
+
+// ToAPIError names an error for users: named errors pass through; the
+// platform's own sentinels get their name; anything else is a ServiceException.
+func ToAPIError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := apierr.As(err); ok {
+		return e
+	}
+	if errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, replica.ErrLeaderUnreachable) {
+		return apierr.New(apierr.ResourceNotReady, "%v", err)
+	}
+	return apierr.New(apierr.Service, "%v", err)
+}
