@@ -48,9 +48,6 @@ func (s *Store) State() string {
 	return "shutdown"
 }
 
-// LeaderCh signals leadership changes (true on gaining it).
-func (s *Store) LeaderCh() <-chan bool { return s.raft.LeaderCh() }
-
 // AddVoter adds (or re-addresses) a voting server; leader only.
 func (s *Store) AddVoter(id, addr string) error {
 	err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 10*time.Second).Error()

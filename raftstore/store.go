@@ -77,6 +77,8 @@ type Store struct {
 	fsm   *fsm
 	log   *boltLog
 	trans raft.Transport
+	// leaders fans raft's leadership notifications out (LeadershipChanges).
+	leaders *leadership
 
 	barrierTerm atomic.Uint64 // last term this node, as leader, ran a barrier in
 }
@@ -115,6 +117,8 @@ func Open(cfg Config) (*Store, error) {
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.Logger = hlog
+	leaders := newLeadership()
+	rc.NotifyCh = leaders.notify
 
 	logStore, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
 	if err != nil {
@@ -168,7 +172,8 @@ func Open(cfg Config) (*Store, error) {
 			}
 		}
 	}
-	return &Store{raft: r, fsm: f, log: logStore, trans: trans}, nil
+	go leaders.watch()
+	return &Store{raft: r, fsm: f, log: logStore, trans: trans, leaders: leaders}, nil
 }
 
 // Apply commits a command through Raft and returns the applier's result.
@@ -230,6 +235,7 @@ func (s *Store) Snapshot() error { return s.raft.Snapshot().Error() }
 // Close stops Raft and closes the log.
 func (s *Store) Close() error {
 	err := s.raft.Shutdown().Error()
+	s.leaders.close()
 	if c, ok := s.trans.(interface{ Close() error }); ok {
 		c.Close()
 	}

@@ -109,9 +109,6 @@ func (s *Supervisor) start(parent context.Context) *term {
 	for _, l := range s.loops {
 		wg.Go(func() {
 			l.Run(ctx)
-			for ctx.Err() == nil {
-				l.Run(ctx)
-			}
 			if ctx.Err() == nil {
 				// Restarting it at once could spin; the next term will.
 				s.log.Warn("leader loop returned while this node leads; it starts again at the next leadership change", "loop", l.Name)

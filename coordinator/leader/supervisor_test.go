@@ -18,12 +18,31 @@ const deadline = 10 * time.Second
 type raftish struct {
 	leading atomic.Bool
 	ch      chan bool
+	asked   sync.Once
+	ready   chan struct{} // closed once Run has read isLeader
 }
 
 func newRaftish(leading bool) *raftish {
-	r := &raftish{ch: make(chan bool)}
+	r := &raftish{ch: make(chan bool), ready: make(chan struct{})}
 	r.leading.Store(leading)
 	return r
+}
+
+func (r *raftish) isLeader() bool {
+	v := r.leading.Load()
+	r.asked.Do(func() { close(r.ready) })
+	return v
+}
+
+// supervise runs a Supervisor of loops on r, and returns once Run has
+// read the initial state, so every later set reaches it as a change. (A
+// change racing that read may restart the loops just started: harmless,
+// but not what these tests count.)
+func (r *raftish) supervise(t *testing.T, log *slog.Logger, loops ...Loop) (context.CancelFunc, <-chan struct{}) {
+	t.Helper()
+	cancel, done := run(t, New(r.isLeader, r.ch, log, loops...))
+	waitClosed(t, r.ready, "Run's read of isLeader")
+	return cancel, done
 }
 
 // set reports a change; it returns once the supervisor has received it.
@@ -40,10 +59,11 @@ func (r *raftish) set(t *testing.T, v bool) {
 // probe is a leader loop that reports what happens to it. If hold is set,
 // it returns only once hold is closed, after its ctx ends.
 type probe struct {
-	name   string
-	hold   chan struct{}
-	early  bool        // return at once instead of waiting for ctx
-	events chan string // "start", "cancelled", "end"
+	name     string
+	hold     chan struct{}
+	early    bool        // return at once instead of waiting for ctx
+	events   chan string // "start", "cancelled", "end"
+	overflow atomic.Bool // events was full: more happened than the test expects
 
 	mu                          sync.Mutex
 	starts, running, maxRunning int
@@ -58,10 +78,10 @@ func (p *probe) loop() Loop {
 		p.running++
 		p.maxRunning = max(p.maxRunning, p.running)
 		p.mu.Unlock()
-		p.events <- "start"
+		p.event("start")
 		if !p.early {
 			<-ctx.Done()
-			p.events <- "cancelled"
+			p.event("cancelled")
 			if p.hold != nil {
 				<-p.hold
 			}
@@ -69,14 +89,27 @@ func (p *probe) loop() Loop {
 		p.mu.Lock()
 		p.running--
 		p.mu.Unlock()
-		p.events <- "end"
+		p.event("end")
 	}}
+}
+
+// event records e without ever blocking the loop (a runaway supervisor
+// must fail the test, not hang it).
+func (p *probe) event(e string) {
+	select {
+	case p.events <- e:
+	default:
+		p.overflow.Store(true)
+	}
 }
 
 // want waits for the probe's next events.
 func (p *probe) want(t *testing.T, events ...string) {
 	t.Helper()
 	for _, w := range events {
+		if p.overflow.Load() {
+			t.Fatalf("%s: far more events than expected", p.name)
+		}
 		select {
 		case got := <-p.events:
 			if got != w {
@@ -107,7 +140,7 @@ func run(t *testing.T, s *Supervisor) (context.CancelFunc, <-chan struct{}) {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		waitClosed(t, done, "Run's return at cleanup")
 	})
 	return cancel, done
 }
@@ -124,7 +157,7 @@ func waitClosed(t *testing.T, done <-chan struct{}, what string) {
 func TestStartOnTrueStopOnFalse(t *testing.T) {
 	r := newRaftish(false)
 	a, b := newProbe("a"), newProbe("b")
-	run(t, New(r.leading.Load, r.ch, nil, a.loop(), b.loop()))
+	r.supervise(t, nil, a.loop(), b.loop())
 
 	r.set(t, true)
 	a.want(t, "start")
@@ -144,7 +177,7 @@ func TestStartOnTrueStopOnFalse(t *testing.T) {
 func TestStartsWhenAlreadyLeader(t *testing.T) {
 	r := newRaftish(true)
 	a := newProbe("a")
-	run(t, New(r.leading.Load, r.ch, nil, a.loop()))
+	r.supervise(t, nil, a.loop())
 	a.want(t, "start")
 	r.set(t, false)
 	a.want(t, "cancelled", "end")
@@ -154,7 +187,7 @@ func TestStartsWhenAlreadyLeader(t *testing.T) {
 func TestNewTermRestarts(t *testing.T) {
 	r := newRaftish(true)
 	a := newProbe("a")
-	run(t, New(r.leading.Load, r.ch, nil, a.loop()))
+	r.supervise(t, nil, a.loop())
 	a.want(t, "start")
 	r.set(t, true)
 	a.want(t, "cancelled", "end", "start")
@@ -165,18 +198,26 @@ func TestCtxEndWaitsForLoops(t *testing.T) {
 	r := newRaftish(true)
 	a := newProbe("a")
 	a.hold = make(chan struct{})
-	cancel, done := run(t, New(r.leading.Load, r.ch, nil, a.loop()))
+	var runningAtReturn atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		New(r.isLeader, r.ch, nil, a.loop()).Run(ctx)
+		_, running, _ := a.counts()
+		runningAtReturn.Store(int32(running))
+	}()
 	a.want(t, "start")
 	cancel()
 	a.want(t, "cancelled")
-	select {
-	case <-done:
-		t.Fatal("Run returned while a loop was still running")
-	default:
-	}
-	close(a.hold)
-	a.want(t, "end")
+	// Give a Run that does not wait time to return early: it must not.
+	time.AfterFunc(20*time.Millisecond, func() { close(a.hold) })
 	waitClosed(t, done, "Run's return")
+	if n := runningAtReturn.Load(); n != 0 {
+		t.Fatalf("Run returned with %d loops still running", n)
+	}
+	a.want(t, "end")
 }
 
 // Losing and regaining leadership quickly does not start a loop again
@@ -185,7 +226,7 @@ func TestWaitsForOldLoopsBeforeRestart(t *testing.T) {
 	r := newRaftish(true)
 	a := newProbe("a")
 	a.hold = make(chan struct{})
-	run(t, New(r.leading.Load, r.ch, nil, a.loop()))
+	r.supervise(t, nil, a.loop())
 	a.want(t, "start")
 	r.set(t, false)
 	a.want(t, "cancelled")
@@ -208,7 +249,7 @@ func TestEarlyReturnWaitsForNextTerm(t *testing.T) {
 	early, steady := newProbe("early"), newProbe("steady")
 	early.early = true
 	logs := &recordHandler{msgs: make(chan string, 100)}
-	run(t, New(r.leading.Load, r.ch, slog.New(logs), early.loop(), steady.loop()))
+	r.supervise(t, slog.New(logs), early.loop(), steady.loop())
 
 	r.set(t, true)
 	early.want(t, "start", "end")
@@ -254,7 +295,7 @@ func TestStaleChangesDropped(t *testing.T) {
 func TestClosedChangesStop(t *testing.T) {
 	r := newRaftish(true)
 	a := newProbe("a")
-	_, done := run(t, New(r.leading.Load, r.ch, nil, a.loop()))
+	_, done := r.supervise(t, nil, a.loop())
 	a.want(t, "start")
 	close(r.ch)
 	a.want(t, "cancelled", "end")
@@ -275,7 +316,7 @@ func TestRapidFlaps(t *testing.T) {
 			}
 		}}
 	}
-	run(t, New(r.leading.Load, r.ch, nil, slow(a), slow(b)))
+	r.supervise(t, nil, slow(a), slow(b))
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 500 {
 		r.set(t, rng.IntN(3) != 0) // trues in a row too: new terms
