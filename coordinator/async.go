@@ -155,7 +155,10 @@ func (iv *invoker) GetInvocation(ctx context.Context, id string) (*gustv1.Invoca
 // and finishes are batched: one Raft entry starts every event ready on a
 // tick, and concurrent finishes share entries.
 type dispatcher struct {
-	name    string
+	name string
+	// base is the coordinator's lifetime: attempts started while leading
+	// run to their end even if leadership moves meanwhile.
+	base    context.Context
 	iv      *invoker
 	log     *slog.Logger
 	mu      sync.Mutex
@@ -167,8 +170,9 @@ type dispatcher struct {
 // maxDispatch bounds concurrent attempts on the leader.
 const maxDispatch = 64
 
+// loop starts ready events and prunes finished ones while this
+// coordinator leads (run by the leader supervisor).
 func (d *dispatcher) loop(ctx context.Context) {
-	d.finish = newGroupCommit(ctx, eventCommitters, maxEventBatch, d.iv.commitFinishes)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	prune := time.NewTicker(10 * time.Second)
@@ -180,13 +184,8 @@ func (d *dispatcher) loop(ctx context.Context) {
 		case <-tick.C:
 		case <-d.iv.wake:
 		case <-prune.C:
-			if d.iv.fns.store.IsLeader() {
-				before := time.Now().Add(-d.iv.limits.AsyncResultRetention).UnixNano()
-				d.iv.fns.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdPruneEvents, Msg: &raftv1.PruneEvents{FinishedBeforeUnixNano: before}}, nil)
-			}
-			continue
-		}
-		if !d.iv.fns.store.IsLeader() {
+			before := time.Now().Add(-d.iv.limits.AsyncResultRetention).UnixNano()
+			d.iv.fns.write.Apply(ctx, raftstore.Command{Type: raftstore.CmdPruneEvents, Msg: &raftv1.PruneEvents{FinishedBeforeUnixNano: before}}, nil)
 			continue
 		}
 		d.startReady(ctx)
@@ -221,7 +220,7 @@ func (d *dispatcher) startReady(ctx context.Context) {
 		d.mu.Lock()
 		d.running[inv.GetId()] = true
 		d.mu.Unlock()
-		go d.run(ctx, inv)
+		go d.run(d.base, inv)
 	}
 }
 

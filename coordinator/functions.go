@@ -53,7 +53,7 @@ type functions struct {
 	limits Limits
 	now    func() time.Time
 	// tenants reports whether auth is on, so a stored name may carry a
-	// tenant prefix, TENANT.NAME, which the API edge adds (see tenancy.go).
+	// tenant prefix, TENANT.NAME, which the API edge adds (see coordinator/api/tenancy.go).
 	// Nil is off.
 	tenants func() bool
 	// retire, if set, destroys a deleted function's sandboxes on every

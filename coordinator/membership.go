@@ -45,16 +45,16 @@ func (g gossipPeers) CoordinatorAddrs() map[string]string {
 	return out
 }
 
-// reconcile keeps the router and the Raft configuration in line with
-// gossip: workers are connected and taken out of placement as gossip says;
-// the leader adds every alive coordinator as a voter, so joining needs no
-// manual step. Polling (every 200 ms) rather than reacting to events makes
-// a missed event harmless.
-func (c *Coordinator) reconcile(ctx context.Context) {
-	tick := time.NewTicker(200 * time.Millisecond)
+// Reconciling with gossip polls every 200 ms rather than reacting to
+// events, which makes a missed event harmless.
+const reconcileEvery = 200 * time.Millisecond
+
+// every runs fn now and then every period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func()) {
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
-		c.reconcileOnce()
+		fn()
 		select {
 		case <-ctx.Done():
 			return
@@ -63,10 +63,11 @@ func (c *Coordinator) reconcile(ctx context.Context) {
 	}
 }
 
-func (c *Coordinator) reconcileOnce() {
-	members := c.members.Members()
+// reconcileWorkers connects the router to the workers gossip announces
+// and takes out of placement those it says are gone.
+func (c *Coordinator) reconcileWorkers() {
 	seen := map[string]bool{}
-	for _, m := range members {
+	for _, m := range c.members.Members() {
 		if m.Role != RoleWorker {
 			continue
 		}
@@ -78,9 +79,13 @@ func (c *Coordinator) reconcileOnce() {
 			c.router.RemoveWorker(w.Name)
 		}
 	}
-	if !c.raft.IsLeader() {
-		return
-	}
+}
+
+// reconcileVoters, while this coordinator leads, makes every alive
+// coordinator gossip announces a Raft voter, so joining needs no manual
+// step.
+func (c *Coordinator) reconcileVoters() {
+	members := c.members.Members()
 	peers, err := c.raft.Peers()
 	if err != nil {
 		return

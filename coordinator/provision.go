@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// provisionLoop keeps provisioned concurrency met, on the leader only:
-// every second, each such function's sandboxes are counted across
+// provisionLoop keeps provisioned concurrency met while this coordinator
+// leads (run by the leader supervisor): every second, each such function's sandboxes are counted across
 // available workers and the missing ones started (fleet.Router.Provision).
 func (c *Coordinator) provisionLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
@@ -18,9 +18,7 @@ func (c *Coordinator) provisionLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if c.raft.IsLeader() {
-			c.provisionOnce(ctx)
-		}
+		c.provisionOnce(ctx)
 	}
 }
 

@@ -66,7 +66,8 @@ func scheduleInfo(sc *raftv1.Schedule) *gustv1.ScheduleInfo {
 		Fired: sc.GetFired(), LastFiredUnixNano: sc.GetLastTickUnixNano()}
 }
 
-// scheduleLoop fires due ticks on the leader. Each tick is one Raft entry
+// scheduleLoop fires due ticks while this coordinator leads (run by the
+// leader supervisor). Each tick is one Raft entry
 // that records it and enqueues its event together, and a tick at or before
 // the last recorded one is ignored: after a failover the new leader fires
 // the ticks the old one missed (late, once) and never one it already fired.
@@ -78,9 +79,6 @@ func (iv *invoker) scheduleLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		}
-		if !iv.fns.store.IsLeader() {
-			continue
 		}
 		now := time.Now()
 		for _, sc := range iv.fns.store.Schedules() {

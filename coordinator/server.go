@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/coordinator/api"
+	"github.com/gustfaas/gust/coordinator/leader"
 
 	"github.com/gustfaas/gust/coordinator/replica"
 
@@ -100,7 +101,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	fns.retire = d.Router.Retire
 	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, wake: make(chan struct{}, 1)}
 	iv.enqueue = newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitEvents)
-	c.dispatch = &dispatcher{name: cfg.Name, iv: iv, log: cfg.Logger, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}
+	c.dispatch = &dispatcher{name: cfg.Name, base: ctx, iv: iv, finish: newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitFinishes), log: cfg.Logger, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}
 	c.iv = iv
 	c.metrics = newMetrics(c, d.Metrics...)
 	iv.metrics = c.metrics
@@ -184,13 +185,21 @@ func (c *Coordinator) HTTPAddr() string { return c.hln.Addr().String() }
 // Serve answers until Shutdown; it returns the first listener error.
 func (c *Coordinator) Serve() error {
 	ctx := c.ctx
-	if c.members != nil {
-		go c.reconcile(ctx)
+	loops := []leader.Loop{
+		{Name: "async dispatch", Run: c.dispatch.loop},
+		{Name: "schedules", Run: c.iv.scheduleLoop},
+		{Name: "provisioned concurrency", Run: c.provisionLoop},
 	}
+	if c.members != nil {
+		go every(ctx, reconcileEvery, c.reconcileWorkers)
+		loops = append(loops, leader.Loop{Name: "raft voters", Run: func(ctx context.Context) { every(ctx, reconcileEvery, c.reconcileVoters) }})
+	}
+	changes, unsubscribe := c.raft.LeadershipChanges()
+	go func() {
+		defer unsubscribe()
+		leader.New(c.raft.IsLeader, changes, c.log, loops...).Run(ctx)
+	}()
 	go c.admit.Run(ctx, c.quotas)
-	go c.provisionLoop(ctx)
-	go c.dispatch.loop(ctx)
-	go c.iv.scheduleLoop(ctx)
 	errc := make(chan error, 2)
 	go func() { errc <- c.grpc.Serve(c.gln) }()
 	go func() {
