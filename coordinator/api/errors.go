@@ -1,16 +1,15 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"log/slog"
+
+	"github.com/gustfaas/gust/internal/grpcopt"
 
 	"github.com/gustfaas/gust/coordinator/replica"
 
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/raftstore"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // toStatus maps an error to gRPC, once, using apierr's table.
@@ -18,11 +17,8 @@ func toStatus(log *slog.Logger, err error) error {
 	if err == nil {
 		return nil
 	}
-	switch {
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
+	if st := grpcopt.ContextStatus(err); st != nil {
+		return st
 	}
 	e := ToAPIError(err).(*apierr.Error)
 	if e.Name == apierr.Service {

@@ -1,8 +1,9 @@
 package workerapi
 
 import (
-	"context"
 	"errors"
+
+	"github.com/gustfaas/gust/internal/grpcopt"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -42,11 +43,8 @@ func toStatus(err error) error {
 			return st.Err()
 		}
 	}
-	switch {
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
+	if st := grpcopt.ContextStatus(err); st != nil {
+		return st
 	}
 	return status.Error(codes.Internal, err.Error())
 }
