@@ -11,7 +11,7 @@ import (
 
 	"github.com/gustfaas/gust/coordinator"
 	"github.com/gustfaas/gust/internal/flagconf"
-	"github.com/gustfaas/gust/internal/node"
+	"github.com/gustfaas/gust/node"
 	"github.com/gustfaas/gust/worker"
 	"github.com/spf13/cobra"
 )

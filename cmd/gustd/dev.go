@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/coordinator"
-	"github.com/gustfaas/gust/internal/node"
+	"github.com/gustfaas/gust/node"
 	"github.com/gustfaas/gust/worker"
 	"github.com/spf13/cobra"
 )

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/client"
-	"github.com/gustfaas/gust/internal/node"
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/node"
 	"github.com/gustfaas/gust/worker"
 )
 

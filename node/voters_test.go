@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gustfaas/gust/internal/node"
 	"github.com/gustfaas/gust/internal/nodeauth"
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/node"
 )
 
 // A coordinator that gossip announces but that cannot prove the cluster

@@ -16,9 +16,9 @@ import (
 
 	"github.com/gustfaas/gust/client"
 	"github.com/gustfaas/gust/internal/apierr"
-	"github.com/gustfaas/gust/internal/node"
 	"github.com/gustfaas/gust/internal/nodeauth"
 	"github.com/gustfaas/gust/internal/testutil"
+	"github.com/gustfaas/gust/node"
 )
 
 func TestTokensAcrossCoordinators(t *testing.T) {

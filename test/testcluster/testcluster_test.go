@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/client"
-	"github.com/gustfaas/gust/internal/testcluster"
 	"github.com/gustfaas/gust/internal/testutil"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/sandbox"
+	"github.com/gustfaas/gust/test/testcluster"
 )
 
 func TestMain(m *testing.M) {
