@@ -4,7 +4,7 @@
 // temporary data dirs, kills, stops and restarts them, drives the gust CLI,
 // and waits for the cluster to be whole. It is for tests only: its helpers
 // take a testing.TB and fail the test on setup errors. A cluster inside one
-// test process is internal/testcluster's; this package is for tests that
+// test process is test/testcluster's; this package is for tests that
 // need separate processes (kill -9, SIGSTOP, restarts with the same data
 // dir).
 package proccluster
