@@ -104,7 +104,7 @@ type dashPanel struct {
 // registeredMetrics maps each registered metric to its variable labels,
 // read from the collectors' descriptors.
 func registeredMetrics(t *testing.T) map[string][]string {
-	m := newMetrics(&Coordinator{})
+	m := newMetrics(&clusterCollector{})
 	ch := make(chan *prometheus.Desc, 1000)
 	for _, c := range m.collectors {
 		c.Describe(ch)

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/gustfaas/gust/coordinator/fleet"
+	"github.com/gustfaas/gust/raftstore"
+
 	"github.com/gustfaas/gust/internal/apierr"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,7 +40,7 @@ type metrics struct {
 	collectors []prometheus.Collector
 }
 
-func newMetrics(c *Coordinator, extra ...prometheus.Collector) *metrics {
+func newMetrics(cluster *clusterCollector, extra ...prometheus.Collector) *metrics {
 	fv := []string{"function", "version"}
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
@@ -59,7 +62,7 @@ func newMetrics(c *Coordinator, extra ...prometheus.Collector) *metrics {
 	}
 	m.collectors = []prometheus.Collector{m.invocations, m.errors, m.duration, m.coldStarts, m.warmHits, m.throttles, m.billed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&clusterCollector{c: c}}
+		cluster}
 	m.collectors = append(m.collectors, extra...)
 	m.reg.MustRegister(m.collectors...)
 	return m
@@ -117,7 +120,11 @@ func coldReason(res *gustv1.InvokeResponse) string {
 
 // clusterCollector reads the gauges at scrape time: sandboxes per state
 // from the workers' pool streams, Raft and gossip health.
-type clusterCollector struct{ c *Coordinator }
+type clusterCollector struct {
+	router  *fleet.Router
+	raft    *raftstore.Store
+	members Membership // nil in gustd dev
+}
 
 var (
 	descSandboxes = prometheus.NewDesc("gust_sandboxes", "Sandboxes on the workers this coordinator sees, by state.", []string{"state"}, nil)
@@ -135,8 +142,7 @@ func (cc *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-func (cc *clusterCollector) Collect(ch chan<- prometheus.Metric) {
-	c := cc.c
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	idle, busy := c.router.SandboxCounts()
 	ch <- prometheus.MustNewConstMetric(descSandboxes, prometheus.GaugeValue, float64(idle), "idle")
 	ch <- prometheus.MustNewConstMetric(descSandboxes, prometheus.GaugeValue, float64(busy), "busy")

@@ -94,20 +94,19 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	}
 	c.write = replica.NewWriter(ctx, cfg.Name, d.Store, peers, c.clients)
 	c.tokens = &tokens{store: d.Store, write: c.write, now: time.Now, flag: cfg.Auth}
-	fns := &functions{log: cfg.Logger, store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now, tenants: c.tokens.enabled}
 	c.quotas = &quotas{store: d.Store, write: c.write, limits: cfg.Limits}
 	c.admit = admission.New(cfg.Name, c.quotas, cfg.Logger)
-	fns.quotas = c.quotas
-	fns.retire = d.Router.Retire
-	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, wake: make(chan struct{}, 1)}
-	iv.enqueue = newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitEvents)
-	c.dispatch = &dispatcher{name: cfg.Name, base: ctx, iv: iv, finish: newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitFinishes), log: cfg.Logger, running: map[string]bool{}, slots: make(chan struct{}, maxDispatch)}
-	c.iv = iv
-	c.metrics = newMetrics(c, d.Metrics...)
-	iv.metrics = c.metrics
+	fns := &functions{log: cfg.Logger, store: d.Store, write: c.write, code: d.Code, limits: cfg.Limits, now: time.Now,
+		tenants: c.tokens.enabled, quotas: c.quotas, retire: d.Router.Retire}
+	c.metrics = newMetrics(&clusterCollector{router: d.Router, raft: d.Store, members: d.Members}, d.Metrics...)
+	iv := &invoker{fns: fns, worker: d.Router, limits: cfg.Limits, wake: make(chan struct{}, 1), metrics: c.metrics}
 	if !cfg.NoQuotas {
 		iv.admit = c.admit
 	}
+	iv.enqueue = newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitEvents)
+	c.iv = iv
+	c.dispatch = &dispatcher{name: cfg.Name, base: ctx, iv: iv, log: cfg.Logger, running: map[string]bool{},
+		slots: make(chan struct{}, maxDispatch), finish: newGroupCommit(ctx, eventCommitters, maxEventBatch, iv.commitFinishes)}
 
 	gopts := append(grpcTLS(cfg.TLS), grpcopt.ServerSizes()...)
 	// Spans for every call, and the caller's traceparent from metadata.
