@@ -410,7 +410,7 @@ const lineSplitMark = " [gust: line continues]\n"
 // A function that never ran here has an empty log.
 func (w *Worker) ReadLogs(ctx context.Context, name string, opts workerapi.LogOptions, send func([]byte) error) error {
 	if !tenant.ValidStored(name) {
-		return fmt.Errorf("%w: name %q", workerapi.ErrInvalidFunction, name)
+		return fmt.Errorf("%w: bad function name %q", workerapi.ErrCode, name)
 	}
 	// A root of its own: reading does not depend on the writers' (nor
 	// end with them).

@@ -79,9 +79,3 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.msg }
 func (r *refusal) Unwrap() error { return r.sentinel }
-
-// Refused reports whether err is a worker's refusal before an invocation
-// started, after which the invocation may go to another worker.
-func Refused(err error) bool {
-	return errors.Is(err, ErrDraining) || errors.Is(err, ErrCapacity) || errors.Is(err, ErrCode) || errors.Is(err, ErrNoWarm)
-}
