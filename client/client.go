@@ -12,9 +12,8 @@ import (
 	"io"
 	"sync"
 
-	"github.com/gustfaas/gust/internal/grpcopt"
-
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/grpcopt"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"

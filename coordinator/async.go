@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gustfaas/gust/internal/requestid"
-
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/requestid"
 	"github.com/gustfaas/gust/internal/tenant"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"

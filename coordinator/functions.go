@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/coordinator/auth"
-
-	"github.com/gustfaas/gust/coordinator/replica"
-
 	"github.com/gustfaas/gust/coordinator/codestore"
+	"github.com/gustfaas/gust/coordinator/replica"
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/codezip"
 	"github.com/gustfaas/gust/internal/tenant"

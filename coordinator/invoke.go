@@ -5,10 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/gustfaas/gust/internal/requestid"
-
 	"github.com/gustfaas/gust/coordinator/admission"
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/requestid"
 	"github.com/gustfaas/gust/internal/tenant"
 	"github.com/gustfaas/gust/internal/tracing"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"

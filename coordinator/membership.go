@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/gustfaas/gust/coordinator/fleet"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"
 )
 
@@ -63,22 +64,15 @@ func every(ctx context.Context, period time.Duration, fn func()) {
 	}
 }
 
-// reconcileWorkers connects the router to the workers gossip announces
-// and takes out of placement those it says are gone.
+// reconcileWorkers hands the router the workers gossip announces.
 func (c *Coordinator) reconcileWorkers() {
-	seen := map[string]bool{}
+	var workers []fleet.Announced
 	for _, m := range c.members.Members() {
-		if m.Role != RoleWorker {
-			continue
-		}
-		seen[m.Name] = true
-		c.router.SetWorker(m.Name, m.GRPC, m.Status == "alive")
-	}
-	for _, w := range c.router.Workers() {
-		if !seen[w.Name] {
-			c.router.RemoveWorker(w.Name)
+		if m.Role == RoleWorker {
+			workers = append(workers, fleet.Announced{Name: m.Name, Addr: m.GRPC, Alive: m.Status == "alive"})
 		}
 	}
+	c.router.Reconcile(workers)
 }
 
 // reconcileVoters, while this coordinator leads, makes every alive

@@ -5,10 +5,9 @@ import (
 	"net/http"
 
 	"github.com/gustfaas/gust/coordinator/fleet"
-	"github.com/gustfaas/gust/raftstore"
-
 	"github.com/gustfaas/gust/internal/apierr"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
+	"github.com/gustfaas/gust/raftstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"

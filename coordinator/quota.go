@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gustfaas/gust/coordinator/replica"
-
 	"github.com/gustfaas/gust/coordinator/admission"
+	"github.com/gustfaas/gust/coordinator/replica"
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/tenant"
 	nodev1 "github.com/gustfaas/gust/proto/gust/node/v1"

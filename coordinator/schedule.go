@@ -5,9 +5,8 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/gustfaas/gust/internal/requestid"
-
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/requestid"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/raftstore"

@@ -10,19 +10,15 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gustfaas/gust/coordinator/api"
-	"github.com/gustfaas/gust/coordinator/leader"
-
-	"github.com/gustfaas/gust/coordinator/replica"
-
-	"github.com/gustfaas/gust/internal/grpcopt"
-
-	"github.com/gustfaas/gust/coordinator/fleet"
-
 	"github.com/gustfaas/gust/coordinator/admission"
+	"github.com/gustfaas/gust/coordinator/api"
 	"github.com/gustfaas/gust/coordinator/auth"
 	"github.com/gustfaas/gust/coordinator/codestore"
+	"github.com/gustfaas/gust/coordinator/fleet"
 	"github.com/gustfaas/gust/coordinator/lambdahttp"
+	"github.com/gustfaas/gust/coordinator/leader"
+	"github.com/gustfaas/gust/coordinator/replica"
+	"github.com/gustfaas/gust/internal/grpcopt"
 	"github.com/gustfaas/gust/raftstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"

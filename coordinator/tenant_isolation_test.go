@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gustfaas/gust/coordinator/replica"
-
 	"github.com/gustfaas/gust/coordinator/auth"
 	"github.com/gustfaas/gust/coordinator/codestore"
+	"github.com/gustfaas/gust/coordinator/replica"
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/codezip"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"

@@ -9,9 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gustfaas/gust/coordinator/replica"
-
 	"github.com/gustfaas/gust/coordinator/auth"
+	"github.com/gustfaas/gust/coordinator/replica"
 	"github.com/gustfaas/gust/internal/apierr"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
 	"github.com/gustfaas/gust/raftstore"

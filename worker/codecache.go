@@ -10,9 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/gustfaas/gust/worker/workerapi"
-
 	"github.com/gustfaas/gust/internal/codezip"
+	"github.com/gustfaas/gust/worker/workerapi"
 )
 
 // codeCache unpacks code zips once per digest into dir/<digest>, verifying

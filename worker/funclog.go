@@ -13,9 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gustfaas/gust/worker/workerapi"
-
 	"github.com/gustfaas/gust/internal/tenant"
+	"github.com/gustfaas/gust/worker/workerapi"
 )
 
 // functionLogs keeps each function's output (every sandbox, every

@@ -7,10 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gustfaas/gust/worker/workerapi"
-
 	"github.com/gustfaas/gust/sandbox"
 	"github.com/gustfaas/gust/worker/runtimeapi"
+	"github.com/gustfaas/gust/worker/workerapi"
 )
 
 // instance is one sandbox with its Runtime API server. Whoever took it

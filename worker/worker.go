@@ -17,13 +17,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gustfaas/gust/worker/workerapi"
-
 	"github.com/gustfaas/gust/internal/tenant"
 	"github.com/gustfaas/gust/internal/tracing"
 	"github.com/gustfaas/gust/sandbox"
 	"github.com/gustfaas/gust/worker/keepalive"
 	"github.com/gustfaas/gust/worker/runtimeapi"
+	"github.com/gustfaas/gust/worker/workerapi"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )

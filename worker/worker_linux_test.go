@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gustfaas/gust/worker/workerapi"
-
 	"github.com/gustfaas/gust/internal/codezip"
 	"github.com/gustfaas/gust/internal/testutil"
 	"github.com/gustfaas/gust/sandbox"
 	"github.com/gustfaas/gust/worker"
 	"github.com/gustfaas/gust/worker/keepalive"
+	"github.com/gustfaas/gust/worker/workerapi"
 )
 
 func TestMain(m *testing.M) {

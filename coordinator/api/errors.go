@@ -4,11 +4,9 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/gustfaas/gust/internal/grpcopt"
-
 	"github.com/gustfaas/gust/coordinator/replica"
-
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/grpcopt"
 	"github.com/gustfaas/gust/raftstore"
 )
 

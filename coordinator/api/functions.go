@@ -5,10 +5,9 @@ import (
 	"log/slog"
 	"time"
 
-	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
-
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/chunkio"
+	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"github.com/gustfaas/gust/worker/workerapi"
 	"google.golang.org/grpc"
 )

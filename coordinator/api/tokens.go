@@ -4,12 +4,11 @@ import (
 	"context"
 	"log/slog"
 
-	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
-
 	"github.com/gustfaas/gust/coordinator/auth"
 	"github.com/gustfaas/gust/internal/apierr"
 	"github.com/gustfaas/gust/internal/tenant"
 	raftv1 "github.com/gustfaas/gust/proto/gust/raft/v1"
+	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 )
 
 // tokenServer serves TokenService (root only: the tenancy interceptor

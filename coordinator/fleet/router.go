@@ -70,6 +70,28 @@ func (r *Router) AddLocal(w workerapi.Worker) {
 	r.add(w.Name(), "local", w, nil)
 }
 
+// Announced is a worker as gossip announces it.
+type Announced struct {
+	Name, Addr string
+	Alive      bool
+}
+
+// Reconcile brings the router in line with the workers gossip announces:
+// new or moved ones are connected and watched, those gossip says are not
+// alive leave placement, and those it no longer lists are dropped.
+func (r *Router) Reconcile(workers []Announced) {
+	seen := map[string]bool{}
+	for _, w := range workers {
+		seen[w.Name] = true
+		r.SetWorker(w.Name, w.Addr, w.Alive)
+	}
+	for _, w := range r.Workers() {
+		if !seen[w.Name] {
+			r.RemoveWorker(w.Name)
+		}
+	}
+}
+
 // SetWorker records a worker seen by gossip: alive or not, at addr. A new
 // or moved worker gets a connection and a pool watch.
 func (r *Router) SetWorker(name, addr string, alive bool) {

@@ -7,9 +7,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/gustfaas/gust/internal/requestid"
-
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/requestid"
 )
 
 // Error names this package adds to apierr's table. They are Lambda's own

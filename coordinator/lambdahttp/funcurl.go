@@ -13,9 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gustfaas/gust/internal/requestid"
-
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/gustfaas/gust/internal/requestid"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 )
 

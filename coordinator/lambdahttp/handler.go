@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gustfaas/gust/internal/requestid"
-
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 )
 

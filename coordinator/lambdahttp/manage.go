@@ -13,9 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gustfaas/gust/internal/requestid"
-
 	"github.com/gustfaas/gust/internal/apierr"
+	"github.com/gustfaas/gust/internal/requestid"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 )

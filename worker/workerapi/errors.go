@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/gustfaas/gust/internal/grpcopt"
-
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
