@@ -88,8 +88,8 @@ func Open(cfg Config) (_ *Network, err error) {
 			}
 		}
 	}()
-	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
-		return nil, fmt.Errorf("enable IPv4 forwarding: %w", err)
+	if err := enableForwarding(); err != nil {
+		return nil, err
 	}
 	if err := n.addBridge(); err != nil {
 		return nil, err
@@ -98,6 +98,19 @@ func Open(cfg Config) (_ *Network, err error) {
 		return nil, fmt.Errorf("install nftables table %s: %w", tableName(cfg.Name), err)
 	}
 	return n, nil
+}
+
+// enableForwarding writes only when needed: in a container /proc/sys is
+// read-only, and the runtime may already have set it (Compose's sysctls).
+func enableForwarding() error {
+	const path = "/proc/sys/net/ipv4/ip_forward"
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == "1" {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("enable IPv4 forwarding: %w", err)
+	}
+	return nil
 }
 
 func (n *Network) addBridge() error {
