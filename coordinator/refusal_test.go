@@ -13,13 +13,10 @@ import (
 	"time"
 
 	"github.com/gustfaas/gust/client"
-	"github.com/gustfaas/gust/coordinator/codestore"
 	"github.com/gustfaas/gust/coordinator/fleet"
 	"github.com/gustfaas/gust/internal/apierr"
-	"github.com/gustfaas/gust/internal/codezip"
 	"github.com/gustfaas/gust/internal/nodeauth"
 	gustv1 "github.com/gustfaas/gust/proto/gust/v1"
-	"github.com/gustfaas/gust/raftstore"
 	"github.com/gustfaas/gust/worker/workerapi"
 	"google.golang.org/grpc"
 )
@@ -80,25 +77,11 @@ func serveWorker(t *testing.T, w workerapi.Worker) string {
 // gRPC and HTTP fronts on loopback, placing invocations through router.
 func startCoordinator(t *testing.T, router *fleet.Router) *Coordinator {
 	t.Helper()
-	store, err := raftstore.Open(raftstore.Config{NodeID: "c1", DataDir: t.TempDir(), Bootstrap: true,
-		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	code, err := codestore.Open(t.TempDir(), codezip.DefaultLimits())
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, code := openLeadingStores(t)
 	cfg := DefaultConfig()
 	cfg.Name, cfg.GRPCAddr, cfg.HTTPAddr = "c1", "127.0.0.1:0", "127.0.0.1:0"
 	c, err := New(cfg, Deps{Store: store, Code: code, Router: router})
 	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := store.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)

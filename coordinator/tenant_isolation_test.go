@@ -33,23 +33,9 @@ type tenantParts struct {
 
 func newTenantParts(t *testing.T) *tenantParts {
 	t.Helper()
-	store, err := raftstore.Open(raftstore.Config{NodeID: "c1", DataDir: t.TempDir(), Bootstrap: true,
-		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store, code := openLeadingStores(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := store.WaitLeader(wctx); err != nil {
-		t.Fatal(err)
-	}
-	code, err := codestore.Open(t.TempDir(), codezip.DefaultLimits())
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := replica.NewWriter(context.Background(), "c1", store, nil, nil)
 	q := &quotas{store: store, write: w, limits: DefaultLimits()}
 	fns := &functions{log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: store, quotas: q, write: w, code: code,
@@ -301,4 +287,26 @@ func TestTenantCapsOnConcurrency(t *testing.T) {
 	}
 	_, err = fresh.quotas.setConcurrency(ctx, fresh.fns, "hello", 10, 0)
 	wantAPIError(t, "reserving 10 of 100", err, apierr.InvalidParameterValue, "at least 100 must stay unreserved", "--unreserved-min")
+}
+
+// openLeadingStores opens a single-node Raft store that leads, and a code
+// store, each in a temporary directory.
+func openLeadingStores(t *testing.T) (*raftstore.Store, *codestore.Store) {
+	t.Helper()
+	store, err := raftstore.Open(raftstore.Config{NodeID: "c1", DataDir: t.TempDir(), Bootstrap: true,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := store.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	code, err := codestore.Open(t.TempDir(), codezip.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, code
 }

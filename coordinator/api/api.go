@@ -3,7 +3,7 @@
 // services behind it, and tenancy (with --auth, a tenant's names are
 // qualified on the way in and stripped on the way out). Each adapter holds
 // only the services it serves, as the small interfaces below; errors are
-// named for users here, once (ToAPIError, toStatus).
+// named for users here, once (toAPIError, toStatus).
 package api
 
 import (

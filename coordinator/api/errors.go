@@ -18,16 +18,16 @@ func toStatus(log *slog.Logger, err error) error {
 	if st := grpcopt.ContextStatus(err); st != nil {
 		return st
 	}
-	e := ToAPIError(err).(*apierr.Error)
+	e := toAPIError(err).(*apierr.Error)
 	if e.Name == apierr.Service {
 		log.Error("internal error", "err", err)
 	}
 	return e.GRPCStatus().Err()
 }
 
-// ToAPIError names an error for users: named errors pass through; the
+// toAPIError names an error for users: named errors pass through; the
 // platform's own sentinels get their name; anything else is a ServiceException.
-func ToAPIError(err error) error {
+func toAPIError(err error) error {
 	if err == nil {
 		return nil
 	}

@@ -19,19 +19,19 @@ type rest struct {
 // Invoke runs one invocation.
 func (r rest) Invoke(ctx context.Context, req *gustv1.InvokeRequest) (*gustv1.InvokeResponse, error) {
 	res, err := r.iv.Invoke(ctx, req)
-	return res, ToAPIError(err)
+	return res, toAPIError(err)
 }
 
 // CheckFunction answers DryRun: does the function exist?
 func (r rest) CheckFunction(ctx context.Context, name, qualifier string) error {
 	_, err := r.fns.Get(ctx, name, qualifier)
-	return ToAPIError(err)
+	return toAPIError(err)
 }
 
 // InvokeAsync queues an event (the REST front's Event invocation type).
 func (r rest) InvokeAsync(ctx context.Context, req *gustv1.InvokeRequest) (string, error) {
 	id, err := r.iv.InvokeAsync(ctx, &gustv1.InvokeAsyncRequest{Function: req.GetFunction(), Qualifier: req.GetQualifier(), Payload: req.GetPayload()})
-	return id, ToAPIError(err)
+	return id, toAPIError(err)
 }
 
 // The Lambda REST management calls (lambdahttp.Manager), over the same
@@ -40,7 +40,7 @@ func (r rest) InvokeAsync(ctx context.Context, req *gustv1.InvokeRequest) (strin
 // CreateFunction stores a new function; Lambda refuses to create one that exists.
 func (r rest) CreateFunction(ctx context.Context, cfg *gustv1.FunctionConfig, zip []byte, publish bool) (*gustv1.Function, error) {
 	if r.fns.Exists(cfg.GetName()) {
-		return nil, ToAPIError(apierr.New(apierr.InvalidParameterValue, "function already exist: %s", cfg.GetName()))
+		return nil, toAPIError(apierr.New(apierr.InvalidParameterValue, "function already exist: %s", cfg.GetName()))
 	}
 	return r.deploy(ctx, cfg, zip, publish)
 }
@@ -48,23 +48,23 @@ func (r rest) CreateFunction(ctx context.Context, cfg *gustv1.FunctionConfig, zi
 func (r rest) deploy(ctx context.Context, cfg *gustv1.FunctionConfig, zip []byte, publish bool) (*gustv1.Function, error) {
 	info, err := r.fns.Upload(ctx, bytes.NewReader(zip))
 	if err != nil {
-		return nil, ToAPIError(err)
+		return nil, toAPIError(err)
 	}
 	fn, err := r.fns.Put(ctx, cfg, info.Digest)
 	if err != nil {
-		return nil, ToAPIError(err)
+		return nil, toAPIError(err)
 	}
 	if publish {
 		fn, err = r.fns.Publish(ctx, cfg.GetName(), "")
 	}
-	return fn, ToAPIError(err)
+	return fn, toAPIError(err)
 }
 
 // UpdateFunctionCode replaces $LATEST's code, keeping its configuration.
 func (r rest) UpdateFunctionCode(ctx context.Context, name string, zip []byte, publish bool) (*gustv1.Function, error) {
 	cur, err := r.fns.Get(ctx, name, "")
 	if err != nil {
-		return nil, ToAPIError(err)
+		return nil, toAPIError(err)
 	}
 	return r.deploy(ctx, cur.GetConfig(), zip, publish)
 }
@@ -73,7 +73,7 @@ func (r rest) UpdateFunctionCode(ctx context.Context, name string, zip []byte, p
 func (r rest) GetFunction(ctx context.Context, name, qualifier string) (*gustv1.Function, *gustv1.Concurrency, error) {
 	fn, err := r.fns.Get(ctx, name, qualifier)
 	if err != nil {
-		return nil, nil, ToAPIError(err)
+		return nil, nil, toAPIError(err)
 	}
 	c := r.fns.Concurrency(name)
 	if c.GetReserved() == 0 {
@@ -89,32 +89,32 @@ func (r rest) ListFunctions(context.Context) ([]*gustv1.Function, error) {
 
 // DeleteFunction removes a function, or one version of it.
 func (r rest) DeleteFunction(ctx context.Context, name, qualifier string) error {
-	return ToAPIError(r.fns.Delete(ctx, name, qualifier))
+	return toAPIError(r.fns.Delete(ctx, name, qualifier))
 }
 
 // PublishVersion freezes $LATEST.
 func (r rest) PublishVersion(ctx context.Context, name, description string) (*gustv1.Function, error) {
 	fn, err := r.fns.Publish(ctx, name, description)
-	return fn, ToAPIError(err)
+	return fn, toAPIError(err)
 }
 
 // PutAlias creates or updates an alias.
 func (r rest) PutAlias(ctx context.Context, a *gustv1.Alias, createOnly, updateOnly bool) (*gustv1.Alias, error) {
 	out, err := r.fns.PutAlias(ctx, a, createOnly, updateOnly)
-	return out, ToAPIError(err)
+	return out, toAPIError(err)
 }
 
 // GetAlias returns an alias, so UpdateAlias can keep what a request leaves out.
 func (r rest) GetAlias(ctx context.Context, name, alias string) (*gustv1.Alias, error) {
 	a, err := r.fns.Alias(ctx, name, alias)
-	return a, ToAPIError(err)
+	return a, toAPIError(err)
 }
 
 // PutFunctionConcurrency sets reserved concurrency, keeping provisioned.
 func (r rest) PutFunctionConcurrency(ctx context.Context, name string, reserved int64) (*gustv1.Concurrency, error) {
 	cur := r.fns.Concurrency(name)
 	c, err := r.fns.SetConcurrency(ctx, name, reserved, cur.GetProvisioned())
-	return c, ToAPIError(err)
+	return c, toAPIError(err)
 }
 
 var (
